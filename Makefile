@@ -1,0 +1,43 @@
+# Complaint analytics pipeline. `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export COMPLAINTS_LAKE ?= $(CURDIR)/lake
+export SPARK_LOCAL_IP ?= 127.0.0.1
+export PYSPARK_PYTHON ?= $(CURDIR)/$(BIN)/python
+AIRFLOW_PORT ?= 8793
+
+.DEFAULT_GOAL := help
+.PHONY: help install demo test test-fast airflow bench clean
+
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install the pinned dependencies (requirements.lock)
+
+demo: $(STAMP) ## Run the whole pipeline end to end on the local default and show the result
+	$(BIN)/complaints demo
+
+test: $(STAMP) ## Run the whole test suite (unit, DAG integrity, end to end)
+	$(BIN)/python -m pytest
+
+test-fast: $(STAMP) ## Run the tests without the end-to-end ones
+	$(BIN)/python -m pytest -m "not e2e"
+
+airflow: $(STAMP) ## Start the Airflow UI (airflow standalone) on 127.0.0.1 with these DAGs
+	$(BIN)/complaints airflow --port $(AIRFLOW_PORT)
+
+bench: $(STAMP) ## Run the benchmarks and write a report (bench/report.md)
+	$(BIN)/python -m bench
+
+clean: ## Remove the lake and the Airflow home (keeps .venv)
+	rm -rf lake .airflow

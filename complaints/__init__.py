@@ -1,0 +1,1 @@
+"""Complaint analytics pipeline: settings, command line, AWS access and sample sources."""

@@ -1,0 +1,111 @@
+"""One settings object for the whole pipeline, resolved once at an entry point (CLI, DAG, test).
+
+Everything the pipeline writes lives under ``lake`` (``COMPLAINTS_LAKE``, default ``./lake``):
+``raw/``, ``quarantine/``, ``clean/``, ``alerts/``, ``runs/`` and the DuckDB warehouse file.
+Functions below the entry points receive a ``Settings`` (or the paths they need) as arguments;
+nothing deeper reads the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_RULES = REPO_ROOT / "rules" / "telecom.yaml"
+
+# The operational DynamoDB tables of ../shared/seeds, by the logical name the pipeline uses.
+DEFAULT_TABLES: dict[str, str] = {
+    "complaint_management": "Complaint_management_system",
+    "service_bot_customers": "dev-customers",
+    "service_bot_service_levels": "dev-service-levels",
+    "service_bot_messages": "dev-messages",
+    "mbpp_reports": "mbpp-reports",
+    "mbpp_events": "mbpp-events",
+    "chat_sessions": "chat_sessions",
+    "chat_messages": "messages",
+    "chat_reviews": "reviews",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    lake: Path = Path("lake")
+    inbox: Path | None = None
+    rules: Path = DEFAULT_RULES
+    aws_endpoint_url: str | None = None
+    aws_region: str = "us-east-1"
+    export_bucket: str = "complaints-exports"
+    tables: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_TABLES))
+    spark_master: str = "local[*]"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        tables = dict(DEFAULT_TABLES)
+        for logical in tables:
+            override = env.get(f"COMPLAINTS_TABLE_{logical.upper()}")
+            if override:
+                tables[logical] = override
+        inbox = env.get("COMPLAINTS_INBOX")
+        return cls(
+            lake=Path(env.get("COMPLAINTS_LAKE", "lake")).resolve(),
+            inbox=Path(inbox).resolve() if inbox else None,
+            rules=Path(env.get("COMPLAINTS_RULES", str(DEFAULT_RULES))).resolve(),
+            aws_endpoint_url=env.get("COMPLAINTS_AWS_ENDPOINT_URL") or None,
+            aws_region=env.get("COMPLAINTS_AWS_REGION", "us-east-1"),
+            export_bucket=env.get("COMPLAINTS_EXPORT_BUCKET", "complaints-exports"),
+            tables=tables,
+            spark_master=env.get("COMPLAINTS_SPARK_MASTER", "local[*]"),
+        )
+
+    def with_lake(self, lake: Path) -> Settings:
+        return replace(self, lake=lake)
+
+    def to_env(self) -> dict[str, str]:
+        """The environment that makes ``from_env`` give back these settings (for subprocesses)."""
+        env = {
+            "COMPLAINTS_LAKE": str(self.lake),
+            "COMPLAINTS_RULES": str(self.rules),
+            "COMPLAINTS_AWS_REGION": self.aws_region,
+            "COMPLAINTS_EXPORT_BUCKET": self.export_bucket,
+            "COMPLAINTS_SPARK_MASTER": self.spark_master,
+        }
+        if self.inbox is not None:
+            env["COMPLAINTS_INBOX"] = str(self.inbox)
+        if self.aws_endpoint_url:
+            env["COMPLAINTS_AWS_ENDPOINT_URL"] = self.aws_endpoint_url
+        for logical, name in self.tables.items():
+            env[f"COMPLAINTS_TABLE_{logical.upper()}"] = name
+        return env
+
+    # Zones of the lake.
+    @property
+    def inbox_dir(self) -> Path:
+        return self.inbox if self.inbox is not None else self.lake / "inbox"
+
+    @property
+    def raw_dir(self) -> Path:
+        return self.lake / "raw"
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.lake / "quarantine"
+
+    @property
+    def clean_dir(self) -> Path:
+        return self.lake / "clean"
+
+    @property
+    def alerts_dir(self) -> Path:
+        return self.lake / "alerts"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.lake / "runs"
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.lake / "warehouse.duckdb"

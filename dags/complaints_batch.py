@@ -1,0 +1,123 @@
+"""
+### complaints_batch: land, transform, check and publish the day's complaints
+
+1. **Land** call-centre log exports and web-form exports from the inbox, and every operational
+   DynamoDB table through `ExportTableToPointInTime`, into the raw zone
+   (`raw/<source>/ingest_date=YYYY-MM-DD/hour=HH/`). Landing is idempotent: content already landed
+   is skipped, and an export already landed for this run's date is not taken again.
+2. **Transform** (Spark): parse, standardise to UTC, quarantine bad records with the reason, drop
+   duplicates, classify with the versioned rules file, and write clean Parquet partitioned by
+   event date and source. Counts per source are recorded in `runs`.
+3. **Check** the clean complaints with the Great Expectations suite; a failure fails the task with
+   a readable summary (also written to `alerts/quality/`).
+4. **Refresh** the DuckDB warehouse views (`complaints`, `daily_complaints`, `runs`, `quarantine`).
+
+Settings come from the environment (`COMPLAINTS_LAKE`, `COMPLAINTS_AWS_ENDPOINT_URL`, ...), see
+the README. This file only wires callables; heavy libraries are imported inside the tasks.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pendulum
+from airflow.sdk import dag, get_current_context, task
+
+from schemas.sources import DYNAMODB_TABLES
+
+DEFAULT_ARGS: dict[str, Any] = {
+    "owner": "complaints-data",
+    "retries": 2,
+    "retry_delay": timedelta(minutes=1),
+}
+
+
+def _run_date() -> str:
+    """The day this run stands for: its logical date, or when it was due for a manual run."""
+    context = get_current_context()
+    moment = context.get("logical_date") or context["dag_run"].run_after
+    return str(moment.date().isoformat())
+
+
+@dag(
+    dag_id="complaints_batch",
+    schedule="@daily",
+    start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["complaints", "batch", "landing", "spark", "quality"],
+    default_args=DEFAULT_ARGS,
+    doc_md=__doc__,
+)
+def complaints_batch() -> None:
+    @task
+    def land_call_logs() -> dict[str, int]:
+        from complaints.settings import Settings
+        from jobs.landing import land_files
+
+        landing = land_files(Settings.from_env(), "call_center")
+        return {"landed": len(landing.landed), "skipped": len(landing.skipped)}
+
+    @task
+    def land_web_forms() -> dict[str, int]:
+        from complaints.settings import Settings
+        from jobs.landing import land_files
+
+        landing = land_files(Settings.from_env(), "web_form")
+        return {"landed": len(landing.landed), "skipped": len(landing.skipped)}
+
+    @task
+    def land_dynamodb_export(table: str) -> dict[str, Any]:
+        from complaints.settings import Settings
+        from jobs.landing import land_dynamodb_export as land
+
+        export = land(Settings.from_env(), table, snapshot_label=_run_date())
+        return {"table": table, "items": export.items, "skipped": export.skipped}
+
+    @task
+    def transform_complaints() -> dict[str, object]:
+        from complaints.settings import Settings
+        from jobs.transform import run_transform
+
+        context = get_current_context()
+        result = run_transform(Settings.from_env(), run_id=context["run_id"])
+        for counts in result.counts:
+            print(counts)
+        return result.to_dict()
+
+    @task
+    def check_complaints_quality() -> dict[str, object]:
+        from complaints.settings import Settings
+        from quality.complaint_checks import (
+            check_clean_complaints,
+            enforce,
+            load_clean_complaints,
+            write_report,
+        )
+
+        settings = Settings.from_env()
+        report = check_clean_complaints(load_clean_complaints(settings.clean_dir / "complaints"))
+        write_report(report, settings.alerts_dir, get_current_context()["run_id"])
+        print(report.summary())
+        enforce(report)
+        return report.to_dict()
+
+    @task
+    def refresh_warehouse() -> dict[str, int]:
+        from complaints.settings import Settings
+        from warehouse.duckdb_warehouse import refresh_warehouse as refresh
+
+        return refresh(Settings.from_env())
+
+    landed = [
+        land_call_logs(),
+        land_web_forms(),
+        land_dynamodb_export.expand(table=list(DYNAMODB_TABLES)),
+    ]
+    transformed = transform_complaints()
+    checked = check_complaints_quality()
+    landed >> transformed >> checked >> refresh_warehouse()
+
+
+complaints_batch()

@@ -1,0 +1,1 @@
+"""Batch jobs: landing into the raw zone and the Spark transform into the clean zone."""

@@ -1,0 +1,103 @@
+"""Standardisation as native Spark column expressions: timestamps to UTC, text, states, PII.
+
+Every function here is pure: it takes and returns Columns (or a DataFrame), reads nothing and
+writes nothing, so each is tested on tiny in-memory frames.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from zoneinfo import available_timezones
+
+from pyspark.sql import Column
+from pyspark.sql import functions as F
+
+from schemas.regions import STATE_NAMES, STATE_REGION
+
+# Shapes of timestamps seen in the sources. Aware ones carry their offset; naive ones are local
+# time in the record's zone (its `tz` field, else the source's default zone).
+AWARE_FORMATS = (
+    "yyyy-MM-dd'T'HH:mm:ss[.SSSSSS]XXX",
+    "yyyy-MM-dd HH:mm:ss[.SSSSSS]XXX",
+)
+NAIVE_FORMATS = (
+    "yyyy-MM-dd'T'HH:mm:ss[.SSSSSS]",
+    "yyyy-MM-dd HH:mm:ss[.SSSSSS]",
+    "MM/dd/yyyy hh:mm:ss a",
+    "MM/dd/yyyy HH:mm:ss",
+    "MM/dd/yyyy HH:mm",
+)
+DATE_FORMATS = ("yyyy-MM-dd", "MM/dd/yyyy")
+
+EMAIL = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"
+PHONE = r"(?<![\w])(?:\+?1[\s.-]?)?\(?\d{3}\)?[\s.-]?\d{3}[\s.-]?\d{4}(?![\w])"
+CARD = r"(?<!\d)(?:\d[ -]?){13,16}(?!\d)"
+
+
+@cache
+def _zones() -> list[str]:
+    return sorted(available_timezones())
+
+
+def _first_parse(text: Column, formats: tuple[str, ...]) -> Column:
+    return F.coalesce(*[F.try_to_timestamp(text, F.lit(fmt)) for fmt in formats])
+
+
+def is_date_only(raw: Column) -> Column:
+    text = F.trim(raw)
+    return _first_parse(text, DATE_FORMATS).isNotNull() & ~text.contains(":")
+
+
+def parse_event_time(raw: Column, zone: Column, default_zone: Column) -> Column:
+    """A UTC timestamp from any of the known shapes, or null when none fits."""
+    text = F.trim(raw)
+    valid_zone = F.when(zone.isin(_zones()), zone).otherwise(default_zone)
+    epoch_seconds = F.when(
+        text.rlike(r"^[0-9]{9,10}$"), F.timestamp_seconds(text.try_cast("long"))
+    )
+    epoch_millis = F.when(text.rlike(r"^[0-9]{13}$"), F.timestamp_millis(text.try_cast("long")))
+    return F.coalesce(
+        _first_parse(text, AWARE_FORMATS),
+        F.to_utc_timestamp(_first_parse(text, NAIVE_FORMATS), valid_zone),
+        F.to_utc_timestamp(_first_parse(text, DATE_FORMATS), valid_zone),
+        epoch_seconds,
+        epoch_millis,
+    )
+
+
+def normalise_text(raw: Column) -> Column:
+    """Collapse runs of whitespace (incl. newlines) to one space and trim; empty becomes null."""
+    text = F.trim(F.regexp_replace(raw, r"\s+", " "))
+    return F.when(text == "", F.lit(None)).otherwise(text)
+
+
+def mask_pii(text: Column) -> Column:
+    """Replace emails, phone numbers and card-like numbers with placeholders."""
+    masked = F.regexp_replace(text, EMAIL, "[email]")
+    masked = F.regexp_replace(masked, CARD, "[card]")
+    return F.regexp_replace(masked, PHONE, "[phone]")
+
+
+def normalise_state(raw: Column) -> Column:
+    """Two-letter state code from a code or a full name in any case/spacing; null if unknown."""
+    cleaned = F.upper(F.trim(F.regexp_replace(raw, r"\s+", " ")))
+    by_name = F.create_map(*[F.lit(x) for kv in STATE_NAMES.items() for x in kv])
+    return F.when(cleaned.isin(list(STATE_REGION)), cleaned).otherwise(
+        F.try_element_at(by_name, cleaned)
+    )
+
+
+def region_of(state: Column) -> Column:
+    regions = F.create_map(*[F.lit(x) for kv in STATE_REGION.items() for x in kv])
+    return F.try_element_at(regions, state)
+
+
+def state_from_location(location: Column) -> Column:
+    """The state in a free-text location such as "Austin, TX 78701" (null if there is none)."""
+    found = F.regexp_extract(location, r",\s*([A-Za-z]{2})\s*(\d{5})?\s*$", 1)
+    return F.when(found == "", F.lit(None)).otherwise(F.upper(found))
+
+
+def normalise_severity(raw: Column) -> Column:
+    sev = F.upper(F.trim(raw))
+    return F.when(sev.isin("P1", "P2", "P3"), sev)

@@ -1,0 +1,452 @@
+"""Quality gate on the clean complaints: one Great Expectations 1.x suite, run as an Airflow task.
+
+The DAG calls, in order::
+
+    frame = load_clean_complaints(lake / "clean" / "complaints")
+    report = check_clean_complaints(frame, categories=..., sources=...)
+    write_report(report, alerts_dir, run_id)
+    enforce(report)  # raises QualityGateFailed, which fails the task
+
+``load_clean_complaints`` reads the hive-partitioned Parquet dataset written by Spark
+(``event_date=YYYY-MM-DD/source=<source>/*.parquet``) with ``pyarrow.dataset``, using the schema
+declared in ``schemas.complaint.COMPLAINT`` so that partition values are never type-guessed
+(``event_date`` is a date, ``source`` a string).
+
+``build_suite`` derives most expectations from ``COMPLAINT`` (every column exists, every
+non-nullable column has no nulls) and adds the domain rules: unique ``complaint_id`` and
+``(source, source_record_id)``, allowed categories / severities / sentiments / sources, non-empty
+text, ``duplicate_count >= 1`` and at least one row.
+
+``check_clean_complaints`` runs the suite against a pandas frame through an ephemeral GX context
+(pandas data source -> dataframe asset -> whole-dataframe batch definition -> validation
+definition) and turns the result into a small, JSON-friendly ``QualityReport`` whose failures
+carry their evidence (how many rows, which values, which complaint ids).
+
+Great Expectations and pandas are imported inside the functions: importing GX takes seconds and
+this module is imported by the DAG file, which must stay cheap to parse.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from schemas.complaint import COMPLAINT, RecordSchema
+
+if TYPE_CHECKING:
+    import pandas
+    from great_expectations.core import ExpectationSuite
+
+__all__ = [
+    "DEFAULT_CATEGORIES",
+    "DEFAULT_SENTIMENTS",
+    "DEFAULT_SEVERITIES",
+    "DEFAULT_SOURCES",
+    "SUITE_NAME",
+    "FailedExpectation",
+    "QualityGateFailed",
+    "QualityReport",
+    "build_suite",
+    "check_clean_complaints",
+    "enforce",
+    "load_clean_complaints",
+    "write_report",
+]
+
+SUITE_NAME = "complaints"
+
+DEFAULT_CATEGORIES: tuple[str, ...] = (
+    "network",
+    "billing",
+    "service",
+    "account",
+    "device",
+    "privacy_fraud",
+    "other",
+)
+DEFAULT_SEVERITIES: tuple[str, ...] = ("P1", "P2", "P3")
+DEFAULT_SENTIMENTS: tuple[str, ...] = ("negative", "neutral", "positive")
+# Channels in the clean zone today; the sms and social sources are added by passing a wider tuple.
+DEFAULT_SOURCES: tuple[str, ...] = (
+    "call_center",
+    "web_form",
+    "complaint_management",
+    "mbpp_reports",
+    "chat_feedback",
+)
+
+# How much evidence to keep per failed expectation.
+_SAMPLE_VALUES = 10  # distinct unexpected values shown, with their counts
+_SAMPLE_IDS = 10  # complaint ids of offending rows shown
+_VALUE_CHARS = 60  # each value's repr is cut to this many characters
+_ID_COLUMN = "complaint_id"
+
+
+@dataclass(frozen=True)
+class FailedExpectation:
+    """One expectation that did not hold, and the evidence for it."""
+
+    expectation: str  # GX expectation type, e.g. "expect_column_values_to_be_unique"
+    column: str | None  # column, "a, b" for multi-column expectations, None for table-level ones
+    details: str  # unexpected count / percent, a sample of the unexpected values and complaint ids
+
+    def line(self) -> str:
+        target = f"({self.column})" if self.column else ""
+        return f"FAILED {self.expectation}{target}: {self.details}"
+
+
+@dataclass(frozen=True)
+class QualityReport:
+    """Outcome of one run of the suite on one frame."""
+
+    success: bool
+    suite: str
+    rows: int
+    evaluated: int
+    failed: tuple[FailedExpectation, ...]
+
+    @property
+    def passed(self) -> int:
+        return self.evaluated - len(self.failed)
+
+    def summary(self) -> str:
+        head = (
+            f"{self.suite} quality: {self.passed}/{self.evaluated} expectations passed "
+            f"on {self.rows} rows"
+        )
+        return "\n".join([head, *(f"  {f.line()}" for f in self.failed)])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "suite": self.suite,
+            "success": self.success,
+            "rows": self.rows,
+            "evaluated": self.evaluated,
+            "passed": self.passed,
+            "failed": [asdict(f) for f in self.failed],
+        }
+
+
+class QualityGateFailed(Exception):
+    """Raised by ``enforce`` when the clean complaints fail the suite; message = the summary."""
+
+    def __init__(self, message: str, report: QualityReport | None = None) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+# --- loading -------------------------------------------------------------------------------------
+
+
+def _parquet_files(root: Path) -> list[str]:
+    """Data files under ``root``, skipping Spark's ``_temporary``/``_SUCCESS`` and hidden files."""
+    files = []
+    for path in root.rglob("*.parquet"):
+        parts = path.relative_to(root).parts
+        if any(part.startswith(("_", ".")) for part in parts):
+            continue
+        if path.is_file():
+            files.append(str(path))
+    return sorted(files)
+
+
+def load_clean_complaints(
+    clean_complaints_dir: Path, *, schema: RecordSchema = COMPLAINT
+) -> pandas.DataFrame:
+    """Read the hive-partitioned clean complaints into pandas.
+
+    Columns and types come from ``schema`` (partition columns included): ``event_date`` becomes
+    ``datetime.date`` values and ``source`` plain strings, whatever the directory names look
+    like. A column missing from a file reads as nulls, which the not-null expectations catch.
+    An empty or missing directory gives an empty frame with every column (which then fails the
+    row-count expectation rather than crashing the task).
+    """
+    import pyarrow.dataset as ds
+
+    arrow_schema = schema.arrow_schema()
+    root = Path(clean_complaints_dir)
+    files = _parquet_files(root) if root.is_dir() else []
+    if not files:
+        return arrow_schema.empty_table().to_pandas()
+    partition_schema = _partition_schema(schema)
+    dataset = ds.dataset(
+        files,
+        schema=arrow_schema,
+        format="parquet",
+        partitioning=ds.partitioning(partition_schema, flavor="hive"),
+        partition_base_dir=str(root),
+    )
+    return dataset.to_table().to_pandas()
+
+
+def _partition_schema(schema: RecordSchema) -> Any:
+    import pyarrow as pa
+
+    arrow_schema = schema.arrow_schema()
+    return pa.schema([arrow_schema.field(name) for name in schema.partition_by])
+
+
+# --- the suite -----------------------------------------------------------------------------------
+
+
+def build_suite(
+    categories: Iterable[str] = DEFAULT_CATEGORIES,
+    sources: Iterable[str] = DEFAULT_SOURCES,
+    severities: Iterable[str] = DEFAULT_SEVERITIES,
+    sentiments: Iterable[str] = DEFAULT_SENTIMENTS,
+    *,
+    min_rows: int = 1,
+    schema: RecordSchema = COMPLAINT,
+    name: str = SUITE_NAME,
+) -> ExpectationSuite:
+    """The expectation suite for the clean complaints (not yet attached to any context)."""
+    import great_expectations as gx
+    import great_expectations.expectations as gx_expectations
+
+    # The documented 1.x names (gx.expectations.ExpectX) are re-exported without ``__all__``,
+    # which ``mypy --strict`` reads as private; typing the module as Any keeps them readable.
+    gxe: Any = gx_expectations
+    expectations: list[Any] = [gxe.ExpectTableRowCountToBeBetween(min_value=min_rows)]
+    expectations += [gxe.ExpectColumnToExist(column=c.name) for c in schema.columns]
+    expectations += [
+        gxe.ExpectColumnValuesToNotBeNull(column=c.name) for c in schema.columns if not c.nullable
+    ]
+    expectations += [
+        gxe.ExpectColumnValuesToBeUnique(column="complaint_id"),
+        gxe.ExpectCompoundColumnsToBeUnique(column_list=["source", "source_record_id"]),
+        gxe.ExpectColumnValuesToBeInSet(
+            column="category", value_set=_allowed("categories", categories)
+        ),
+        gxe.ExpectColumnValuesToBeInSet(
+            column="severity", value_set=_allowed("severities", severities)
+        ),
+        gxe.ExpectColumnValuesToBeInSet(
+            column="sentiment", value_set=_allowed("sentiments", sentiments)
+        ),
+        gxe.ExpectColumnValuesToBeInSet(column="source", value_set=_allowed("sources", sources)),
+        gxe.ExpectColumnValueLengthsToBeBetween(column="text", min_value=1),
+        gxe.ExpectColumnValuesToBeBetween(column="duplicate_count", min_value=1),
+    ]
+    # Passed to the constructor: ``suite.add_expectation`` needs an active data context.
+    return gx.ExpectationSuite(name=name, expectations=expectations)
+
+
+def _allowed(label: str, values: Iterable[str]) -> list[str]:
+    """An allowed-values set as a sorted list; a bare string or an empty set is a caller's bug."""
+    if isinstance(values, str):
+        raise TypeError(f"{label} must be a collection of strings, not the string {values!r}")
+    allowed = sorted(set(values))
+    if not allowed:
+        raise ValueError(f"{label} must not be empty")
+    return allowed
+
+
+def _ephemeral_context() -> Any:
+    """A throw-away in-memory GX context: no files, no analytics, no progress bars."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
+
+    config = DataContextConfig(
+        store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
+        analytics_enabled=False,
+        progress_bars=ProgressBarsConfig(globally=False, metric_calculations=False),
+    )
+    return gx.get_context(mode="ephemeral", project_config=config)
+
+
+def check_clean_complaints(
+    frame: pandas.DataFrame,
+    *,
+    categories: Iterable[str] = DEFAULT_CATEGORIES,
+    sources: Iterable[str] = DEFAULT_SOURCES,
+    severities: Iterable[str] = DEFAULT_SEVERITIES,
+    sentiments: Iterable[str] = DEFAULT_SENTIMENTS,
+    min_rows: int = 1,
+) -> QualityReport:
+    """Run the suite on ``frame`` and report; never raises for bad data (see ``enforce``)."""
+    import great_expectations as gx
+
+    suite = build_suite(categories, sources, severities, sentiments, min_rows=min_rows)
+    context = _ephemeral_context()
+    suite = context.suites.add(suite)
+    batch_definition = (
+        context.data_sources.add_pandas(name="complaints")
+        .add_dataframe_asset(name="clean_complaints")
+        .add_batch_definition_whole_dataframe(name="whole_frame")
+    )
+    validation = context.validation_definitions.add(
+        gx.ValidationDefinition(name="clean_complaints_quality", data=batch_definition, suite=suite)
+    )
+    result_format: dict[str, Any] = {
+        "result_format": "SUMMARY",
+        "partial_unexpected_count": 20,
+    }
+    if _ID_COLUMN in frame.columns:
+        result_format["unexpected_index_column_names"] = [_ID_COLUMN]
+    result = validation.run(batch_parameters={"dataframe": frame}, result_format=result_format)
+
+    order = {e.id: i for i, e in enumerate(suite.expectations)}
+    outcomes = sorted(result.results, key=lambda r: order.get(r.expectation_config.id, len(order)))
+    failed = tuple(_failure(r) for r in outcomes if not r.success)
+    return QualityReport(
+        success=bool(result.success),
+        suite=suite.name,
+        rows=len(frame),
+        evaluated=len(outcomes),
+        failed=failed,
+    )
+
+
+# --- evidence ------------------------------------------------------------------------------------
+
+
+def _failure(outcome: Any) -> FailedExpectation:
+    config = outcome.expectation_config
+    kwargs = config.kwargs
+    column = kwargs.get("column")
+    if column is None and kwargs.get("column_list"):
+        column = ", ".join(kwargs["column_list"])
+    return FailedExpectation(
+        expectation=config.type,
+        column=column,
+        details=_evidence(
+            config.type, column, kwargs, outcome.result or {}, outcome.exception_info
+        ),
+    )
+
+
+def _exception_message(exception_info: Any) -> str | None:
+    """GX gives one info dict, or a dict of them keyed by metric; take the first message."""
+    if not isinstance(exception_info, Mapping):
+        return None
+    if exception_info.get("raised_exception"):
+        return str(exception_info.get("exception_message") or "unknown error")
+    for value in exception_info.values():
+        if isinstance(value, Mapping) and value.get("raised_exception"):
+            return str(value.get("exception_message") or "unknown error")
+    return None
+
+
+def _evidence(
+    expectation: str,
+    column: str | None,
+    kwargs: Mapping[str, Any],
+    result: Mapping[str, Any],
+    exception_info: Any,
+) -> str:
+    error = _exception_message(exception_info)
+    if error is not None:
+        return f"could not be evaluated: {error}"
+    if expectation == "expect_column_to_exist":
+        return "column is missing"
+    if "unexpected_count" in result:
+        return _map_evidence(column, result)
+    if "observed_value" in result:
+        bounds = [
+            f"{label} {kwargs[key]}"
+            for key, label in (("min_value", ">="), ("max_value", "<="))
+            if kwargs.get(key) is not None
+        ]
+        expected = f" (expected {' and '.join(bounds)})" if bounds else ""
+        return f"observed {_short(result['observed_value'])}{expected}"
+    return "failed (no details from Great Expectations)"
+
+
+def _map_evidence(column: str | None, result: Mapping[str, Any]) -> str:
+    unexpected = int(result.get("unexpected_count") or 0)
+    total = int(result.get("element_count") or 0)
+    percent = 100.0 * unexpected / total if total else 0.0
+    parts = [f"{unexpected} of {total} rows unexpected ({percent:.1f}%)"]
+
+    counts = [
+        c for c in result.get("partial_unexpected_counts") or [] if not _is_null(c.get("value"))
+    ]
+    if counts:
+        shown = ", ".join(f"{_short(c['value'])} x{c['count']}" for c in counts[:_SAMPLE_VALUES])
+        more = " ..." if len(counts) > _SAMPLE_VALUES else ""
+        parts.append(f"values: {shown}{more}")
+
+    if column != _ID_COLUMN:
+        ids: list[str] = []
+        for row in result.get("partial_unexpected_index_list") or []:
+            value = row.get(_ID_COLUMN) if isinstance(row, Mapping) else None
+            if not _is_null(value) and str(value) not in ids:
+                ids.append(str(value))
+        if ids:
+            more = " ..." if len(ids) > _SAMPLE_IDS else ""
+            parts.append(f"{_ID_COLUMN}: {', '.join(ids[:_SAMPLE_IDS])}{more}")
+    return "; ".join(parts)
+
+
+def _is_null(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        text = "(" + ", ".join(repr(v) for v in value) + ")"
+    else:
+        text = repr(value)
+    return text if len(text) <= _VALUE_CHARS else text[: _VALUE_CHARS - 3] + "..."
+
+
+# --- reporting -----------------------------------------------------------------------------------
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def _safe_file_stem(run_id: str) -> str:
+    """A file name stem from ``run_id`` that cannot leave its folder.
+
+    Only ``[A-Za-z0-9._-]`` survive, leading/trailing dots and dashes go, the length is capped;
+    when anything was changed a short hash of the original is appended so that two different run
+    ids (Airflow's contain ``:`` and ``+``) never end up in the same file.
+    """
+    stem = _UNSAFE.sub("_", run_id).strip("._-")[:120] or "run"
+    if stem != run_id:
+        stem = f"{stem}-{hashlib.sha256(run_id.encode()).hexdigest()[:8]}"
+    return stem
+
+
+def write_report(report: QualityReport, alerts_dir: Path, run_id: str) -> Path:
+    """Write the report as JSON to ``alerts_dir/quality/<run_id>.json`` (atomically); return it."""
+    folder = Path(alerts_dir) / "quality"
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{_safe_file_stem(str(run_id))}.json"
+    if target.parent.resolve() != folder.resolve():  # cannot happen; belt and braces
+        raise ValueError(f"refusing to write a report outside {folder}: {run_id!r}")
+    payload = {
+        "run_id": str(run_id),
+        "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        **report.to_dict(),
+        "summary": report.summary(),
+    }
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(payload, handle, indent=2, ensure_ascii=False)
+            handle.write("\n")
+        os.replace(tmp, target)  # replaces a symlink at target rather than writing through it
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def enforce(report: QualityReport) -> None:
+    """Fail the task (raise ``QualityGateFailed`` with the summary) when the suite did not pass."""
+    if not report.success:
+        raise QualityGateFailed(report.summary(), report)

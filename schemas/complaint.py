@@ -1,0 +1,134 @@
+"""The unified complaint record, defined once.
+
+Spark and Arrow schemas, and the column table in the README, are all derived from ``COMPLAINT``.
+Types use a small vocabulary (``string``, ``long``, ``int``, ``timestamp``, ``date``,
+``array<string>``) so that each engine's type is a lookup, never a second definition.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str
+    nullable: bool
+    description: str
+
+
+@dataclass(frozen=True)
+class RecordSchema:
+    name: str
+    columns: tuple[Column, ...]
+    partition_by: tuple[str, ...] = ()
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def spark_schema(self) -> Any:
+        from pyspark.sql import types as T
+
+        spark_types: dict[str, Any] = {
+            "string": T.StringType(),
+            "long": T.LongType(),
+            "int": T.IntegerType(),
+            "timestamp": T.TimestampType(),
+            "date": T.DateType(),
+            "array<string>": T.ArrayType(T.StringType(), containsNull=False),
+        }
+        return T.StructType(
+            [T.StructField(c.name, spark_types[c.type], c.nullable) for c in self.columns]
+        )
+
+    def arrow_schema(self) -> Any:
+        import pyarrow as pa
+
+        arrow_types: dict[str, Any] = {
+            "string": pa.string(),
+            "long": pa.int64(),
+            "int": pa.int32(),
+            "timestamp": pa.timestamp("us", tz="UTC"),
+            "date": pa.date32(),
+            "array<string>": pa.list_(pa.string()),
+        }
+        return pa.schema(
+            [pa.field(c.name, arrow_types[c.type], c.nullable) for c in self.columns]
+        )
+
+    def markdown_table(self) -> str:
+        lines = ["| column | type | nullable | meaning |", "| --- | --- | --- | --- |"]
+        for c in self.columns:
+            part = " (partition)" if c.name in self.partition_by else ""
+            lines.append(
+                f"| `{c.name}` | {c.type}{part} | {'yes' if c.nullable else 'no'} | {c.description} |"
+            )
+        return "\n".join(lines)
+
+
+COMPLAINT = RecordSchema(
+    name="complaints",
+    partition_by=("event_date", "source"),
+    columns=(
+        Column("complaint_id", "string", False,
+               "stable id: hash of source and source record id, the same on every rerun"),
+        Column("source", "string", False,
+               "channel: call_center, web_form, complaint_management, mbpp_reports, chat_feedback"),
+        Column("source_record_id", "string", False,
+               "the record's id in its source (derived from content when the source has none)"),
+        Column("customer_id", "string", True, "customer id where the source knows it"),
+        Column("case_id", "string", True,
+               "the ticket / case the complaint belongs to in its source system, if any"),
+        Column("event_time", "timestamp", False, "when the customer complained, UTC"),
+        Column("ingest_time", "timestamp", False, "when the raw record was landed, UTC"),
+        Column("text", "string", False, "complaint text, whitespace-normalised, PII masked"),
+        Column("category", "string", False, "taxonomy category (rules file)"),
+        Column("subcategory", "string", False, "taxonomy subcategory (rules file)"),
+        Column("severity", "string", False, "P1 (urgent) to P3"),
+        Column("sentiment", "string", False, "negative, neutral or positive (lexicon rules)"),
+        Column("region", "string", True, "US census region derived from the state, if known"),
+        Column("state", "string", True, "two-letter US state, if known"),
+        Column("location", "string", True, "city / ZIP / free-text location as given"),
+        Column("duplicate_count", "int", False,
+               "how many raw copies of this complaint were collapsed into this row"),
+        Column("taxonomy_version", "string", False, "version of the rules file that classified it"),
+        Column("quality_flags", "array<string>", False,
+               "e.g. missing_customer_id, missing_region, imputed_severity, future_dated"),
+        Column("raw_file", "string", False, "raw-zone file the row came from, relative to the lake"),
+        Column("raw_line", "long", False,
+               "1-based line (JSON Lines) or record (CSV) number in raw_file"),
+        Column("run_id", "string", False, "transform run that wrote the row"),
+        Column("event_date", "date", False, "UTC date of event_time"),
+    ),
+)
+
+QUARANTINE = RecordSchema(
+    name="quarantine",
+    partition_by=("source",),
+    columns=(
+        Column("source", "string", False, "raw source the record came from"),
+        Column("reason", "string", False, "why the record could not be used"),
+        Column("raw_file", "string", False, "raw-zone file, relative to the lake"),
+        Column("raw_line", "long", False, "1-based line or record number in raw_file"),
+        Column("raw_record", "string", True, "the record as it came (cut to 10,000 characters)"),
+        Column("run_id", "string", False, "transform run that quarantined it"),
+    ),
+)
+
+RUN = RecordSchema(
+    name="runs",
+    columns=(
+        Column("run_id", "string", False, "transform run id"),
+        Column("source", "string", False, "raw source"),
+        Column("started_at", "timestamp", False, "run start, UTC"),
+        Column("taxonomy_version", "string", False, "rules version used"),
+        Column("raw_files", "long", False, "raw files read"),
+        Column("records_in", "long", False, "raw records read"),
+        Column("clean", "long", False, "rows written to the clean zone"),
+        Column("quarantined", "long", False, "records quarantined"),
+        Column("duplicates", "long", False, "duplicate copies removed"),
+    ),
+)

@@ -1,0 +1,190 @@
+"""Declared schemas of the raw sources, as they arrive (before any standardisation).
+
+* ``call_center``: call-centre log exports, JSON Lines, one call per line, semi-structured (nested
+  objects, optional fields, several timestamp formats).
+* ``web_form``: web-form exports, CSV in the CFPB complaint-database layout (18 columns, quoted
+  multi-line narratives).
+* DynamoDB tables (``../shared/seeds``): "Export to S3" output, DynamoDB JSON, one
+  ``{"Item": {...}}`` per line in ``data/*.json.gz``. ``DYNAMODB_TABLES`` declares each table's key and
+  attribute types (S, N, BOOL, NULL, M, L, SS, NS).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+# --- call_center -------------------------------------------------------------------------------
+# A call's "started" timestamp comes in one of these shapes (the generator uses all of them):
+#   "2026-11-03T14:22:05-05:00"       ISO 8601 with offset
+#   "2026-11-03 19:22:05Z"            space-separated, Zulu
+#   "11/03/2026 02:22:05 PM"          US local time, zone in the call's "tz" field
+#   1762197725                        epoch seconds (a JSON number)
+CALL_CENTER_FIELDS: dict[str, str] = {
+    "call_id": "string",
+    "started": "string",  # number or string in the file; read as text
+    "tz": "string",
+    "agent": "string",
+    "queue": "string",
+    "duration_s": "long",
+    "caller": "struct<customer_id:string,name:string,phone:string>",
+    "location": "struct<city:string,state:string,zip:string>",
+    "notes": "string",
+}
+CALL_CENTER_REQUIRED = ("call_id", "started", "notes")
+
+
+def call_center_ddl() -> str:
+    return ", ".join(f"`{name}` {kind}" for name, kind in CALL_CENTER_FIELDS.items())
+
+
+# --- web_form (CFPB layout) ------------------------------------------------------------------------
+WEB_FORM_COLUMNS: tuple[str, ...] = (
+    "Date received",
+    "Product",
+    "Sub-product",
+    "Issue",
+    "Sub-issue",
+    "Consumer complaint narrative",
+    "Company public response",
+    "Company",
+    "State",
+    "ZIP code",
+    "Tags",
+    "Consumer consent provided?",
+    "Submitted via",
+    "Date sent to company",
+    "Company response to consumer",
+    "Timely response?",
+    "Consumer disputed?",
+    "Complaint ID",
+)
+# "Date received" is a date only: yyyy-MM-dd (CFPB) or MM/dd/yyyy (older exports).
+
+
+# --- DynamoDB exports ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DynamoTable:
+    logical: str  # the pipeline's name; also the raw-zone folder
+    partition_key: str
+    sort_key: str | None
+    attributes: dict[str, str]  # attribute -> DynamoDB type: S N BOOL NULL M L SS NS
+    seed: str  # which ../shared/seeds document it comes from
+
+
+DYNAMODB_TABLES: dict[str, DynamoTable] = {
+    t.logical: t
+    for t in (
+        DynamoTable(
+            "complaint_management", "PK", "SK",
+            {
+                "PK": "S", "SK": "S", "customer_id": "S", "complaint_id": "S", "comm_id": "S",
+                "comm_date": "S", "complaint_state": "S", "current_state": "S",
+                "creation_time": "S", "severity": "S", "complaint_description": "S",
+                "comm_text": "S", "attachments": "SS", "agentID": "S", "escalated_to": "S",
+                "escalation_time": "S",
+            },
+            "000",
+        ),
+        DynamoTable(
+            "service_bot_customers", "id", None,
+            {"id": "S", "name": "S", "service_level": "S", "devices": "L"},
+            "001",
+        ),
+        DynamoTable(
+            "service_bot_service_levels", "level", None,
+            {"level": "S", "allowed_actions": "L", "max_devices": "N", "support_priority": "S"},
+            "001",
+        ),
+        DynamoTable(
+            "service_bot_messages", "conversationId", "timestamp",
+            {
+                "conversationId": "S", "timestamp": "S", "userId": "S", "text": "S",
+                "requestType": "S", "requiredActions": "L", "allowed": "BOOL",
+            },
+            "001",
+        ),
+        DynamoTable(
+            "mbpp_reports", "ticket_number", None,
+            {
+                "ticket_number": "S", "subject": "S", "details": "S", "location": "S",
+                "feedback": "S", "category": "S", "sub_category": "S", "blocked_road": "BOOL",
+                "created_at": "S", "status": "S", "ttl": "N",
+            },
+            "002",
+        ),
+        DynamoTable(
+            "mbpp_events", "event_id", None,
+            {
+                "event_id": "S", "ticket_number": "S", "event_type": "S", "timestamp": "S",
+                "data": "M", "ttl": "N",
+            },
+            "002",
+        ),
+        DynamoTable(
+            "chat_sessions", "pk_session_id", None,
+            {
+                "pk_session_id": "S", "user_id": "S", "title": "S", "created_at": "S",
+                "updated_at": "S", "message_count": "N",
+            },
+            "004",
+        ),
+        DynamoTable(
+            "chat_messages", "pk_message_id", "sk_session_id",
+            {
+                "pk_message_id": "S", "sk_session_id": "S", "user_prompt": "S",
+                "bot_response": "S", "metadata": "M", "sent_at": "S", "response_time": "N",
+                "errors": "S", "feedback_type": "S", "feedback_rank": "N",
+                "feedback_category": "S", "feedback_message": "S", "feedback_created_at": "S",
+            },
+            "004",
+        ),
+        DynamoTable(
+            "chat_reviews", "pk_review_id", None,
+            {
+                "pk_review_id": "S", "session_id": "S", "reviewed_by": "S", "comments": "S",
+                "reviewed_at": "S",
+            },
+            "004",
+        ),
+    )
+}
+
+# Raw sources whose records become rows of the unified complaint table, and where they land.
+FILE_SOURCES = ("call_center", "web_form")
+COMPLAINT_SOURCES = ("call_center", "web_form", "complaint_management", "mbpp_reports",
+                     "chat_feedback")
+# chat_feedback complaints are the negative-feedback items of the chat_messages export.
+COMPLAINT_SOURCE_TABLE = {
+    "complaint_management": "complaint_management",
+    "mbpp_reports": "mbpp_reports",
+    "chat_feedback": "chat_messages",
+}
+
+
+def dynamodb_item_ddl(table: DynamoTable) -> str:
+    """Spark DDL for one export line ``{"Item": {attr: {TYPE: value}}}`` of ``table``.
+
+    Scalars are kept as text here and converted by the transform (N to decimal, not float).
+    M and L stay as raw JSON text so nested DynamoDB JSON can be decoded recursively.
+    """
+    kinds: dict[str, str] = {
+        "S": "struct<S:string,NULL:boolean>",
+        "N": "struct<N:string,NULL:boolean>",
+        "BOOL": "struct<BOOL:boolean,NULL:boolean>",
+        "NULL": "struct<NULL:boolean>",
+        "SS": "struct<SS:array<string>,NULL:boolean>",
+        "NS": "struct<NS:array<string>,NULL:boolean>",
+        "M": "string",
+        "L": "string",
+    }
+    fields = ", ".join(f"`{a}`: {kinds[k]}" for a, k in table.attributes.items())
+    return f"Item struct<{fields}>"
+
+
+def describe() -> dict[str, Any]:
+    return {
+        "call_center": CALL_CENTER_FIELDS,
+        "web_form": list(WEB_FORM_COLUMNS),
+        "dynamodb": {k: v.attributes for k, v in DYNAMODB_TABLES.items()},
+    }

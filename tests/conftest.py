@@ -1,0 +1,58 @@
+"""Shared fixtures: one SparkSession per session, a fresh lake per test, the AWS emulator.
+
+Tests that need the real samples in ../shared/data call ``shared_data(...)``: it skips with the
+reason when the folder is missing, and fails instead when CI is set.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from complaints.settings import REPO_ROOT, Settings
+
+os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
+
+def shared_data(*parts: str) -> Path:
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        message = f"real sample data not found at {path} (../shared/data beside the repo)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _restore_environ() -> Iterator[None]:
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[object]:
+    from jobs.spark import spark_session
+
+    session = spark_session("local[2]", app_name="complaints-tests")
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(lake=tmp_path / "lake")
+
+
+@pytest.fixture(scope="session")
+def aws_endpoint() -> Iterator[str]:
+    from complaints.emulator import moto_server
+
+    with moto_server() as url:
+        yield url

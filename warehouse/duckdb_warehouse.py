@@ -1,0 +1,423 @@
+"""The DuckDB warehouse: SQL views over the Parquet lake, and read-only querying.
+
+``<lake>/warehouse.duckdb`` holds **views only**; every query reads the Parquet files the
+transform jobs wrote, so the warehouse never goes stale and never copies data.
+
+Views (column lists and types come from ``schemas.complaint``, never written out twice):
+
+``complaints``
+    One row per clean complaint, every ``COMPLAINT`` column in schema order. Reads
+    ``<lake>/clean/complaints/event_date=*/source=*/[!._]*.parquet`` with hive partitioning.
+    The partition columns are typed explicitly (``hive_types``: ``event_date`` DATE,
+    ``source`` VARCHAR) so DuckDB never guesses: a source named ``12345`` stays text.
+``daily_complaints``
+    ``event_date, category, source, region, complaints``: row counts of ``complaints`` per
+    day, category, source and region (a NULL region is its own group).
+``quarantine``
+    Every ``QUARANTINE`` column; ``source`` comes from the ``source=`` partition directory.
+``runs``
+    Every ``RUN`` column (``<lake>/runs/[!._]*.parquet``) plus ``counts_conserved``:
+    ``records_in = clean + quarantined + duplicates`` (false, never NULL, if any is NULL).
+
+Types. ``string`` -> VARCHAR, ``long`` -> BIGINT, ``int`` -> INTEGER, ``date`` -> DATE,
+``array<string>`` -> VARCHAR[], and ``timestamp`` -> **TIMESTAMP WITH TIME ZONE**
+(TIMESTAMPTZ): the schema defines timestamps as UTC instants, which is what Spark
+(``TIMESTAMP_MICROS``) and pyarrow (``timestamp("us", tz="UTC")``) write. A file holding a
+naive TIMESTAMP instead (Spark's INT96 default, TIMESTAMP_NTZ) is read as UTC wall-clock
+time, not in the session's zone. Connections opened here run with ``TimeZone = 'UTC'``, so
+timestamps come back as UTC-aware ``datetime`` objects and render as ``...+00:00``.
+
+Files. The globs follow the partition layout rather than ``**/*.parquet``: with
+``partitionOverwriteMode=dynamic`` Spark stages output under ``.spark-staging-*/`` (and
+``_temporary/``) inside the table directory while it writes, and a recursive glob would count
+those rows twice. Files whose name starts with ``.`` or ``_`` (``_SUCCESS``, ``.crc``) are
+ignored, as Spark does. Paths are absolute, so the warehouse works from any directory (it
+must be refreshed if the lake moves).
+
+Refresh. ``refresh_warehouse`` (re)creates all views in one transaction with
+``CREATE OR REPLACE VIEW``. New files in a zone that already has files show up without a
+refresh (the glob is evaluated per query). A zone with no files yet gets an empty, typed
+view with the same columns; refresh again once files appear. A column missing from every
+file of a zone becomes a typed NULL if the schema says it is nullable, and fails the refresh
+(``WarehouseError``) if it is required. DuckDB locks the file: a refresh cannot run while
+another process holds the warehouse open, read-only or not.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import unicodedata
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+import duckdb  # noqa: TID253 - not a DAG file; the warehouse is DuckDB through and through
+
+from complaints.settings import Settings
+from schemas.complaint import COMPLAINT, QUARANTINE, RUN, RecordSchema
+
+__all__ = [
+    "DUCKDB_TYPES",
+    "VIEWS",
+    "QueryResult",
+    "WarehouseError",
+    "WarehouseQueryError",
+    "format_result",
+    "open_readonly",
+    "refresh_warehouse",
+    "run_query",
+]
+
+#: DuckDB type of each type of the schema vocabulary.
+DUCKDB_TYPES: dict[str, str] = {
+    "string": "VARCHAR",
+    "long": "BIGINT",
+    "int": "INTEGER",
+    "timestamp": "TIMESTAMPTZ",
+    "date": "DATE",
+    "array<string>": "VARCHAR[]",
+}
+
+#: The views ``refresh_warehouse`` creates, in creation order.
+VIEWS: tuple[str, ...] = ("complaints", "daily_complaints", "quarantine", "runs")
+
+_DAILY_SQL = """\
+SELECT event_date, category, source, region, count(*) AS complaints
+FROM complaints
+GROUP BY event_date, category, source, region
+ORDER BY event_date, category, source, region NULLS LAST"""
+
+_COUNTS_CONSERVED = (
+    "coalesce(records_in = clean + quarantined + duplicates, false) AS counts_conserved"
+)
+
+
+class WarehouseError(RuntimeError):
+    """The warehouse could not be built (e.g. the lake's files lack a required column)."""
+
+
+class WarehouseQueryError(WarehouseError):
+    """A query failed; the message is DuckDB's own (error class, text, position)."""
+
+    def __init__(self, message: str, sql: str = "") -> None:
+        super().__init__(message)
+        self.sql = sql
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    columns: list[str]
+    rows: list[tuple[Any, ...]]
+
+
+@dataclass(frozen=True)
+class _Zone:
+    """A view that reads one zone of the lake, shaped by one record schema."""
+
+    view: str
+    schema: RecordSchema
+    root: Path
+
+    @property
+    def pattern(self) -> str:
+        """Absolute glob of the zone's data files, one directory level per partition."""
+        parts = [f"{column}=*" for column in self.schema.partition_by]
+        return str(self.root.resolve().joinpath(*parts, "[!._]*.parquet"))
+
+
+def _zones(settings: Settings) -> list[_Zone]:
+    return [
+        _Zone("complaints", COMPLAINT, settings.clean_dir / COMPLAINT.name),
+        # Quarantined *complaint* records: <lake>/quarantine/complaints/source=.../
+        _Zone("quarantine", QUARANTINE, settings.quarantine_dir / COMPLAINT.name),
+        _Zone("runs", RUN, settings.runs_dir),
+    ]
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _duckdb_type(schema: RecordSchema, column: str) -> str:
+    for c in schema.columns:
+        if c.name == column:
+            return DUCKDB_TYPES[c.type]
+    raise KeyError(column)
+
+
+def _read_parquet(zone: _Zone) -> str:
+    options = ["union_by_name = true"]
+    if zone.schema.partition_by:
+        hive_types = ", ".join(
+            f"{_literal(p)}: {_duckdb_type(zone.schema, p)}" for p in zone.schema.partition_by
+        )
+        options += ["hive_partitioning = true", f"hive_types = {{{hive_types}}}"]
+    else:
+        options.append("hive_partitioning = false")
+    return f"read_parquet({_literal(zone.pattern)}, {', '.join(options)})"
+
+
+def _has_files(conn: duckdb.DuckDBPyConnection, zone: _Zone) -> bool:
+    row = conn.execute(f"SELECT count(*) FROM glob({_literal(zone.pattern)})").fetchone()
+    return bool(row and row[0])
+
+
+def _empty_select(schema: RecordSchema) -> str:
+    columns = ",\n  ".join(
+        f"CAST(NULL AS {DUCKDB_TYPES[c.type]}) AS {_ident(c.name)}" for c in schema.columns
+    )
+    return f"SELECT\n  {columns}\nWHERE false"
+
+
+def _parquet_select(conn: duckdb.DuckDBPyConnection, zone: _Zone) -> str:
+    source = _read_parquet(zone)
+    relation = conn.sql(f"SELECT * FROM {source}")  # lazy: reads Parquet footers only
+    found = {
+        name: str(kind).upper() for name, kind in zip(relation.columns, relation.types, strict=True)
+    }
+    expressions = []
+    for c in zone.schema.columns:
+        target = DUCKDB_TYPES[c.type]
+        name = _ident(c.name)
+        if c.name not in found:
+            if not c.nullable:
+                raise WarehouseError(
+                    f"{zone.view}: required column {c.name!r} is in no file matching {zone.pattern}"
+                )
+            expr = f"CAST(NULL AS {target})"
+        elif (
+            c.type == "timestamp"
+            and found[c.name].startswith("TIMESTAMP")
+            and "TIME ZONE" not in found[c.name]
+        ):
+            # A naive timestamp in the file is UTC wall-clock time (schema: "UTC").
+            expr = f"timezone('UTC', CAST({name} AS TIMESTAMP))"
+        else:
+            expr = f"CAST({name} AS {target})"
+        expressions.append(f"{expr} AS {name}")
+    return "SELECT\n  " + ",\n  ".join(expressions) + f"\nFROM {source}"
+
+
+def _zone_select(conn: duckdb.DuckDBPyConnection, zone: _Zone) -> str:
+    return _parquet_select(conn, zone) if _has_files(conn, zone) else _empty_select(zone.schema)
+
+
+def _view_sql(conn: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, str]:
+    selects = {zone.view: _zone_select(conn, zone) for zone in _zones(settings)}
+    return {
+        "complaints": selects["complaints"],
+        "daily_complaints": _DAILY_SQL,
+        "quarantine": selects["quarantine"],
+        "runs": f"SELECT *, {_COUNTS_CONSERVED}\nFROM (\n{selects['runs']}\n) AS r",
+    }
+
+
+def _set_session(conn: duckdb.DuckDBPyConnection) -> None:
+    conn.execute("SET TimeZone = 'UTC'")
+
+
+def refresh_warehouse(settings: Settings) -> dict[str, int]:
+    """(Re)create every view in ``settings.warehouse_path``; return the row count per view.
+
+    Creates the lake directory and the warehouse file if needed. The views are replaced in
+    one transaction, so a reader sees either the old set or the new one.
+    """
+    path = settings.warehouse_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = duckdb.connect(str(path))
+    try:
+        _set_session(conn)
+        statements = _view_sql(conn, settings)
+        conn.execute("BEGIN TRANSACTION")
+        try:
+            for view in VIEWS:
+                conn.execute(f"CREATE OR REPLACE VIEW {_ident(view)} AS\n{statements[view]}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        counts: dict[str, int] = {}
+        for view in VIEWS:
+            row = conn.execute(f"SELECT count(*) FROM {_ident(view)}").fetchone()
+            counts[view] = int(row[0]) if row else 0
+        return counts
+    finally:
+        conn.close()
+
+
+def open_readonly(settings: Settings) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to the warehouse (session time zone UTC); the caller closes it.
+
+    Builds the warehouse first if its file does not exist yet.
+    """
+    if not settings.warehouse_path.exists():
+        refresh_warehouse(settings)
+    conn = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    try:
+        _set_session(conn)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def run_query(settings: Settings, sql: str) -> QueryResult:
+    """Run ``sql`` on a read-only connection; any DuckDB error becomes ``WarehouseQueryError``.
+
+    Several statements separated by ``;`` are allowed; the result is the last one's.
+    """
+    if not sql.strip():
+        raise WarehouseQueryError("Empty query: nothing to run.", sql)
+    conn = open_readonly(settings)
+    try:
+        cursor = conn.execute(sql)
+        if cursor.description is None:
+            return QueryResult(columns=[], rows=[])
+        columns = [str(d[0]) for d in cursor.description]
+        rows = [tuple(row) for row in cursor.fetchall()]
+        return QueryResult(columns=columns, rows=rows)
+    except duckdb.Error as exc:
+        raise WarehouseQueryError(str(exc), sql) from exc
+    finally:
+        conn.close()
+
+
+# --- formatting ---------------------------------------------------------------------------
+
+
+def _json_value(value: Any) -> Any:
+    """A JSON-ready value: ISO 8601 strings for dates and times, DECIMAL as a number."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)  # "nan", "inf", "-inf"
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, (datetime, date, time)):
+        return value.isoformat()
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).hex()
+    if isinstance(value, (list, tuple)):
+        return [_json_value(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _json_value(v) for k, v in value.items()}
+    return str(value)  # UUID, INTERVAL (timedelta), ...
+
+
+def _text(value: Any, null: str) -> str:
+    """One cell as text (CSV and table): ISO dates, true/false, lists and structs as JSON."""
+    if value is None:
+        return null
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (list, tuple, dict)):
+        return json.dumps(_json_value(value), ensure_ascii=False)
+    if isinstance(value, (datetime, date, time)):
+        return value.isoformat()
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).hex()
+    return str(value)
+
+
+def _width(text: str) -> int:
+    """Terminal columns ``text`` takes (wide East Asian characters 2, combining marks 0)."""
+    width = 0
+    for ch in text:
+        if unicodedata.combining(ch):
+            continue
+        width += 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+    return width
+
+
+_CONTROL = str.maketrans({"\n": "\\n", "\r": "\\r", "\t": "\\t"})
+
+
+def _format_table(result: QueryResult) -> str:
+    n = len(result.rows)
+    footer = f"({n} row{'' if n == 1 else 's'})"
+    if not result.columns:
+        return footer
+    cells = [[_text(v, "NULL").translate(_CONTROL) for v in row] for row in result.rows]
+    numeric = [
+        all(
+            row[i] is None
+            or (isinstance(row[i], (int, float, Decimal)) and not isinstance(row[i], bool))
+            for row in result.rows
+        )
+        and any(row[i] is not None for row in result.rows)
+        for i in range(len(result.columns))
+    ]
+    widths = [
+        max([_width(name)] + [_width(row[i]) for row in cells])
+        for i, name in enumerate(result.columns)
+    ]
+
+    def line(values: list[str], right: list[bool]) -> str:
+        out = []
+        for value, width, align_right in zip(values, widths, right, strict=True):
+            pad = " " * (width - _width(value))
+            out.append(pad + value if align_right else value + pad)
+        return " | ".join(out)
+
+    lines = [line(result.columns, [False] * len(widths))]
+    lines.append("-+-".join("-" * w for w in widths))
+    lines += [line(row, numeric) for row in cells]
+    lines.append(footer)
+    return "\n".join(lines)
+
+
+def _format_csv(result: QueryResult) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(result.columns)
+    for row in result.rows:
+        writer.writerow([_text(v, "") for v in row])
+    return buffer.getvalue()
+
+
+def _format_json(result: QueryResult) -> str:
+    keys: list[str] = []
+    seen: set[str] = set()
+    for name in result.columns:  # JSON objects need unique keys: a, a -> a, a_1
+        key, i = name, 0
+        while key in seen:
+            i += 1
+            key = f"{name}_{i}"
+        seen.add(key)
+        keys.append(key)
+    objects = [
+        {key: _json_value(value) for key, value in zip(keys, row, strict=True)}
+        for row in result.rows
+    ]
+    return json.dumps(objects, ensure_ascii=False, indent=2)
+
+
+def format_result(result: QueryResult, fmt: Literal["table", "csv", "json"]) -> str:
+    """Render a result for people (``table``) or programs (``csv``, ``json``).
+
+    ``table``: aligned columns (numbers right-aligned), a header, a dashed rule and a
+    ``(N rows)`` footer; NULL shows as ``NULL``, newlines and tabs as ``\\n`` and ``\\t``.
+    ``csv``: ``csv`` module, header on the first line, no footer, NULL as an empty field,
+    booleans ``true``/``false``, lists and structs as JSON, ``\\n`` line endings.
+    ``json``: an array of objects, one per row; dates and timestamps as ISO 8601 strings,
+    DECIMAL as JSON numbers, non-finite floats as the strings ``nan``/``inf``/``-inf``;
+    repeated column names get ``_1``, ``_2``... suffixes.
+    """
+    if fmt == "table":
+        return _format_table(result)
+    if fmt == "csv":
+        return _format_csv(result)
+    if fmt == "json":
+        return _format_json(result)
+    raise ValueError(f"unknown format {fmt!r}: expected 'table', 'csv' or 'json'")
