@@ -60,7 +60,7 @@ def cmd_transform(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
     from quality.complaint_checks import check_clean_complaints, load_clean_complaints
 
-    report = check_clean_complaints(load_clean_complaints(settings.clean_dir / "complaints"))
+    report = check_clean_complaints(load_clean_complaints(settings.clean_complaints_dir))
     print(report.summary())
     return 0 if report.success else 1
 
@@ -80,7 +80,9 @@ def cmd_sql(settings: Settings, args: argparse.Namespace) -> int:
     except WarehouseQueryError as exc:
         print(f"sql: {exc}", file=sys.stderr)
         return 1
-    print(format_result(result, args.format))
+    text = format_result(result, args.format)
+    # CSV already ends with a newline; print() would add a blank last line.
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return 0
 
 

@@ -32,16 +32,21 @@ PIVOT (SELECT source, category FROM complaints) ON category USING count(*) GROUP
 ORDER BY source
 """
 
-# The (day, region, category) whose count stands furthest above its own average day.
+# The (day, region, category) whose count stands furthest above its other days' average.
 SURGE_DAY = """
 WITH daily AS (
     SELECT event_date, region, category, sum(complaints) AS complaints
     FROM daily_complaints WHERE region IS NOT NULL GROUP BY ALL
+), compared AS (
+    SELECT *,
+        (sum(complaints) OVER w - complaints) / nullif(count(*) OVER w - 1, 0) AS other_days
+    FROM daily WINDOW w AS (PARTITION BY region, category)
 )
 SELECT event_date, region, category, complaints,
-       round(avg(complaints) OVER (PARTITION BY region, category), 1) AS average_day,
-       round(complaints / avg(complaints) OVER (PARTITION BY region, category), 1) AS times_average
-FROM daily ORDER BY times_average DESC, complaints DESC LIMIT 1
+       round(other_days, 1) AS other_days_average,
+       round(complaints / other_days, 1) AS times_other_days
+FROM compared WHERE other_days > 0
+ORDER BY times_other_days DESC, complaints DESC LIMIT 1
 """
 
 EXAMPLE_QUERY = """SELECT category, count(*) AS complaints,
@@ -78,7 +83,7 @@ def run_demo(settings: Settings, airflow_home: Path, *, seed: int = 7, days: int
     _section("Counts per source (latest run): records_in = clean + quarantined + duplicates",
              settings, COUNTS_BY_SOURCE)
     _section("Clean complaints per source and category", settings, COUNTS_BY_CATEGORY)
-    _section("Surge day (count against that region and category's average day)", settings,
+    _section("Surge day (count against the same region and category on the other days)", settings,
              SURGE_DAY)
     if summary.surge:
         s = summary.surge

@@ -99,6 +99,15 @@ class Settings:
         return self.lake / "clean"
 
     @property
+    def clean_complaints_dir(self) -> Path:
+        return self.clean_dir / "complaints"
+
+    @property
+    def quarantine_records_dir(self) -> Path:
+        """Quarantined records of every source and table, partitioned by ``source=``."""
+        return self.quarantine_dir / "records"
+
+    @property
     def alerts_dir(self) -> Path:
         return self.lake / "alerts"
 

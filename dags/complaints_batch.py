@@ -7,7 +7,8 @@
    is skipped, and an export already landed for this run's date is not taken again.
 2. **Transform** (Spark): parse, standardise to UTC, quarantine bad records with the reason, drop
    duplicates, classify with the versioned rules file, and write clean Parquet partitioned by
-   event date and source. Counts per source are recorded in `runs`.
+   event date and source. Counts per source are recorded in `runs`. Each operational table's
+   latest export is decoded with its DynamoDB types into `clean/<table>/`.
 3. **Check** the clean complaints with the Great Expectations suite; a failure fails the task with
    a readable summary (also written to `alerts/quality/`).
 4. **Refresh** the DuckDB warehouse views (`complaints`, `daily_complaints`, `runs`, `quarantine`).
@@ -87,6 +88,17 @@ def complaints_batch() -> None:
         return result.to_dict()
 
     @task
+    def transform_operational_tables() -> dict[str, object]:
+        from complaints.settings import Settings
+        from jobs.operational import run_operational_tables
+
+        context = get_current_context()
+        result = run_operational_tables(Settings.from_env(), run_id=context["run_id"])
+        for counts in result.counts:
+            print(counts)
+        return result.to_dict()
+
+    @task
     def check_complaints_quality() -> dict[str, object]:
         from complaints.settings import Settings
         from quality.complaint_checks import (
@@ -97,7 +109,7 @@ def complaints_batch() -> None:
         )
 
         settings = Settings.from_env()
-        report = check_clean_complaints(load_clean_complaints(settings.clean_dir / "complaints"))
+        report = check_clean_complaints(load_clean_complaints(settings.clean_complaints_dir))
         write_report(report, settings.alerts_dir, get_current_context()["run_id"])
         print(report.summary())
         enforce(report)
@@ -115,9 +127,12 @@ def complaints_batch() -> None:
         land_web_forms(),
         land_dynamodb_export.expand(table=list(DYNAMODB_TABLES)),
     ]
-    transformed = transform_complaints()
+    complaints = transform_complaints()
+    operational = transform_operational_tables()
     checked = check_complaints_quality()
-    landed >> transformed >> checked >> refresh_warehouse()
+    landed >> complaints >> checked
+    landed >> operational
+    [checked, operational] >> refresh_warehouse()
 
 
 complaints_batch()

@@ -67,7 +67,7 @@ def _staged(frame: DataFrame, source: str, default_zone: str, **cols: Column) ->
     return frame.select(*[values[name].alias(name) for name in STAGED_COLUMNS])
 
 
-# --- call_center -----------------------------------------------------------------------------------
+# --- call_center
 def _call_center_text_schema() -> str:
     # Scalars are read as text and typed explicitly below, so a wrong type is a clear reason.
     def as_text(kind: str) -> str:
@@ -103,7 +103,7 @@ def parse_call_center(raw: DataFrame) -> DataFrame:
     )
 
 
-# --- web_form (CFPB layout) ------------------------------------------------------------------------
+# --- web_form (CFPB layout)
 def parse_web_form(raw: DataFrame) -> DataFrame:
     """``raw`` has the CSV columns of WEB_FORM_COLUMNS plus lineage; raw_record is the row as JSON."""
     col = {name: F.col(f"`{name}`") for name in WEB_FORM_COLUMNS}
@@ -128,7 +128,7 @@ def parse_web_form(raw: DataFrame) -> DataFrame:
     )
 
 
-# --- DynamoDB exports --------------------------------------------------------------------------------
+# --- DynamoDB exports
 def parse_dynamodb_items(raw: DataFrame, logical_table: str) -> DataFrame:
     """Add ``_item`` (the typed-as-declared item) and ``_error`` to raw export lines."""
     ddl = dynamodb_item_ddl(DYNAMODB_TABLES[logical_table])

@@ -6,7 +6,7 @@ collapse duplicates, classify with the versioned rules, and write:
 
 * ``clean/complaints/event_date=…/source=…/`` — replacing only the partitions of the sources this
   run processed (dynamic partition overwrite; stale partitions of those sources are removed);
-* ``quarantine/complaints/source=…/`` — every unusable record with its reason;
+* ``quarantine/records/source=…/`` — every unusable record with its reason;
 * ``runs/<run id>.parquet`` — one row per source: records_in = clean + quarantined + duplicates.
 
 A run recomputes each selected source from all of its raw files, so reruns and backfills give the
@@ -16,21 +16,25 @@ pure ``DataFrame -> DataFrame`` function.
 
 from __future__ import annotations
 
-import re
 import shutil
-import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from complaints.settings import Settings
 from jobs.classify import Rules, classify_complaints, load_rules
-from jobs.parse_sources import JSON_LINE_PARSERS, RAW_RECORD_COLUMNS, parse_web_form
+from jobs.parse_sources import JSON_LINE_PARSERS, parse_web_form
+from jobs.raw_zone import raw_files_of, read_json_lines, read_web_forms
+from jobs.runs import (
+    SourceCounts,
+    TransformResult,
+    new_run_id,
+    raise_unless_conserved,
+    write_run_record,
+)
 from jobs.spark import spark_session
 from jobs.standardise import (
     is_date_only,
@@ -41,110 +45,11 @@ from jobs.standardise import (
     parse_event_time,
     region_of,
 )
-from schemas.complaint import COMPLAINT, QUARANTINE, RUN
-from schemas.sources import COMPLAINT_SOURCE_TABLE, COMPLAINT_SOURCES, WEB_FORM_COLUMNS
+from schemas.complaint import COMPLAINT, QUARANTINE
+from schemas.sources import COMPLAINT_SOURCES
 
 QUARANTINE_RECORD_CHARS = 10_000
 FUTURE_TOLERANCE = "INTERVAL 1 HOUR"
-
-
-class CountsNotConserved(RuntimeError):
-    """Records went missing between raw and clean: a bug, never accepted silently."""
-
-
-@dataclass(frozen=True)
-class SourceCounts:
-    source: str
-    raw_files: int
-    records_in: int
-    clean: int
-    quarantined: int
-    duplicates: int
-
-    @property
-    def conserved(self) -> bool:
-        return self.records_in == self.clean + self.quarantined + self.duplicates
-
-
-@dataclass(frozen=True)
-class TransformResult:
-    run_id: str
-    taxonomy_version: str
-    started_at: datetime
-    counts: tuple[SourceCounts, ...]
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "run_id": self.run_id,
-            "taxonomy_version": self.taxonomy_version,
-            "started_at": self.started_at.isoformat(),
-            "counts": [asdict(c) for c in self.counts],
-        }
-
-
-# --- raw files (edges) -------------------------------------------------------------------------
-def raw_files_of(settings: Settings, source: str) -> list[Path]:
-    """Raw-zone files holding a source's records, in a stable order."""
-    if source in COMPLAINT_SOURCE_TABLE:
-        table_dir = settings.raw_dir / COMPLAINT_SOURCE_TABLE[source]
-        pattern = "ingest_date=*/hour=*/AWSDynamoDB/*/data/*"
-    else:
-        table_dir = settings.raw_dir / source
-        pattern = "ingest_date=*/hour=*/*"
-    return sorted(p for p in table_dir.glob(pattern) if p.is_file() and not p.name.startswith("."))
-
-
-def _lineage(lake: Path) -> tuple[Column, Column]:
-    """raw_file (relative to the lake) and ingest_time (from the hour partition) of each row."""
-    path = F.regexp_replace(F.col("_metadata.file_path"), r"^file:(//)?", "")
-    relative = F.regexp_replace(path, "^" + re.escape(str(lake.resolve())) + "/", "")
-    partition = F.regexp_extract(path, r"ingest_date=(\d{4}-\d{2}-\d{2})/hour=(\d{2})", 0)
-    ingest = F.try_to_timestamp(
-        F.regexp_replace(partition, r"ingest_date=(.*)/hour=(.*)", "$1 $2:00:00"),
-        F.lit("yyyy-MM-dd HH:mm:ss"),
-    )
-    return relative.alias("raw_file"), ingest.alias("ingest_time")
-
-
-def read_json_lines(spark: SparkSession, lake: Path, files: Sequence[Path]) -> DataFrame:
-    """One row per non-blank line, with its 1-based line number. Gzip files are decompressed."""
-    raw_file, ingest_time = _lineage(lake)
-    whole = spark.read.option("wholetext", True).text([str(f) for f in files])
-    lines = whole.select(
-        raw_file, ingest_time, F.posexplode(F.split(F.col("value"), "\n")).alias("pos", "line")
-    )
-    return lines.where(F.trim(F.col("line")) != "").select(
-        "raw_file",
-        (F.col("pos") + 1).cast("long").alias("raw_line"),
-        F.regexp_replace(F.col("line"), "\r$", "").alias("raw_record"),
-        "ingest_time",
-    )
-
-
-def read_web_forms(spark: SparkSession, lake: Path, files: Sequence[Path]) -> DataFrame:
-    """CFPB-layout CSV (quoted multi-line narratives); raw_line is the 1-based record number."""
-    schema = T.StructType(
-        [T.StructField(c, T.StringType()) for c in WEB_FORM_COLUMNS]
-        + [T.StructField("_corrupt_record", T.StringType())]
-    )
-    raw_file, ingest_time = _lineage(lake)
-    rows = (
-        spark.read.schema(schema)
-        .options(header=True, multiLine=True, escape='"', mode="PERMISSIVE",
-                 columnNameOfCorruptRecord="_corrupt_record", enforceSchema=False)
-        .csv([str(f) for f in files])
-        .select("*", raw_file, ingest_time, F.monotonically_increasing_id().alias("_order"))
-    )
-    in_file_order = Window.partitionBy("raw_file").orderBy("_order")
-    as_json = F.to_json(F.struct(*[F.col(f"`{c}`") for c in WEB_FORM_COLUMNS]))
-    return rows.select(
-        *[F.col(f"`{c}`") for c in WEB_FORM_COLUMNS],
-        "raw_file",
-        F.row_number().over(in_file_order).cast("long").alias("raw_line"),
-        F.coalesce(F.col("_corrupt_record"), as_json).alias("raw_record"),
-        "ingest_time",
-        F.when(F.col("_corrupt_record").isNotNull(), F.lit("malformed CSV row")).alias("parse_error"),
-    )
 
 
 def stage_source(spark: SparkSession, settings: Settings, source: str,
@@ -154,7 +59,7 @@ def stage_source(spark: SparkSession, settings: Settings, source: str,
     return JSON_LINE_PARSERS[source](read_json_lines(spark, settings.lake, files))
 
 
-# --- pure transforms ---------------------------------------------------------------------------
+# --- pure transforms
 def standardise_complaints(staged: DataFrame) -> DataFrame:
     """Add typed, cleaned fields and ``reason`` (null when the record is usable)."""
     event_time = parse_event_time(F.col("event_time_raw"), F.col("event_zone"),
@@ -243,15 +148,7 @@ def enrich_complaints(deduped: DataFrame, rules: Rules, run_id: str) -> DataFram
     return enriched.select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in schema.fields])
 
 
-# --- the run (edges) ---------------------------------------------------------------------------
-def new_run_id(now: datetime) -> str:
-    return f"transform__{now:%Y%m%dT%H%M%SZ}__{uuid.uuid4().hex[:8]}"
-
-
-def safe_name(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]", "_", text).lstrip(".")[:150] or "run"
-
-
+# --- the run (edges)
 def _remove_stale_partitions(clean_root: Path, source: str, kept_dates: Iterable[str]) -> None:
     kept = {f"event_date={d}" for d in kept_dates}
     for part in clean_root.glob(f"event_date=*/source={source}"):
@@ -259,24 +156,6 @@ def _remove_stale_partitions(clean_root: Path, source: str, kept_dates: Iterable
             shutil.rmtree(part)
             if not any(part.parent.iterdir()):
                 part.parent.rmdir()
-
-
-def _write_run_record(settings: Settings, result: TransformResult) -> Path:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    rows = [
-        {**asdict(c), "run_id": result.run_id, "started_at": result.started_at,
-         "taxonomy_version": result.taxonomy_version}
-        for c in result.counts
-    ]
-    table = pa.Table.from_pylist(rows, schema=RUN.arrow_schema())
-    settings.runs_dir.mkdir(parents=True, exist_ok=True)
-    target = settings.runs_dir / f"{safe_name(result.run_id)}.parquet"
-    tmp = target.with_name(f".{target.name}.tmp")
-    pq.write_table(table, tmp)
-    tmp.replace(target)
-    return target
 
 
 def run_transform(
@@ -292,8 +171,8 @@ def run_transform(
     run_id = run_id or new_run_id(started_at)
     rules = load_rules(settings.rules)
     spark = spark or spark_session(settings.spark_master)
-    clean_root = settings.clean_dir / "complaints"
-    quarantine_root = settings.quarantine_dir / "complaints"
+    clean_root = settings.clean_complaints_dir
+    quarantine_root = settings.quarantine_records_dir
 
     files = {s: raw_files_of(settings, s) for s in sources}
     present = [s for s in sources if files[s]]
@@ -333,9 +212,6 @@ def run_transform(
     order = {s: i for i, s in enumerate(sources)}
     result = TransformResult(run_id, rules.version, started_at,
                              tuple(sorted(counts, key=lambda c: order[c.source])))
-    _write_run_record(settings, result)
-    broken = [c for c in result.counts if not c.conserved]
-    if broken:
-        raise CountsNotConserved(f"run {run_id}: records_in != clean + quarantined + duplicates "
-                                 f"for {[asdict(c) for c in broken]}")
+    write_run_record(settings, result, "complaints")
+    raise_unless_conserved(result)
     return result

@@ -2,7 +2,7 @@
 
 Spark and Arrow schemas, and the column table in the README, are all derived from ``COMPLAINT``.
 Types use a small vocabulary (``string``, ``long``, ``int``, ``timestamp``, ``date``,
-``array<string>``) so that each engine's type is a lookup, never a second definition.
+``array<string>``, and for the operational tables ``decimal``, ``boolean``, ``array<decimal>``) so that each engine's type is a lookup, never a second definition.
 """
 
 from __future__ import annotations
@@ -39,6 +39,9 @@ class RecordSchema:
             "timestamp": T.TimestampType(),
             "date": T.DateType(),
             "array<string>": T.ArrayType(T.StringType(), containsNull=False),
+            "decimal": T.DecimalType(38, 10),
+            "boolean": T.BooleanType(),
+            "array<decimal>": T.ArrayType(T.DecimalType(38, 10)),
         }
         return T.StructType(
             [T.StructField(c.name, spark_types[c.type], c.nullable) for c in self.columns]
@@ -54,6 +57,9 @@ class RecordSchema:
             "timestamp": pa.timestamp("us", tz="UTC"),
             "date": pa.date32(),
             "array<string>": pa.list_(pa.string()),
+            "decimal": pa.decimal128(38, 10),
+            "boolean": pa.bool_(),
+            "array<decimal>": pa.list_(pa.decimal128(38, 10)),
         }
         return pa.schema(
             [pa.field(c.name, arrow_types[c.type], c.nullable) for c in self.columns]

@@ -14,7 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-# --- call_center -------------------------------------------------------------------------------
+from schemas.complaint import Column, RecordSchema
+
+# --- call_center
 # A call's "started" timestamp comes in one of these shapes (the generator uses all of them):
 #   "2026-11-03T14:22:05-05:00"       ISO 8601 with offset
 #   "2026-11-03 19:22:05Z"            space-separated, Zulu
@@ -38,7 +40,7 @@ def call_center_ddl() -> str:
     return ", ".join(f"`{name}` {kind}" for name, kind in CALL_CENTER_FIELDS.items())
 
 
-# --- web_form (CFPB layout) ------------------------------------------------------------------------
+# --- web_form (CFPB layout)
 WEB_FORM_COLUMNS: tuple[str, ...] = (
     "Date received",
     "Product",
@@ -62,7 +64,7 @@ WEB_FORM_COLUMNS: tuple[str, ...] = (
 # "Date received" is a date only: yyyy-MM-dd (CFPB) or MM/dd/yyyy (older exports).
 
 
-# --- DynamoDB exports ------------------------------------------------------------------------------
+# --- DynamoDB exports
 @dataclass(frozen=True)
 class DynamoTable:
     logical: str  # the pipeline's name; also the raw-zone folder
@@ -180,6 +182,29 @@ def dynamodb_item_ddl(table: DynamoTable) -> str:
     }
     fields = ", ".join(f"`{a}`: {kinds[k]}" for a, k in table.attributes.items())
     return f"Item struct<{fields}>"
+
+
+# How each DynamoDB type lands in a clean operational table (see jobs/operational.py).
+CLEAN_TYPE_OF_DYNAMODB = {
+    "S": "string", "N": "decimal", "BOOL": "boolean", "NULL": "string", "SS": "array<string>",
+    "NS": "array<decimal>", "M": "string", "L": "string",
+}
+LINEAGE_COLUMNS = (
+    Column("raw_file", "string", False, "raw-zone export file, relative to the lake"),
+    Column("raw_line", "long", False, "1-based line in the decompressed export file"),
+    Column("ingest_time", "timestamp", False, "when the export was landed (hour), UTC"),
+)
+
+
+def operational_schema(table: DynamoTable) -> RecordSchema:
+    """The clean operational table of a DynamoDB table: its attributes, typed, plus lineage."""
+    keys = {table.partition_key, table.sort_key}
+    columns = tuple(
+        Column(name, CLEAN_TYPE_OF_DYNAMODB[kind], name not in keys,
+               f"DynamoDB {kind}" + (" as JSON text" if kind in ("M", "L") else ""))
+        for name, kind in table.attributes.items()
+    )
+    return RecordSchema(name=table.logical, columns=columns + LINEAGE_COLUMNS)
 
 
 def describe() -> dict[str, Any]:

@@ -60,6 +60,7 @@ import duckdb  # noqa: TID253 - not a DAG file; the warehouse is DuckDB through 
 
 from complaints.settings import Settings
 from schemas.complaint import COMPLAINT, QUARANTINE, RUN, RecordSchema
+from schemas.sources import DYNAMODB_TABLES, operational_schema
 
 __all__ = [
     "DUCKDB_TYPES",
@@ -81,10 +82,14 @@ DUCKDB_TYPES: dict[str, str] = {
     "timestamp": "TIMESTAMPTZ",
     "date": "DATE",
     "array<string>": "VARCHAR[]",
+    "decimal": "DECIMAL(38, 10)",
+    "boolean": "BOOLEAN",
+    "array<decimal>": "DECIMAL(38, 10)[]",
 }
 
 #: The views ``refresh_warehouse`` creates, in creation order.
-VIEWS: tuple[str, ...] = ("complaints", "daily_complaints", "quarantine", "runs")
+VIEWS: tuple[str, ...] = ("complaints", "daily_complaints", "quarantine", "runs",
+                          *DYNAMODB_TABLES)
 
 _DAILY_SQL = """\
 SELECT event_date, category, source, region, count(*) AS complaints
@@ -132,10 +137,13 @@ class _Zone:
 
 def _zones(settings: Settings) -> list[_Zone]:
     return [
-        _Zone("complaints", COMPLAINT, settings.clean_dir / COMPLAINT.name),
-        # Quarantined *complaint* records: <lake>/quarantine/complaints/source=.../
-        _Zone("quarantine", QUARANTINE, settings.quarantine_dir / COMPLAINT.name),
+        _Zone("complaints", COMPLAINT, settings.clean_complaints_dir),
+        # Quarantined records of every source and table: <lake>/quarantine/records/source=.../
+        _Zone("quarantine", QUARANTINE, settings.quarantine_records_dir),
         _Zone("runs", RUN, settings.runs_dir),
+        # The operational tables' latest snapshots: <lake>/clean/<table>/part-*.parquet
+        *[_Zone(t.logical, operational_schema(t), settings.clean_dir / t.logical)
+          for t in DYNAMODB_TABLES.values()],
     ]
 
 
@@ -218,6 +226,7 @@ def _view_sql(conn: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, 
         "daily_complaints": _DAILY_SQL,
         "quarantine": selects["quarantine"],
         "runs": f"SELECT *, {_COUNTS_CONSERVED}\nFROM (\n{selects['runs']}\n) AS r",
+        **{table: selects[table] for table in DYNAMODB_TABLES},
     }
 
 

@@ -19,6 +19,7 @@ import pytest
 
 from complaints.settings import Settings
 from schemas.complaint import COMPLAINT, QUARANTINE, RUN, RecordSchema
+from schemas.sources import DYNAMODB_TABLES
 from warehouse.duckdb_warehouse import (
     DUCKDB_TYPES,
     VIEWS,
@@ -103,7 +104,7 @@ def _write_partitioned(root: Path, schema: RecordSchema, rows: Iterable[dict[str
 
 
 def write_clean(settings: Settings, rows: Iterable[dict[str, Any]]) -> None:
-    _write_partitioned(settings.clean_dir / "complaints", COMPLAINT, rows)
+    _write_partitioned(settings.clean_complaints_dir, COMPLAINT, rows)
 
 
 def quarantined(n: int, source: str = "web_form", **overrides: Any) -> dict[str, Any]:
@@ -120,7 +121,7 @@ def quarantined(n: int, source: str = "web_form", **overrides: Any) -> dict[str,
 
 
 def write_quarantine(settings: Settings, rows: Iterable[dict[str, Any]]) -> None:
-    _write_partitioned(settings.quarantine_dir / "complaints", QUARANTINE, rows)
+    _write_partitioned(settings.quarantine_records_dir, QUARANTINE, rows)
 
 
 def run_row(
@@ -197,7 +198,9 @@ def lake(settings: Settings) -> Settings:
 
 def test_refresh_returns_row_counts_per_view(lake: Settings) -> None:
     counts = refresh_warehouse(lake)
-    assert counts == {"complaints": 7, "daily_complaints": 5, "quarantine": 2, "runs": 2}
+    operational = dict.fromkeys(DYNAMODB_TABLES, 0)  # no exports in this lake
+    assert counts == {"complaints": 7, "daily_complaints": 5, "quarantine": 2, "runs": 2,
+                      **operational}
     assert tuple(counts) == VIEWS
 
 
@@ -234,7 +237,7 @@ def test_numeric_looking_partition_and_zip_stay_text(lake: Settings) -> None:
 
 
 def test_spark_junk_and_staging_files_are_ignored(lake: Settings) -> None:
-    root = lake.clean_dir / "complaints"
+    root = lake.clean_complaints_dir
     assert (root / "_SUCCESS").exists()
     staged = pa.Table.from_pylist(
         [{n: complaint(99)[n] for n in _file_schema(COMPLAINT).names}],
@@ -305,7 +308,7 @@ def test_empty_lake_gives_typed_empty_views(settings: Settings) -> None:
 
 
 def test_zone_with_only_junk_counts_as_empty(settings: Settings) -> None:
-    root = settings.clean_dir / "complaints"
+    root = settings.clean_complaints_dir
     root.mkdir(parents=True)
     (root / "_SUCCESS").write_bytes(b"")
     assert refresh_warehouse(settings)["complaints"] == 0
@@ -372,7 +375,7 @@ def test_naive_timestamps_are_read_as_utc(settings: Settings) -> None:
         schema=naive,
     )
     _write_part(
-        settings.clean_dir / "complaints" / "event_date=2024-05-01" / "source=call_center",
+        settings.clean_complaints_dir / "event_date=2024-05-01" / "source=call_center",
         table,
         use_deprecated_int96_timestamps=True,
     )
@@ -393,7 +396,7 @@ def test_missing_nullable_column_is_null_and_missing_required_column_fails(
     settings: Settings,
 ) -> None:
     file_schema = _file_schema(COMPLAINT)
-    directory = settings.clean_dir / "complaints" / "event_date=2024-05-01" / "source=call_center"
+    directory = settings.clean_complaints_dir / "event_date=2024-05-01" / "source=call_center"
     without_case = file_schema.remove(file_schema.get_field_index("case_id"))
     row = complaint(1, case_id="ignored")
     _write_part(
