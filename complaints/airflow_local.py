@@ -32,6 +32,9 @@ def airflow_env(settings: Settings, airflow_home: Path, base: Mapping[str, str] 
         "AIRFLOW__API__HOST": "127.0.0.1",
         "SPARK_LOCAL_IP": "127.0.0.1",
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")])),
+        # `airflow standalone` starts its components as `airflow <command>` from PATH: make that
+        # this interpreter's Airflow even when the virtualenv is not activated (`make airflow`).
+        "PATH": os.pathsep.join(filter(None, [str(Path(sys.executable).parent), env.get("PATH")])),
         "NO_PROXY": "*",
     })
     if port is not None:
@@ -82,9 +85,9 @@ def _test_dag(dag_id: str, logical_date: str) -> str:
 def standalone(settings: Settings, airflow_home: Path, port: int) -> int:
     env = airflow_env(settings, airflow_home, port=port)
     migrate_db(env)
-    print(f"Airflow UI: http://127.0.0.1:{port}  (login: admin; the password is printed by "
-          f"Airflow below and saved in {airflow_home}/simple_auth_manager_passwords.json.generated)",
-          flush=True)
+    print(f"Airflow UI: http://127.0.0.1:{port}  (login: admin; password in "
+          f"{airflow_home}/simple_auth_manager_passwords.json.generated, also printed below "
+          f"on the first start)", flush=True)
     return subprocess.call([sys.executable, "-m", "airflow", "standalone"], env=env)
 
 

@@ -31,6 +31,7 @@ class Subcategory:
     name: str
     severity: str
     patterns: tuple[str, ...]
+    weight: float = 1.0  # generic cues ("bill", "support") count less than specific ones
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,8 @@ def parse_rules(doc: Any, allowed_categories: tuple[str, ...] = TAXONOMY_CATEGOR
     for key in ("taxonomy", "version", "default_category", "categories"):
         if key not in doc:
             raise RulesError(f"rules file has no '{key}'")
+    if not isinstance(doc["categories"], list):
+        raise RulesError("'categories' must be a list")
     categories: list[Category] = []
     for i, cat in enumerate(doc["categories"]):
         name = cat.get("name") if isinstance(cat, dict) else None
@@ -81,29 +84,43 @@ def parse_rules(doc: Any, allowed_categories: tuple[str, ...] = TAXONOMY_CATEGOR
         subs = []
         for j, sub in enumerate(cat.get("subcategories") or []):
             where = f"{name}.subcategories[{j}]"
+            if not isinstance(sub, dict) or not sub.get("name"):
+                raise RulesError(f"{where}: a subcategory must be a mapping with a 'name'")
             severity = sub.get("severity", doc.get("default_severity", "P3"))
             if severity not in SEVERITIES:
                 raise RulesError(f"{where}: severity {severity!r} is not one of {SEVERITIES}")
-            subs.append(Subcategory(str(sub["name"]), severity, _patterns(sub.get("patterns"), where)))
+            weight = sub.get("weight", 1)
+            if not isinstance(weight, int | float) or isinstance(weight, bool) or weight <= 0:
+                raise RulesError(f"{where}: weight {weight!r} must be a positive number")
+            subs.append(Subcategory(str(sub["name"]), severity,
+                                    _patterns(sub.get("patterns"), where), float(weight)))
         if not subs:
             raise RulesError(f"category {name} has no subcategories")
+        sub_names = [s.name for s in subs]
+        if len(set(sub_names)) != len(sub_names):
+            twice = sorted({n for n in sub_names if sub_names.count(n) > 1})
+            raise RulesError(f"category {name}: subcategories listed twice: {twice}")
         categories.append(Category(name, tuple(subs)))
     names = [c.name for c in categories]
     if len(set(names)) != len(names):
-        raise RulesError("a category is listed twice")
+        twice = sorted({n for n in names if names.count(n) > 1})
+        raise RulesError(f"categories listed twice: {twice}")
     default = doc["default_category"]
     if default not in allowed_categories or default in names:
         raise RulesError(f"default_category {default!r} must be a taxonomy category without rules")
     missing = set(allowed_categories) - set(names) - {default}
     if missing:
         raise RulesError(f"categories without rules: {sorted(missing)}")
+    default_severity = str(doc.get("default_severity", "P3"))
+    if default_severity not in SEVERITIES:
+        raise RulesError(f"default_severity {default_severity!r} is not one of {SEVERITIES}")
     sentiment = doc.get("sentiment") or {}
     return Rules(
         taxonomy=str(doc["taxonomy"]),
         version=str(doc["version"]),
         default_category=default,
         default_subcategory=str(doc.get("default_subcategory", "unspecified")),
-        default_severity=str(doc.get("default_severity", "P3")),
+        default_severity=default_severity,
         categories=tuple(categories),
         urgent=_patterns((doc.get("urgent") or {}).get("patterns"), "urgent"),
         negative=_patterns(sentiment.get("negative"), "sentiment.negative"),
@@ -152,11 +169,13 @@ def classify_complaints(frame: DataFrame, rules: Rules, text_col: str = "classif
     category_candidates = []
     for i, cat in enumerate(rules.categories):
         best_sub = _best([
-            F.struct(hits_of(cat.name, s.name).alias("hits"), F.lit(-j).alias("order"),
+            F.struct((hits_of(cat.name, s.name) * F.lit(s.weight)).alias("hits"),
+                     F.lit(-j).alias("order"),
                      F.lit(s.name).alias("name"), F.lit(s.severity).alias("severity"))
             for j, s in enumerate(cat.subcategories)
         ])
-        score = sum((hits_of(cat.name, s.name) for s in cat.subcategories), F.lit(0))
+        score = sum((hits_of(cat.name, s.name) * F.lit(s.weight) for s in cat.subcategories),
+                    F.lit(0.0))
         category_candidates.append(
             F.struct(score.alias("hits"), F.lit(-i).alias("order"), F.lit(cat.name).alias("name"),
                      best_sub.alias("sub"))

@@ -36,8 +36,8 @@ def _null() -> Column:
 
 
 def _blank_to_null(col: Column) -> Column:
-    trimmed = F.trim(col)
-    return F.when(trimmed == "", F.lit(None)).otherwise(col)
+    # Any whitespace, not only spaces (F.trim strips spaces only): "\t" or "\n" is no id or text.
+    return F.when(col.rlike(r"^\s*$"), F.lit(None)).otherwise(col)
 
 
 def _record_errors(raw: Column) -> Column:
@@ -98,7 +98,8 @@ def parse_call_center(raw: DataFrame) -> DataFrame:
         event_zone=j["tz"],
         text_raw=j["notes"],
         state_raw=j["location"]["state"],
-        location=F.concat_ws(" ", F.trim(j["location"]["city"]), F.trim(j["location"]["zip"])),
+        location=_blank_to_null(
+            F.concat_ws(" ", F.trim(j["location"]["city"]), F.trim(j["location"]["zip"]))),
         parse_error=error,
     )
 

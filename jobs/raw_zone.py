@@ -32,8 +32,10 @@ def raw_files_of(settings: Settings, source: str) -> list[Path]:
 
 def _lineage(lake: Path) -> tuple[Column, Column]:
     """raw_file (relative to the lake) and ingest_time (from the hour partition) of each row."""
-    path = F.regexp_replace(F.col("_metadata.file_path"), r"^file:(//)?", "")
-    relative = F.regexp_replace(path, "^" + re.escape(str(lake.resolve())) + "/", "")
+    # _metadata.file_path is a URI: strip the scheme and decode %XX (a '+' is literal in a path).
+    uri_path = F.regexp_replace(F.col("_metadata.file_path"), r"^file:(//)?", "")
+    path = F.url_decode(F.regexp_replace(uri_path, r"\+", "%2B"))
+    relative = F.regexp_replace(path, "^\\Q" + str(lake.resolve()) + "\\E/", "")
     partition = F.regexp_extract(path, r"ingest_date=(\d{4}-\d{2}-\d{2})/hour=(\d{2})", 0)
     ingest = F.try_to_timestamp(
         F.regexp_replace(partition, r"ingest_date=(.*)/hour=(.*)", "$1 $2:00:00"),
@@ -45,11 +47,11 @@ def _lineage(lake: Path) -> tuple[Column, Column]:
 def read_json_lines(spark: SparkSession, lake: Path, files: Sequence[Path]) -> DataFrame:
     """One row per non-blank line, with its 1-based line number. Gzip files are decompressed."""
     raw_file, ingest_time = _lineage(lake)
-    whole = spark.read.option("wholetext", True).text([str(f) for f in files])
+    whole = spark.read.text([str(f) for f in files], wholetext=True)
     lines = whole.select(
         raw_file, ingest_time, F.posexplode(F.split(F.col("value"), "\n")).alias("pos", "line")
     )
-    return lines.where(F.trim(F.col("line")) != "").select(
+    return lines.where(~F.col("line").rlike(r"^\s*$")).select(
         "raw_file",
         (F.col("pos") + 1).cast("long").alias("raw_line"),
         F.regexp_replace(F.col("line"), "\r$", "").alias("raw_record"),

@@ -1,4 +1,4 @@
-"""The ``complaints`` console script, run as a user runs it: a subprocess on a small Parquet lake."""
+"""The ``complaints`` console script, run as a user runs it, on a small Parquet lake."""
 
 from __future__ import annotations
 

@@ -10,9 +10,9 @@ from pyspark.sql import types as T
 
 from complaints.settings import REPO_ROOT
 from schemas.complaint import COMPLAINT, QUARANTINE, RUN, RecordSchema
-from schemas.sources import COMPLAINT_SOURCES
+from schemas.sources import COMPLAINT_SOURCES, DYNAMODB_TABLES, operational_schema
 
-SCHEMAS = [COMPLAINT, QUARANTINE, RUN]
+SCHEMAS = [COMPLAINT, QUARANTINE, RUN, *(operational_schema(t) for t in DYNAMODB_TABLES.values())]
 START_MARKER = "<!-- complaint-schema:start -->"
 END_MARKER = "<!-- complaint-schema:end -->"
 
@@ -23,6 +23,9 @@ SPARK_TYPES = {
     "timestamp": T.TimestampType(),
     "date": T.DateType(),
     "array<string>": T.ArrayType(T.StringType(), containsNull=False),
+    "decimal": T.DecimalType(38, 10),
+    "boolean": T.BooleanType(),
+    "array<decimal>": T.ArrayType(T.DecimalType(38, 10)),
 }
 ARROW_TYPES = {
     "string": pa.string(),
@@ -31,6 +34,9 @@ ARROW_TYPES = {
     "timestamp": pa.timestamp("us", tz="UTC"),
     "date": pa.date32(),
     "array<string>": pa.list_(pa.string()),
+    "decimal": pa.decimal128(38, 10),
+    "boolean": pa.bool_(),
+    "array<decimal>": pa.list_(pa.decimal128(38, 10)),
 }
 
 # Every class of field the architecture brief asks the unified record for, and the columns

@@ -1,0 +1,1 @@
+"""Benchmarks (``make bench``): print figures and write ``bench/report.md``."""

@@ -1,0 +1,246 @@
+"""jobs/classify.py: the rules file, its validation, and classification of realistic texts."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from complaints.settings import DEFAULT_RULES
+from jobs.classify import (
+    TAXONOMY_CATEGORIES,
+    Rules,
+    RulesError,
+    classify_complaints,
+    load_rules,
+    parse_rules,
+)
+
+RULES_DOC: dict[str, Any] = yaml.safe_load(DEFAULT_RULES.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def rules() -> Rules:
+    return load_rules(DEFAULT_RULES)
+
+
+# --- the rules file
+def test_real_rules_file_covers_exactly_the_taxonomy(rules: Rules) -> None:
+    # The order matters: ties go to the category listed first (most serious first).
+    assert rules.category_names == (
+        "privacy_fraud", "network", "billing", "account", "device", "service", "other",
+    )
+    assert sorted(rules.category_names) == sorted(TAXONOMY_CATEGORIES)
+    assert (rules.taxonomy, rules.default_subcategory, rules.default_severity) == (
+        "telecom", "unspecified", "P3",
+    )
+    assert rules.version == str(RULES_DOC["version"]) and rules.version
+    assert all(s.severity in ("P1", "P2", "P3") for c in rules.categories for s in c.subcategories)
+    assert rules.urgent and rules.negative and rules.positive
+
+
+def _set(path: tuple[Any, ...], value: Any) -> Any:
+    def mutate(doc: dict[str, Any]) -> None:
+        target = doc
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+    return mutate
+
+
+def _category(doc: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(c for c in doc["categories"] if c["name"] == name)
+
+
+BROKEN_RULES = {
+    "unknown category": (
+        _set(("categories", 0, "name"), "tv"),
+        r"^categories\[0\]: 'tv' is not one of \('network', 'billing', ",
+    ),
+    "category without a name": (
+        lambda d: d["categories"][2].pop("name"),
+        r"^categories\[2\]: None is not one of ",
+    ),
+    "bad regex": (
+        lambda d: _category(d, "network")["subcategories"][1]["patterns"].append("speed (test"),
+        r"^network\.subcategories\[1\]: pattern 'speed \(test' is not a valid regex",
+    ),
+    "empty patterns": (
+        lambda d: _category(d, "billing")["subcategories"][0].update(patterns=[]),
+        r"^billing\.subcategories\[0\]: patterns must be a non-empty list of strings$",
+    ),
+    "missing category": (
+        lambda d: d["categories"].remove(_category(d, "device")),
+        r"^categories without rules: \['device'\]$",
+    ),
+    "duplicate category": (
+        lambda d: d["categories"].append(copy.deepcopy(_category(d, "billing"))),
+        r"^categories listed twice: \['billing'\]$",
+    ),
+    "duplicate subcategory": (
+        lambda d: _category(d, "device")["subcategories"].append(
+            copy.deepcopy(_category(d, "device")["subcategories"][0])),
+        r"^category device: subcategories listed twice: \['modem_router'\]$",
+    ),
+    "subcategory without a name": (
+        lambda d: _category(d, "service")["subcategories"][2].pop("name"),
+        r"^service\.subcategories\[2\]: a subcategory must be a mapping with a 'name'$",
+    ),
+    "bad severity": (
+        lambda d: _category(d, "account")["subcategories"][0].update(severity="high"),
+        r"^account\.subcategories\[0\]: severity 'high' is not one of \('P1', 'P2', 'P3'\)$",
+    ),
+    "bad default severity": (
+        _set(("default_severity",), "urgent"),
+        r"^default_severity 'urgent' is not one of \('P1', 'P2', 'P3'\)$",
+    ),
+    "default category with rules": (
+        _set(("default_category",), "network"),
+        r"^default_category 'network' must be a taxonomy category without rules$",
+    ),
+    "no version": (lambda d: d.pop("version"), r"^rules file has no 'version'$"),
+    "categories not a list": (_set(("categories",), None), r"^'categories' must be a list$"),
+    "no urgent patterns": (
+        lambda d: d.pop("urgent"), r"^urgent: patterns must be a non-empty list of strings$",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BROKEN_RULES))
+def test_parse_rules_rejects_broken_rules_with_a_helpful_message(case: str) -> None:
+    mutate, message = BROKEN_RULES[case]
+    doc = copy.deepcopy(RULES_DOC)
+    mutate(doc)
+    with pytest.raises(RulesError, match=message):
+        parse_rules(doc)
+
+
+def test_parse_rules_rejects_a_document_that_is_not_a_mapping() -> None:
+    with pytest.raises(RulesError, match=r"^rules file must be a mapping$"):
+        parse_rules(RULES_DOC["categories"])
+
+
+def test_parse_rules_accepts_the_unchanged_document() -> None:
+    # The control for the cases above: the mutation, not the copy, breaks them.
+    assert parse_rules(copy.deepcopy(RULES_DOC)) == load_rules(DEFAULT_RULES)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(None, r"^cannot read rules file .*missing\.yaml"),
+     ("categories: [unclosed", r"^cannot read rules file .*missing\.yaml")],
+)
+def test_load_rules_unreadable_file(tmp_path: Path, content: str | None, message: str) -> None:
+    path = tmp_path / "missing.yaml"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(RulesError, match=message):
+        load_rules(path)
+
+
+# --- classification
+UNMATCHED = "the bluetooth pairing fails every time"
+# (text, category, subcategory, rule severity, urgent, sentiment)
+CASES = [
+    ("someone opened an account in my name",
+     "privacy_fraud", "identity_theft", "P1", False, "neutral"),
+    ("my internet has been down for 3 days and nobody can tell me why",
+     "network", "outage", "P1", False, "neutral"),
+    ("NO INTERNET since Monday morning",
+     "network", "outage", "P1", False, "neutral"),
+    # needed "keep" (not only "keeps") in network.intermittent (rules 2026.11.2)
+    ("calls keep dropping when I drive through Austin",
+     "network", "intermittent", "P2", False, "neutral"),
+    # overcharge and bill_general both hit once: the first-listed subcategory wins
+    ("I was charged twice for my October bill",
+     "billing", "overcharge", "P2", False, "neutral"),
+    ("I cancelled my service in October and the account is still active",
+     "account", "cancellation", "P2", False, "negative"),
+    ("my modem keeps rebooting every few hours",
+     "device", "modem_router", "P2", False, "neutral"),
+    ("technician never showed up for my installation appointment",
+     "service", "technician", "P2", False, "negative"),
+    ("Acme Telecom", "other", "unspecified", "P3", False, "neutral"),
+    # no rule for it yet (see test_changing_a_rule_changes_the_outcome_and_the_version)
+    (UNMATCHED, "other", "unspecified", "P3", False, "neutral"),
+    ("mobile data stopped working, phone only shows SOS",
+     "network", "outage", "P1", False, "neutral"),
+    # generic billing words weigh half: the specific fraud cue wins (rules 2026.11.3)
+    ("there are unauthorized charges on my bill",
+     "privacy_fraud", "unauthorised_charges", "P1", False, "neutral"),
+    ("they ran a credit check when I only asked for a quote",
+     "account", "credit_check", "P3", False, "neutral"),
+    ("you shared my personal information with a marketing company without consent",
+     "privacy_fraud", "privacy", "P2", False, "neutral"),
+    ("the new phone you sent will not hold a charge",
+     "device", "handset", "P3", False, "neutral"),
+    ("I want to port my number but nobody will give me the account PIN",
+     "account", "access", "P2", False, "neutral"),
+    ("scammers called pretending to be your billing team",
+     "privacy_fraud", "scam", "P2", False, "negative"),
+    ("I am not happy with the repair tech who came two hours late",
+     "service", "technician", "P2", False, "negative"),
+    (None, "other", "unspecified", "P3", False, "neutral"),
+    # data caps are billing, throttling is network
+    ("hit my data cap after two weeks and now I pay overage charges every month",
+     "billing", "data_caps", "P3", False, "neutral"),
+    ("wifi is super slow every evening, it feels like you are throttling me",
+     "network", "slow_speed", "P2", False, "neutral"),
+    # ties between categories go to the one listed first...
+    ("received a bill for a phone I never ordered, this is identity theft",
+     "privacy_fraud", "identity_theft", "P1", False, "negative"),
+    ("the internet is slow since you replaced my router",
+     "network", "slow_speed", "P2", False, "neutral"),
+    # ...but more hits win: device 3 (router, modem, rebooting) over network 1 (slow)
+    ("the router is slow and the modem keeps rebooting",
+     "device", "modem_router", "P2", False, "neutral"),
+    ("I need 911", "other", "unspecified", "P3", True, "neutral"),
+    ("home phone line has no dial tone and my mother needs to be able to call 911",
+     "network", "outage", "P1", True, "neutral"),
+    ("Thank you, the technician was great and very helpful",
+     "service", "technician", "P2", False, "positive"),
+    ("this company is the worst, absolutely ridiculous",
+     "other", "unspecified", "P3", False, "negative"),
+]
+
+
+def test_classify_realistic_texts(spark: Any, rules: Rules) -> None:
+    frame = spark.createDataFrame([(i, c[0]) for i, c in enumerate(CASES)],
+                                  "i int, classify_text string")
+    out = classify_complaints(frame, rules)
+    assert out.columns == ["i", "classify_text", "category", "subcategory", "rule_severity",
+                           "urgent", "sentiment", "taxonomy_version"]
+    got = sorted(out.collect())
+    assert [(r.classify_text, r.category, r.subcategory, r.rule_severity, r.urgent, r.sentiment)
+            for r in got] == CASES
+    assert {r.taxonomy_version for r in got} == {rules.version}
+
+
+def _with_pattern(rules: Rules, category: str, subcategory: str, pattern: str,
+                  version: str) -> Rules:
+    categories = tuple(
+        replace(c, subcategories=tuple(
+            replace(s, patterns=s.patterns + (pattern,)) if s.name == subcategory else s
+            for s in c.subcategories))
+        if c.name == category else c
+        for c in rules.categories
+    )
+    return replace(rules, categories=categories, version=version)
+
+
+def test_changing_a_rule_changes_the_outcome_and_the_version(spark: Any, rules: Rules) -> None:
+    frame = spark.createDataFrame([(UNMATCHED,)], "classify_text string")
+    changed = _with_pattern(rules, "device", "handset", "bluetooth", "2026.11.3-test")
+    assert changed.version != rules.version
+    columns = ["category", "subcategory", "rule_severity", "taxonomy_version"]
+    before = classify_complaints(frame, rules).select(columns)
+    after = classify_complaints(frame, changed).select(columns)
+    assert [tuple(r) for r in before.union(after).collect()] == [
+        ("other", "unspecified", "P3", rules.version),
+        ("device", "handset", "P3", "2026.11.3-test"),
+    ]
+
