@@ -10,7 +10,7 @@ export PYSPARK_PYTHON ?= $(CURDIR)/$(BIN)/python
 AIRFLOW_PORT ?= 8793
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-fast airflow bench clean
+.PHONY: help install demo test test-fast lint airflow bench clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -32,6 +32,10 @@ test: $(STAMP) ## Run the whole test suite (unit, DAG integrity, end to end)
 
 test-fast: $(STAMP) ## Run the tests without the end-to-end ones
 	$(BIN)/python -m pytest -m "not e2e"
+
+lint: $(STAMP) ## ruff (explicit rule set) and mypy --strict on the source packages
+	$(BIN)/ruff check complaints jobs schemas quality warehouse dags bench tests
+	$(BIN)/mypy complaints jobs schemas quality warehouse bench
 
 airflow: $(STAMP) ## Start the Airflow UI (airflow standalone) on 127.0.0.1 with these DAGs
 	$(BIN)/complaints airflow --port $(AIRFLOW_PORT)

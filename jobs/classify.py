@@ -150,7 +150,9 @@ def _best(candidates: list[Column]) -> Column:
     return F.array_max(F.array(*candidates))
 
 
-def classify_complaints(frame: DataFrame, rules: Rules, text_col: str = "classify_text") -> DataFrame:
+def classify_complaints(
+    frame: DataFrame, rules: Rules, text_col: str = "classify_text"
+) -> DataFrame:
     """Add category, subcategory, rule_severity, urgent, sentiment and taxonomy_version."""
     text = F.coalesce(F.col(text_col), F.lit(""))
     hits = {

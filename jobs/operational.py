@@ -97,7 +97,7 @@ def decode_nested(raw_json: str | None) -> str | None:
         return None
 
 
-@F.pandas_udf(T.StringType())  # type: ignore[call-overload]
+@F.pandas_udf(T.StringType())  # type: ignore[attr-defined,untyped-decorator]
 def _decode_nested_udf(values: pd.Series) -> pd.Series:
     # Nested maps/lists have no native Spark decoder; one vectorised (Arrow) UDF per column.
     return values.map(decode_nested)
@@ -118,7 +118,8 @@ def decode_attribute(item: Column, name: str, kind: str) -> Column:
     if kind == "NS":
         return F.transform(av["NS"], lambda x: x.try_cast(NUMBER))
     if kind in ("M", "L"):
-        return _decode_nested_udf(av)
+        nested: Column = _decode_nested_udf(av)
+        return nested
     raise ValueError(f"unknown DynamoDB type {kind!r} for attribute {name}")
 
 

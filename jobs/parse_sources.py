@@ -1,6 +1,7 @@
 """Parse each raw source into one staged shape, before standardisation.
 
-Input of every parser: raw records with lineage (``RAW_RECORD_COLUMNS``); output: ``STAGED_COLUMNS``.
+Input of every parser: raw records with lineage (``RAW_RECORD_COLUMNS``);
+output: ``STAGED_COLUMNS``.
 A record that cannot be parsed keeps its lineage and gets a ``parse_error``; it is quarantined
 later, never dropped. The parsers are pure ``DataFrame -> DataFrame`` functions.
 """
@@ -106,7 +107,7 @@ def parse_call_center(raw: DataFrame) -> DataFrame:
 
 # --- web_form (CFPB layout)
 def parse_web_form(raw: DataFrame) -> DataFrame:
-    """``raw`` has the CSV columns of WEB_FORM_COLUMNS plus lineage; raw_record is the row as JSON."""
+    """``raw``: the CSV columns of WEB_FORM_COLUMNS plus lineage; raw_record is the row as JSON."""
     col = {name: F.col(f"`{name}`") for name in WEB_FORM_COLUMNS}
     complaint_id = _blank_to_null(F.trim(col["Complaint ID"]))
     narrative = _blank_to_null(col["Consumer complaint narrative"])
@@ -115,7 +116,8 @@ def parse_web_form(raw: DataFrame) -> DataFrame:
         F.col("parse_error"),
         _record_errors(F.col("raw_record")),
         F.when(complaint_id.isNull(), F.lit("missing field: Complaint ID")),
-        F.when(_blank_to_null(col["Date received"]).isNull(), F.lit("missing field: Date received")),
+        F.when(_blank_to_null(col["Date received"]).isNull(),
+               F.lit("missing field: Date received")),
     )
     return _staged(
         raw, "web_form", "UTC",
@@ -146,7 +148,7 @@ def _s(attr: str) -> Column:
 
 
 def parse_complaint_management(raw: DataFrame) -> DataFrame:
-    """Complaint metadata items (SK = "metadata"); comm# items are communications, not complaints."""
+    """Complaint metadata items (SK = "metadata"); comm# items are communications instead."""
     items = parse_dynamodb_items(raw, "complaint_management")
     complaints = items.where(F.col("_error").isNotNull() | (_s("SK") == "metadata"))
     error = F.coalesce(

@@ -7,7 +7,6 @@ returns one row per record with ``raw_file`` (relative to the lake), ``raw_line`
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -81,5 +80,6 @@ def read_web_forms(spark: SparkSession, lake: Path, files: Sequence[Path]) -> Da
         F.row_number().over(in_file_order).cast("long").alias("raw_line"),
         F.coalesce(F.col("_corrupt_record"), as_json).alias("raw_record"),
         "ingest_time",
-        F.when(F.col("_corrupt_record").isNotNull(), F.lit("malformed CSV row")).alias("parse_error"),
+        F.when(F.col("_corrupt_record").isNotNull(), F.lit("malformed CSV row"))
+        .alias("parse_error"),
     )

@@ -1,4 +1,4 @@
-"""The batch transform: raw zone -> clean complaints (partitioned Parquet) + quarantine + run counts.
+"""The batch transform: raw zone -> clean complaints (partitioned Parquet), quarantine, counts.
 
 Flow per run: read each source's raw files (lineage: file and line), parse into the staged shape,
 standardise (UTC time, text, PII, state/region), quarantine what is unusable with the reason,
@@ -82,7 +82,8 @@ def standardise_complaints(staged: DataFrame) -> DataFrame:
         F.when(F.col("event_time").isNull(),
                F.concat(F.lit("unparseable event time: "),
                         F.substring(F.col("event_time_raw"), 1, 60))),
-        F.when(F.col("ingest_time").isNull(), F.lit("raw file outside an ingest_date/hour partition")),
+        F.when(F.col("ingest_time").isNull(),
+               F.lit("raw file outside an ingest_date/hour partition")),
     )
     return standardised.withColumn("reason", reason)
 
@@ -191,8 +192,10 @@ def run_transform(
                 str(clean_root))
             quarantined.write.mode("overwrite").partitionBy(*QUARANTINE.partition_by).parquet(
                 str(quarantine_root))
-            records_in = dict(standardised.groupBy("source").count().collect())
-            n_quarantined = dict(quarantined.groupBy("source").count().collect())
+            records_in: dict[str, int] = {
+                r["source"]: r["count"] for r in standardised.groupBy("source").count().collect()}
+            n_quarantined: dict[str, int] = {
+                r["source"]: r["count"] for r in quarantined.groupBy("source").count().collect()}
             clean_dates = clean.groupBy("source", "event_date").agg(
                 F.count(F.lit(1)).alias("count"), F.sum("duplicate_count").alias("copies")
             ).collect()

@@ -2,7 +2,8 @@
 
 Spark and Arrow schemas, and the column table in the README, are all derived from ``COMPLAINT``.
 Types use a small vocabulary (``string``, ``long``, ``int``, ``timestamp``, ``date``,
-``array<string>``, and for the operational tables ``decimal``, ``boolean``, ``array<decimal>``) so that each engine's type is a lookup, never a second definition.
+``array<string>``, and for the operational tables ``decimal``, ``boolean``, ``array<decimal>``)
+so that each engine's type is a lookup, never a second definition.
 """
 
 from __future__ import annotations
@@ -70,7 +71,8 @@ class RecordSchema:
         for c in self.columns:
             part = " (partition)" if c.name in self.partition_by else ""
             lines.append(
-                f"| `{c.name}` | {c.type}{part} | {'yes' if c.nullable else 'no'} | {c.description} |"
+                f"| `{c.name}` | {c.type}{part} | {'yes' if c.nullable else 'no'} "
+                f"| {c.description} |"
             )
         return "\n".join(lines)
 
@@ -103,7 +105,8 @@ COMPLAINT = RecordSchema(
         Column("taxonomy_version", "string", False, "version of the rules file that classified it"),
         Column("quality_flags", "array<string>", False,
                "e.g. missing_customer_id, missing_region, imputed_severity, future_dated"),
-        Column("raw_file", "string", False, "raw-zone file the row came from, relative to the lake"),
+        Column("raw_file", "string", False,
+               "raw-zone file the row came from, relative to the lake"),
         Column("raw_line", "long", False,
                "1-based line (JSON Lines) or record (CSV) number in raw_file"),
         Column("run_id", "string", False, "transform run that wrote the row"),

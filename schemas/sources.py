@@ -5,8 +5,8 @@
 * ``web_form``: web-form exports, CSV in the CFPB complaint-database layout (18 columns, quoted
   multi-line narratives).
 * DynamoDB tables (``../shared/seeds``): "Export to S3" output, DynamoDB JSON, one
-  ``{"Item": {...}}`` per line in ``data/*.json.gz``. ``DYNAMODB_TABLES`` declares each table's key and
-  attribute types (S, N, BOOL, NULL, M, L, SS, NS).
+  ``{"Item": {...}}`` per line in ``data/*.json.gz``. ``DYNAMODB_TABLES`` declares each table's key
+  and attribute types (S, N, BOOL, NULL, M, L, SS, NS).
 """
 
 from __future__ import annotations
