@@ -41,6 +41,14 @@ def _run_date() -> str:
     return str(moment.date().isoformat())
 
 
+def _land_inbox(source: str) -> dict[str, int]:
+    from complaints.settings import Settings
+    from jobs.landing import land_files
+
+    landing = land_files(Settings.from_env(), source)
+    return {"landed": len(landing.landed), "skipped": len(landing.skipped)}
+
+
 @dag(
     dag_id="complaints_batch",
     schedule="@daily",
@@ -54,19 +62,11 @@ def _run_date() -> str:
 def complaints_batch() -> None:
     @task
     def land_call_logs() -> dict[str, int]:
-        from complaints.settings import Settings
-        from jobs.landing import land_files
-
-        landing = land_files(Settings.from_env(), "call_center")
-        return {"landed": len(landing.landed), "skipped": len(landing.skipped)}
+        return _land_inbox("call_center")
 
     @task
     def land_web_forms() -> dict[str, int]:
-        from complaints.settings import Settings
-        from jobs.landing import land_files
-
-        landing = land_files(Settings.from_env(), "web_form")
-        return {"landed": len(landing.landed), "skipped": len(landing.skipped)}
+        return _land_inbox("web_form")
 
     @task
     def land_dynamodb_export(table: str) -> dict[str, Any]:
