@@ -30,6 +30,10 @@ DEFAULT_TABLES: dict[str, str] = {
 }
 
 
+# Kinesis streams of the streamed sources, by source name.
+DEFAULT_STREAMS: dict[str, str] = {"sms": "complaints-sms", "social": "complaints-social"}
+
+
 @dataclass(frozen=True)
 class Settings:
     lake: Path = Path("lake")
@@ -39,6 +43,7 @@ class Settings:
     aws_region: str = "us-east-1"
     export_bucket: str = "complaints-exports"
     tables: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_TABLES))
+    streams: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_STREAMS))
     spark_master: str = "local[*]"
 
     @classmethod
@@ -49,6 +54,10 @@ class Settings:
             override = env.get(f"COMPLAINTS_TABLE_{logical.upper()}")
             if override:
                 tables[logical] = override
+        streams = {
+            source: env.get(f"COMPLAINTS_STREAM_{source.upper()}") or name
+            for source, name in DEFAULT_STREAMS.items()
+        }
         inbox = env.get("COMPLAINTS_INBOX")
         return cls(
             lake=Path(env.get("COMPLAINTS_LAKE", "lake")).resolve(),
@@ -58,6 +67,7 @@ class Settings:
             aws_region=env.get("COMPLAINTS_AWS_REGION", "us-east-1"),
             export_bucket=env.get("COMPLAINTS_EXPORT_BUCKET", "complaints-exports"),
             tables=tables,
+            streams=streams,
             spark_master=env.get("COMPLAINTS_SPARK_MASTER", "local[*]"),
         )
 
@@ -79,6 +89,8 @@ class Settings:
             env["COMPLAINTS_AWS_ENDPOINT_URL"] = self.aws_endpoint_url
         for logical, name in self.tables.items():
             env[f"COMPLAINTS_TABLE_{logical.upper()}"] = name
+        for source, name in self.streams.items():
+            env[f"COMPLAINTS_STREAM_{source.upper()}"] = name
         return env
 
     # Zones of the lake.
