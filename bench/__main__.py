@@ -1,4 +1,4 @@
-"""``make bench``: batch transform throughput and memory on a generated lake.
+"""``make bench``: batch transform throughput and memory, and the streaming figures.
 
 Generates ``--days`` of sample inbox files (no DynamoDB), lands them, and times the Spark
 transform of the file sources twice (cold: first run in a fresh JVM; warm: a rerun, which also
@@ -18,6 +18,7 @@ from pathlib import Path
 
 import psutil
 
+from bench.streaming import streaming_section
 from complaints.generate import generate
 from complaints.settings import REPO_ROOT, Settings
 from jobs.landing import land_files
@@ -59,6 +60,7 @@ class PeakMemory:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--stream-events", type=int, default=20_000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="complaints-bench-") as tmp:
         settings = Settings(lake=Path(tmp) / "lake")
@@ -79,8 +81,12 @@ def main() -> int:
                 seconds = time.perf_counter() - began
                 rows.append((label, seconds, result))
             spark.stop()
+        stream_lines = streaming_section(Settings(lake=Path(tmp) / "stream-lake"),
+                                         events=args.stream_events)
     lines = [
         "# Benchmark report",
+        "",
+        "## Batch transform (call logs + web forms)",
         "",
         f"Machine: {psutil.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB; "
         f"Spark `{settings.spark_master}`.",
@@ -101,6 +107,8 @@ def main() -> int:
         "",
         f"Peak resident memory (Python driver + Spark JVM): {memory.peak / 2**20:,.0f} MiB.",
         f"Rerun gives the same counts: {'yes' if same else 'NO'}.",
+        "",
+        *stream_lines,
     ]
     report = "\n".join(lines) + "\n"
     print(report)

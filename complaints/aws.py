@@ -100,6 +100,48 @@ class DynamoDB:
         )
         return str(response["ExportDescription"]["ExportArn"])
 
+    def put_item(self, name: str, item: dict[str, Any], condition: str | None = None,
+                 values: dict[str, Any] | None = None) -> bool:
+        """Put a DynamoDB-JSON item; False (nothing written) when ``condition`` does not hold."""
+        kwargs: dict[str, Any] = {"TableName": name, "Item": item}
+        if condition:
+            kwargs["ConditionExpression"] = condition
+        if values:
+            kwargs["ExpressionAttributeValues"] = values
+        try:
+            self._client.put_item(**kwargs)
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def update_item(self, name: str, key: dict[str, Any], update: str, condition: str,
+                    values: dict[str, Any], names: dict[str, str] | None = None
+                    ) -> dict[str, Any] | None:
+        """Conditional update; the item's new attributes, or None when ``condition`` fails."""
+        kwargs: dict[str, Any] = {"ExpressionAttributeNames": names} if names else {}
+        try:
+            response = self._client.update_item(
+                TableName=name, Key=key, UpdateExpression=update, ConditionExpression=condition,
+                ExpressionAttributeValues=values, ReturnValues="ALL_NEW", **kwargs,
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return None
+        return dict(response.get("Attributes") or {})
+
+    def get_item(self, name: str, key: dict[str, Any]) -> dict[str, Any] | None:
+        """Strongly consistent read of one item (DynamoDB JSON), None when absent."""
+        response = self._client.get_item(TableName=name, Key=key, ConsistentRead=True)
+        item = response.get("Item")
+        return dict(item) if item else None
+
+    def scan(self, name: str) -> list[dict[str, Any]]:
+        """Every item of a (small) table, strongly consistent, in DynamoDB JSON."""
+        items: list[dict[str, Any]] = []
+        for page in self._client.get_paginator("scan").paginate(TableName=name,
+                                                               ConsistentRead=True):
+            items.extend(page.get("Items", []))
+        return items
+
     def describe_export(self, export_arn: str) -> ExportStatus:
         d = self._client.describe_export(ExportArn=export_arn)["ExportDescription"]
         return ExportStatus(

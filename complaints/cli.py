@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import sys
 from collections.abc import Sequence
 from datetime import date
@@ -101,6 +102,20 @@ def cmd_run_dag(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if state == "success" else 1
 
 
+def cmd_produce(settings: Settings, args: argparse.Namespace) -> int:
+    from streaming.producer import produce
+
+    if args.count is None and args.duration is None and not args.replay:
+        print("produce: give --count or --duration (or --replay for the whole sample)",
+              file=sys.stderr)
+        return 2
+    stats = produce(settings, args.source, rate_per_s=args.rate, duration_s=args.duration,
+                    count=args.count, seed=args.seed, replay=args.replay, surge=args.surge,
+                    bad_fraction=args.bad_fraction, ids_path=args.ids_file, keep_ids=False)
+    print(json.dumps(stats.to_dict(), indent=2), flush=True)
+    return 0 if stats.failed_permanently == 0 else 1
+
+
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from complaints.demo import run_demo
 
@@ -111,6 +126,22 @@ def cmd_airflow(settings: Settings, args: argparse.Namespace) -> int:
     from complaints.airflow_local import standalone
 
     return standalone(settings, _airflow_home(), args.port)
+
+
+def cmd_consume(settings: Settings, args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from streaming.consumer import consume
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    stats = consume(settings, args.source, worker_id=args.worker_id, stop=stop,
+                    max_seconds=args.max_seconds, idle_exit_s=args.idle_exit_seconds,
+                    batch_limit=args.batch_limit, lease_table=args.lease_table,
+                    lease_duration_s=args.lease_seconds, stream=args.stream)
+    print(json.dumps(stats.to_dict(), indent=2), flush=True)
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -153,9 +184,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("date", help="logical date, YYYY-MM-DD")
     p.set_defaults(func=cmd_run_dag)
 
+    p = sub.add_parser("produce", help="send SMS or social events to their Kinesis stream")
+    p.add_argument("--source", choices=("sms", "social"), required=True)
+    p.add_argument("--rate", type=float, default=200.0, help="events per second")
+    p.add_argument("--duration", type=float, help="seconds of events to send")
+    p.add_argument("--count", type=int, help="number of (valid) events to send")
+    p.add_argument("--replay", action="store_true", help="replay the real sample in ../shared")
+    p.add_argument("--surge", action="store_true", help="network surge in the South, mid-run")
+    p.add_argument("--bad-fraction", type=float, default=0.0, help="share of bad events added")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--ids-file", type=Path, help="write the sent event ids here, one a line")
+    p.set_defaults(func=cmd_produce)
+
     p = sub.add_parser("demo", help="the whole pipeline end to end on the local default")
     generation_args(p)
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("consume", help="read a Kinesis stream (sms, social) into the raw zone")
+    p.add_argument("--source", choices=("sms", "social"), required=True)
+    p.add_argument("--worker-id", default=f"{socket.gethostname()}-{os.getpid()}")
+    p.add_argument("--max-seconds", type=float, help="stop after this long (default: never)")
+    p.add_argument("--idle-exit-seconds", type=float,
+                   help="stop once nothing was landed for this long (default: never)")
+    p.add_argument("--batch-limit", type=int, default=500, help="records per get_records")
+    p.add_argument("--lease-table", help="default: complaints-consumer-leases-<source>")
+    p.add_argument("--lease-seconds", type=float, default=10.0, help="lease duration")
+    p.add_argument("--stream", help="default: the source's stream (COMPLAINTS_STREAM_<SOURCE>)")
+    p.set_defaults(func=cmd_consume)
 
     p = sub.add_parser("airflow", help="start the Airflow UI (airflow standalone) on 127.0.0.1")
     p.add_argument("--port", type=int, default=8793)

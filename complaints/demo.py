@@ -1,17 +1,22 @@
 """``make demo``: the whole pipeline on the local default, end to end, then a short summary.
 
 Starts the AWS emulator, generates several days of sample sources (inbox files and DynamoDB
-tables), runs the ``complaints_batch`` DAG through real Airflow, prints counts per source and
-category, the surge day and an example query, and stops the emulator. Rerunning it gives the same
-counts: landing skips what is already landed and the transform replaces its partitions.
+tables), produces a burst of SMS and social events to Kinesis and consumes them into the raw zone,
+runs the ``complaints_batch`` and ``complaints_stream`` DAGs through real Airflow, prints counts per
+source and category, the surge day and an example query, and stops the emulator. Rerunning it gives
+the same clean counts: landing skips what is already landed, the transform replaces its partitions,
+and events streamed again are recognised by their event ids (counted as duplicates).
 """
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dt_time
 from pathlib import Path
+from typing import Literal
 
 from complaints.airflow_local import run_dag
 from complaints.emulator import moto_server
@@ -20,11 +25,13 @@ from complaints.settings import Settings
 from warehouse.duckdb_warehouse import format_result, run_query
 
 DEMO_DAG = "complaints_batch"
+STREAM_DAG = "complaints_stream"
+STREAM_BURST = 400  # events per streamed source, plus a few bad ones
 
 COUNTS_BY_SOURCE = """
 SELECT source, records_in, clean, quarantined, duplicates, counts_conserved
-FROM runs WHERE run_id = (SELECT run_id FROM runs ORDER BY started_at DESC LIMIT 1)
-ORDER BY source
+FROM runs QUALIFY row_number() OVER (PARTITION BY source ORDER BY started_at DESC) = 1
+ORDER BY source LIKE 'dynamodb:%', source
 """
 
 COUNTS_BY_CATEGORY = """
@@ -60,6 +67,24 @@ def _section(title: str, settings: Settings, sql: str) -> None:
     print(format_result(run_query(settings, sql), "table"))
 
 
+def stream_burst(settings: Settings, start: datetime) -> None:
+    """Produce SMS and social events (with a few bad ones) and consume them into the raw zone."""
+    from streaming.consumer import consume
+    from streaming.producer import produce
+
+    bursts: tuple[tuple[Literal["sms", "social"], tuple[str, ...]], ...] = (
+        ("sms", ("not_json", "invalid_utf8", "missing_text")),
+        ("social", ("unknown_platform", "oversized", "sent_at_list")),
+    )
+    for source, bad in bursts:
+        sent = produce(settings, source, rate_per_s=math.inf, count=STREAM_BURST,
+                       bad_events=bad, start=start, keep_ids=False)
+        landed = consume(settings, source, worker_id=f"demo-{source}", idle_exit_s=2.0)
+        print(f"Streamed {source}: {sent.sent} events sent to Kinesis, "
+              f"{landed.records_landed} consumed into raw/{source}/ "
+              f"({landed.files_written} files)", flush=True)
+
+
 def run_demo(settings: Settings, airflow_home: Path, *, seed: int = 7, days: int = 5,
              start: date = date(2026, 11, 2)) -> int:
     began = time.monotonic()
@@ -72,15 +97,18 @@ def run_demo(settings: Settings, airflow_home: Path, *, seed: int = 7, days: int
         print(f"Generated {days} days from {start}: {summary.records} inbox records, "
               f"{sum(summary.dynamodb_items.values())} DynamoDB items in "
               f"{len(summary.dynamodb_items)} tables")
-        log_file = airflow_home / "dag-runs" / f"{DEMO_DAG}-{run_date}.log"
-        print(f"Running DAG {DEMO_DAG} for {run_date} through Airflow (log: {log_file}) ...",
-              flush=True)
-        state = run_dag(local, DEMO_DAG, run_date, airflow_home, log_file=log_file)
-    if state != "success":
-        print(f"DAG run ended {state}; last lines of {log_file}:")
-        print("\n".join(log_file.read_text(errors="replace").splitlines()[-40:]))
-        return 1
-    _section("Counts per source (latest run): records_in = clean + quarantined + duplicates",
+        stream_burst(local, datetime.combine(start + timedelta(days=days - 1), dt_time(12),
+                                              tzinfo=UTC))
+        for dag_id in (DEMO_DAG, STREAM_DAG):
+            log_file = airflow_home / "dag-runs" / f"{dag_id}-{run_date}.log"
+            print(f"Running DAG {dag_id} for {run_date} through Airflow (log: {log_file}) ...",
+                  flush=True)
+            state = run_dag(local, dag_id, run_date, airflow_home, log_file=log_file)
+            if state != "success":
+                print(f"DAG run ended {state}; last lines of {log_file}:")
+                print("\n".join(log_file.read_text(errors="replace").splitlines()[-40:]))
+                return 1
+    _section("Counts per source (latest run of each): records_in = clean + quarantined + duplicates",
              settings, COUNTS_BY_SOURCE)
     _section("Clean complaints per source and category", settings, COUNTS_BY_CATEGORY)
     _section("Surge day (count against the same region and category on the other days)", settings,

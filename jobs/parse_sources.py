@@ -20,12 +20,16 @@ from schemas.sources import (
     WEB_FORM_COLUMNS,
     dynamodb_item_ddl,
 )
+from schemas.streaming import KNOWN_PLATFORMS, MAX_EVENT_BYTES, RAW_STREAM_RECORD_FIELDS
 
 RAW_RECORD_COLUMNS = ("raw_file", "raw_line", "raw_record", "ingest_time")
 
+# ``sender``: who sent a streamed message (SMS number, social platform:author); only used to find
+# same-content duplicates of stream events (see jobs/transform.py), never written to clean.
+
 STAGED_COLUMNS = (
     "source", "source_record_id", "customer_id", "case_id", "event_time_raw", "event_zone",
-    "default_zone", "text_raw", "hints", "state_raw", "location", "severity_raw",
+    "default_zone", "text_raw", "hints", "state_raw", "location", "severity_raw", "sender",
     "raw_file", "raw_line", "raw_record", "ingest_time", "parse_error",
 )
 
@@ -213,9 +217,125 @@ def parse_chat_feedback(raw: DataFrame) -> DataFrame:
     )
 
 
+# --- streamed sources (Kinesis records landed as JSON lines, schemas/streaming.py)
+# Quarantine reasons of events that are well formed but are not customer complaints. Spam SMS
+# (the producer's label says "spam") and a brand's own outbound posts are landed and transformed
+# like every event, then quarantined with these reasons rather than classified "other": they are
+# not complaints, so they must not count in complaint volumes, and quarantine keeps them visible
+# and counted (records_in = clean + quarantined + duplicates still holds).
+SPAM_REASON = "spam (producer label)"
+OUTBOUND_REASON = "outbound post (not from a customer)"
+RAW_STREAM_DDL = ", ".join(f"`{name}` string" for name in RAW_STREAM_RECORD_FIELDS)
+
+
+def decode_stream_records(raw: DataFrame) -> DataFrame:
+    """Add ``_event`` (the record's data as a VARIANT) and ``_error`` to raw landing lines.
+
+    Each line is the landing envelope with the Kinesis record's bytes base64-encoded in
+    ``data_b64``; the bytes are decoded and checked natively: envelope, size, UTF-8, JSON object.
+    """
+    envelope = F.from_json(F.col("raw_record"), RAW_STREAM_DDL)
+    data = F.try_to_binary(envelope["data_b64"], F.lit("base64"))
+    text = data.cast("string")  # no validation here; is_valid_utf8 below checks the bytes
+    trimmed = F.trim(text)
+    event = F.try_parse_json(trimmed)
+    error = F.coalesce(
+        F.when(F.try_parse_json(F.trim(F.col("raw_record"))).isNull() | data.isNull(),
+               F.lit("malformed landing record (no base64 data_b64)")),
+        F.when(F.octet_length(data) > MAX_EVENT_BYTES,
+               F.lit(f"record too large (over {MAX_EVENT_BYTES} bytes)")),
+        F.when(~F.is_valid_utf8(text), F.lit("invalid UTF-8")),
+        F.when(event.isNull() | ~trimmed.startswith("{"), F.lit("malformed JSON")),
+    )
+    return raw.withColumn("_event", F.when(error.isNull(), event)).withColumn("_error", error)
+
+
+def _field(name: str) -> Column:
+    return F.variant_get(F.col("_event"), f"$.{name}", "variant")
+
+
+def _field_type(name: str) -> Column:
+    """STRING, BIGINT, BOOLEAN, OBJECT<…>, VOID (JSON null), … ; null when the field is absent."""
+    return F.schema_of_variant(_field(name))
+
+
+def _text_field(name: str) -> Column:
+    return F.when(_field_type(name) == "STRING", F.variant_get(F.col("_event"), f"$.{name}",
+                                                               "string"))
+
+
+def _field_errors(required: tuple[str, ...], optional: tuple[str, ...]) -> list[Column]:
+    """'wrong type' when a field is present but not a string (JSON null counts as absent), then
+    'missing field' when a required one is absent or blank."""
+    wrong = [
+        F.when(_field_type(n).isNotNull() & ~_field_type(n).isin("STRING", "VOID"),
+               F.lit(f"wrong type: {n} is not a string"))
+        for n in (*required, *optional)
+    ]
+    missing = [F.when(_blank_to_null(_text_field(n)).isNull(), F.lit(f"missing field: {n}"))
+               for n in required]
+    return [*wrong, *missing]
+
+
+def parse_sms(raw: DataFrame) -> DataFrame:
+    """SMS events: one per raw line. Spam (label "spam") is quarantined with SPAM_REASON."""
+    decoded = decode_stream_records(raw)
+    label = F.lower(F.trim(_text_field("label")))
+    error = F.coalesce(
+        F.col("_error"),
+        *_field_errors(("event_id", "sent_at", "text"),
+                       ("from", "customer_id", "state", "label")),
+        F.when(label == "spam", F.lit(SPAM_REASON)),
+    )
+    return _staged(
+        decoded, "sms", "UTC",
+        source_record_id=F.trim(_text_field("event_id")),
+        customer_id=_blank_to_null(F.trim(_text_field("customer_id"))),
+        event_time_raw=_text_field("sent_at"),
+        text_raw=_text_field("text"),
+        state_raw=_text_field("state"),
+        sender=_blank_to_null(F.trim(_text_field("from"))),
+        parse_error=error,
+    )
+
+
+def parse_social(raw: DataFrame) -> DataFrame:
+    """Social posts: one per raw line; platform and brand are classification hints.
+
+    A post with ``inbound`` false is the brand's own (a reply to a customer) and is quarantined
+    with OUTBOUND_REASON; a platform outside KNOWN_PLATFORMS is quarantined as unknown.
+    """
+    decoded = decode_stream_records(raw)
+    platform = F.lower(F.trim(_text_field("platform")))
+    inbound_type = _field_type("inbound")
+    inbound = F.variant_get(F.col("_event"), "$.inbound", "boolean")
+    author = _blank_to_null(F.trim(_text_field("author")))
+    error = F.coalesce(
+        F.col("_error"),
+        *_field_errors(("event_id", "platform", "posted_at", "text"),
+                       ("author", "brand", "in_reply_to")),
+        F.when(inbound_type.isNotNull() & ~inbound_type.isin("BOOLEAN", "VOID"),
+               F.lit("wrong type: inbound is not a boolean")),
+        F.when(~platform.isin(*KNOWN_PLATFORMS),
+               F.concat(F.lit("unknown platform: "), F.substring(_text_field("platform"), 1, 40))),
+        F.when(inbound_type.isin("BOOLEAN") & ~inbound, F.lit(OUTBOUND_REASON)),
+    )
+    return _staged(
+        decoded, "social", "UTC",
+        source_record_id=F.trim(_text_field("event_id")),
+        event_time_raw=_text_field("posted_at"),
+        text_raw=_text_field("text"),
+        hints=_blank_to_null(F.concat_ws(". ", platform, F.trim(_text_field("brand")))),
+        sender=F.when(author.isNotNull(), F.concat_ws(":", platform, author)),
+        parse_error=error,
+    )
+
+
 JSON_LINE_PARSERS: dict[str, Callable[[DataFrame], DataFrame]] = {
     "call_center": parse_call_center,
     "complaint_management": parse_complaint_management,
     "mbpp_reports": parse_mbpp_reports,
     "chat_feedback": parse_chat_feedback,
+    "sms": parse_sms,
+    "social": parse_social,
 }

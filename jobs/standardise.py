@@ -25,6 +25,11 @@ NAIVE_FORMATS = (
     "MM/dd/yyyy HH:mm",
 )
 DATE_FORMATS = ("yyyy-MM-dd", "MM/dd/yyyy")
+# Twitter's created_at, e.g. "Sun Oct 22 03:15:18 +0000 2017" ("EEE MMM dd HH:mm:ss Z yyyy").
+# Spark >= 3 cannot *parse* day-of-week text (EEE), so the redundant weekday is cut off first and
+# the rest is parsed with TWITTER_FORMAT (aware: it carries its offset).
+TWITTER_SHAPE = r"^[A-Za-z]{3} ([A-Za-z]{3} \d{1,2} \d{2}:\d{2}:\d{2} [+-]\d{4} \d{4})$"
+TWITTER_FORMAT = "MMM d HH:mm:ss Z yyyy"
 
 EMAIL = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"
 PHONE = r"(?<![\w])(?:\+?1[\s.-]?)?\(?\d{3}\)?[\s.-]?\d{3}[\s.-]?\d{4}(?![\w])"
@@ -56,8 +61,10 @@ def parse_event_time(raw: Column, zone: Column, default_zone: Column) -> Column:
         text.rlike(r"^[0-9]{9,10}$"), F.timestamp_seconds(text.try_cast("long"))
     )
     epoch_millis = F.when(text.rlike(r"^[0-9]{13}$"), F.timestamp_millis(text.try_cast("long")))
+    twitter = F.try_to_timestamp(F.regexp_extract(text, TWITTER_SHAPE, 1), F.lit(TWITTER_FORMAT))
     return F.coalesce(
         _first_parse(text, AWARE_FORMATS),
+        F.when(text.rlike(TWITTER_SHAPE), twitter),
         F.to_utc_timestamp(_first_parse(text, NAIVE_FORMATS), valid_zone),
         F.to_utc_timestamp(_first_parse(text, DATE_FORMATS), valid_zone),
         epoch_seconds,

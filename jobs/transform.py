@@ -10,8 +10,10 @@ collapse duplicates, classify with the versioned rules, and write:
 * ``runs/<run id>.parquet`` — one row per source: records_in = clean + quarantined + duplicates.
 
 A run recomputes each selected source from all of its raw files, so reruns and backfills give the
-same result (raw is immutable). Reads and writes sit in ``run_transform``; everything between is a
-pure ``DataFrame -> DataFrame`` function.
+same result (raw is immutable). By default a run takes the batch sources; the stream sources
+(``sms``, ``social``) are run by the stream DAG with ``sources=STREAM_COMPLAINT_SOURCES`` (see
+``jobs/stream_ledger.py``), so the two DAGs never write the same partitions. Reads and writes sit
+in ``run_transform``; everything between is a pure ``DataFrame -> DataFrame`` function.
 """
 
 from __future__ import annotations
@@ -46,7 +48,11 @@ from jobs.standardise import (
     region_of,
 )
 from schemas.complaint import COMPLAINT, QUARANTINE
-from schemas.sources import COMPLAINT_SOURCES
+from schemas.sources import (
+    BATCH_COMPLAINT_SOURCES,
+    COMPLAINT_SOURCES,
+    STREAM_COMPLAINT_SOURCES,
+)
 
 QUARANTINE_RECORD_CHARS = 10_000
 FUTURE_TOLERANCE = "INTERVAL 1 HOUR"
@@ -101,18 +107,47 @@ def complaint_id(source: Column, source_record_id: Column) -> Column:
     return F.substring(F.sha2(F.concat_ws("\u0001", source, source_record_id), 256), 1, 32)
 
 
+def content_key(source: Column, text_raw: Column, sender: Column, event_time: Column) -> Column:
+    """Same-content key of a stream event (null for batch sources): source, whitespace-normalised
+    lower-cased text, sender and event time. Two events with different event ids and the same key
+    are one message sent twice (a producer that re-created the event instead of retrying it)."""
+    parts = [source, F.lower(normalise_text(text_raw)), F.coalesce(sender, F.lit("\u0000")),
+             F.unix_micros(event_time).cast("string")]
+    return F.when(source.isin(*STREAM_COMPLAINT_SOURCES),
+                  F.sha2(F.concat_ws("\u0001", *parts), 256))
+
+
 def dedupe_complaints(usable: DataFrame) -> DataFrame:
-    """One row per complaint id: the most recently landed copy; ``duplicate_count`` copies seen."""
+    """One row per complaint; ``duplicate_count`` copies seen (>= 1).
+
+    1. By complaint id (source + source record id): the most recently landed copy is kept. For the
+       stream sources this makes Kinesis's at-least-once delivery exactly-once per event id (a
+       producer retry or a shard replay lands the same event in another raw file).
+    2. Stream sources only, by ``content_key``: of the events with the same content but different
+       event ids, the earliest landed is kept (ties: smallest complaint id) and the others count as
+       its duplicates. Batch sources are untouched by this step.
+    """
     with_id = usable.withColumn("complaint_id",
                                 complaint_id(F.col("source"), F.col("source_record_id")))
     copies = Window.partitionBy("complaint_id")
     latest_first = copies.orderBy(F.col("ingest_time").desc(), F.col("raw_file").desc(),
                                   F.col("raw_line").desc())
-    return (
+    by_id = (
         with_id.withColumn("duplicate_count", F.count(F.lit(1)).over(copies).cast("int"))
+        .withColumn("_first_landed", F.min("ingest_time").over(copies))
         .withColumn("_copy", F.row_number().over(latest_first))
         .where(F.col("_copy") == 1)
-        .drop("_copy")
+    )
+    same = Window.partitionBy(F.coalesce(
+        content_key(F.col("source"), F.col("text_raw"), F.col("sender"), F.col("event_time")),
+        F.col("complaint_id"),
+    ))
+    earliest_first = same.orderBy(F.col("_first_landed"), F.col("complaint_id"))
+    return (
+        by_id.withColumn("duplicate_count", F.sum("duplicate_count").over(same).cast("int"))
+        .withColumn("_copy", F.row_number().over(earliest_first))
+        .where(F.col("_copy") == 1)
+        .drop("_copy", "_first_landed")
     )
 
 
@@ -161,7 +196,7 @@ def _remove_stale_partitions(clean_root: Path, source: str, kept_dates: Iterable
 
 def run_transform(
     settings: Settings,
-    sources: Sequence[str] = COMPLAINT_SOURCES,
+    sources: Sequence[str] = BATCH_COMPLAINT_SOURCES,
     run_id: str | None = None,
     spark: SparkSession | None = None,
 ) -> TransformResult:

@@ -75,13 +75,15 @@ DEFAULT_CATEGORIES: tuple[str, ...] = (
 )
 DEFAULT_SEVERITIES: tuple[str, ...] = ("P1", "P2", "P3")
 DEFAULT_SENTIMENTS: tuple[str, ...] = ("negative", "neutral", "positive")
-# Channels in the clean zone today; the sms and social sources are added by passing a wider tuple.
+# Channels of the clean zone: the batch sources and the streamed sms and social sources.
 DEFAULT_SOURCES: tuple[str, ...] = (
     "call_center",
     "web_form",
     "complaint_management",
     "mbpp_reports",
     "chat_feedback",
+    "sms",
+    "social",
 )
 
 # How much evidence to keep per failed expectation.

@@ -84,7 +84,8 @@ COMPLAINT = RecordSchema(
         Column("complaint_id", "string", False,
                "stable id: hash of source and source record id, the same on every rerun"),
         Column("source", "string", False,
-               "channel: call_center, web_form, complaint_management, mbpp_reports, chat_feedback"),
+               "channel: call_center, web_form, complaint_management, mbpp_reports, "
+               "chat_feedback, sms, social"),
         Column("source_record_id", "string", False,
                "the record's id in its source (derived from content when the source has none)"),
         Column("customer_id", "string", True, "customer id where the source knows it"),

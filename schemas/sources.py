@@ -7,6 +7,8 @@
 * DynamoDB tables (``../shared/seeds``): "Export to S3" output, DynamoDB JSON, one
   ``{"Item": {...}}`` per line in ``data/*.json.gz``. ``DYNAMODB_TABLES`` declares each table's key
   and attribute types (S, N, BOOL, NULL, M, L, SS, NS).
+* ``sms`` and ``social``: Kinesis records landed as JSON lines with the event base64-encoded; the
+  event and landing formats are declared in ``schemas/streaming.py``.
 """
 
 from __future__ import annotations
@@ -154,8 +156,13 @@ DYNAMODB_TABLES: dict[str, DynamoTable] = {
 
 # Raw sources whose records become rows of the unified complaint table, and where they land.
 FILE_SOURCES = ("call_center", "web_form")
-COMPLAINT_SOURCES = ("call_center", "web_form", "complaint_management", "mbpp_reports",
-                     "chat_feedback")
+# Landed once a day by the batch DAG (files from the inbox, DynamoDB exports).
+BATCH_COMPLAINT_SOURCES = ("call_center", "web_form", "complaint_management", "mbpp_reports",
+                           "chat_feedback")
+# Landed continuously from Kinesis (schemas/streaming.py) and transformed in micro-batches by the
+# stream DAG; their raw files are raw/<source>/ingest_date=…/hour=…/<stream>__<shard>__<seq>.jsonl.
+STREAM_COMPLAINT_SOURCES = ("sms", "social")
+COMPLAINT_SOURCES = BATCH_COMPLAINT_SOURCES + STREAM_COMPLAINT_SOURCES
 # chat_feedback complaints are the negative-feedback items of the chat_messages export.
 COMPLAINT_SOURCE_TABLE = {
     "complaint_management": "complaint_management",

@@ -173,3 +173,16 @@ def test_dag_files_do_not_import_heavy_libraries(tmp_path: Path) -> None:
                       "HEAVY_REPORT=")
     assert set(found) == set(files)
     assert found == {path: [] for path in files}
+
+
+def test_complaints_stream_task_graph(dagbag: dict[str, Any]) -> None:
+    dag = dagbag["dags"]["complaints_stream"]
+    assert "stream" in dag["tags"]
+    tasks = dag["tasks"]
+    chain = ["find_new_stream_files", "transform_stream", "check_complaints_quality",
+             "refresh_warehouse"]
+    assert set(tasks) == set(chain)
+    for before, after in zip(chain, chain[1:], strict=False):
+        assert tasks[after]["upstream"] == [before], (before, after)
+    assert tasks["find_new_stream_files"]["upstream"] == []
+    assert tasks["refresh_warehouse"]["downstream"] == []

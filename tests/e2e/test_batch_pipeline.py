@@ -26,7 +26,7 @@ from complaints.airflow_local import run_dag
 from complaints.emulator import moto_server
 from complaints.generate import GenerationSummary, dynamodb_items, generate
 from complaints.settings import Settings
-from schemas.sources import COMPLAINT_SOURCES
+from schemas.sources import BATCH_COMPLAINT_SOURCES
 from warehouse.duckdb_warehouse import run_query
 
 pytestmark = pytest.mark.e2e
@@ -61,7 +61,7 @@ FROM runs
 WHERE run_id = (SELECT run_id FROM runs WHERE source IN ({sources})
                 ORDER BY started_at DESC LIMIT 1)
   AND source IN ({sources})
-ORDER BY source""".format(sources=", ".join(f"'{s}'" for s in COMPLAINT_SOURCES))
+ORDER BY source""".format(sources=", ".join(f"'{s}'" for s in BATCH_COMPLAINT_SOURCES))
 
 
 @dataclass(frozen=True)
@@ -155,7 +155,7 @@ def test_dag_runs_succeed(pipeline: Pipeline) -> None:
 
 def test_counts_are_conserved_per_source(pipeline: Pipeline,
                                          runs: dict[str, dict[str, Any]]) -> None:
-    assert set(runs) == set(COMPLAINT_SOURCES)
+    assert set(runs) == set(BATCH_COMPLAINT_SOURCES)
     for source, run in runs.items():
         assert run["records_in"] == run["clean"] + run["quarantined"] + run["duplicates"], source
         assert run["counts_conserved"] is True, source
@@ -213,7 +213,7 @@ def test_dynamodb_sources_match_the_generated_items(pipeline: Pipeline,
 def test_every_source_is_in_the_clean_complaints(pipeline: Pipeline) -> None:
     found = {r["source"]: r["n"] for r in query(
         pipeline.settings, "SELECT source, count(*) AS n FROM complaints GROUP BY source")}
-    assert set(found) == set(COMPLAINT_SOURCES)
+    assert set(found) == set(BATCH_COMPLAINT_SOURCES)
     assert all(n > 0 for n in found.values())
 
 
@@ -336,7 +336,7 @@ def test_rerun_records_a_new_run_with_the_same_counts(pipeline: Pipeline) -> Non
         return [{k: v for k, v in r.items() if k != "run_id"} for r in rows]
 
     first, second = pipeline.first.newest_run, pipeline.second.newest_run
-    assert len(first) == len(COMPLAINT_SOURCES)
+    assert len(first) == len(BATCH_COMPLAINT_SOURCES)
     assert counts(second) == counts(first)
     assert {r["run_id"] for r in first}.isdisjoint({r["run_id"] for r in second})
     assert pipeline.second.quarantine_count == pipeline.first.quarantine_count > 0

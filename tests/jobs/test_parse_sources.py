@@ -76,6 +76,7 @@ def test_call_center_good_record_maps_every_field(spark: Any) -> None:
         "state_raw": " tx",  # as given; normalised by standardise
         "location": "Austin 78701",
         "severity_raw": None,
+        "sender": None,
         "raw_file": "raw/x/ingest_date=2026-11-03/hour=07/part.jsonl",
         "raw_line": 1,
         "raw_record": good,
@@ -187,6 +188,7 @@ def test_parse_web_form(spark: Any) -> None:
         "state_raw": "TX",
         "location": "78701",
         "severity_raw": None,
+        "sender": None,
         "raw_file": "raw/web_form/ingest_date=2026-11-03/hour=07/web.csv",
         "raw_line": 1,
         "parse_error": None,

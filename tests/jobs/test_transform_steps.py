@@ -46,6 +46,7 @@ GOOD: dict[str, Any] = {
     "state_raw": " tx",
     "location": "Austin 78701",
     "severity_raw": None,
+    "sender": None,
     "raw_file": "raw/call_center/ingest_date=2026-11-03/hour=07/calls.jsonl",
     "raw_line": 1,
     "raw_record": "{}",

@@ -1,0 +1,118 @@
+"""
+### complaints_stream: micro-batches of the streamed complaints (SMS and social posts)
+
+The stream consumer lands Kinesis records continuously into `raw/sms/` and `raw/social/`
+(`ingest_date=YYYY-MM-DD/hour=HH/`, one base64-encoded record per JSON line). Every
+`COMPLAINTS_STREAM_INTERVAL_MINUTES` minutes (default 15; read when the DAG file is parsed):
+
+1. **Find new stream files**: compare the raw files with the stream ledger
+   (`runs/stream_ledger/`, one JSON entry per successful run: files, sizes, sha256). When nothing
+   is new, changed or gone the run stops here and every later task is skipped (cheap: no Spark).
+2. **Transform** (Spark) `sms` and `social` from all their raw files: decode and validate each
+   record (quarantining bad ones, spam and brand posts with the reason), collapse duplicates by
+   event id and by content, classify, and replace those sources' clean partitions. Counts go to
+   `runs`; the files taken in go to the ledger.
+3. **Check** the clean complaints with the Great Expectations suite (alerts in `alerts/quality/`).
+4. **Refresh** the DuckDB warehouse views.
+
+The batch DAG (`complaints_batch`) transforms the other sources, so the two never write the same
+partitions. Settings come from the environment, see the README; heavy libraries are imported
+inside the tasks.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from typing import Any
+
+import pendulum
+from airflow.sdk import dag, get_current_context, task
+
+DEFAULT_INTERVAL_MINUTES = 15
+
+
+def interval_minutes(environ: dict[str, str] | None = None) -> int:
+    """The micro-batch interval; a bad value fails the DAG import with a readable message."""
+    raw = (os.environ if environ is None else environ).get(
+        "COMPLAINTS_STREAM_INTERVAL_MINUTES", str(DEFAULT_INTERVAL_MINUTES))
+    try:
+        minutes = int(raw)
+    except ValueError:
+        minutes = 0
+    if not 1 <= minutes <= 24 * 60:
+        raise ValueError(
+            f"COMPLAINTS_STREAM_INTERVAL_MINUTES must be whole minutes in 1..1440, got {raw!r}")
+    return minutes
+
+
+DEFAULT_ARGS: dict[str, Any] = {
+    "owner": "complaints-data",
+    "retries": 2,
+    "retry_delay": timedelta(minutes=1),
+}
+
+
+@dag(
+    dag_id="complaints_stream",
+    schedule=timedelta(minutes=interval_minutes()),
+    start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["complaints", "stream", "kinesis", "spark", "quality"],
+    default_args=DEFAULT_ARGS,
+    doc_md=__doc__,
+)
+def complaints_stream() -> None:
+    @task.short_circuit
+    def find_new_stream_files() -> dict[str, Any] | bool:
+        from complaints.settings import Settings
+        from jobs.stream_ledger import plan_stream_run
+
+        plan = plan_stream_run(Settings.from_env())
+        print(plan.summary())
+        return plan.summary() if plan.has_work else False
+
+    @task
+    def transform_stream() -> dict[str, Any]:
+        from complaints.settings import Settings
+        from jobs.stream_ledger import run_stream_transform
+
+        result = run_stream_transform(Settings.from_env(),
+                                      run_id=get_current_context()["run_id"])
+        print({k: v for k, v in result.items() if k != "counts"})
+        for counts in result.get("counts", []):
+            print(counts)
+        return result
+
+    @task
+    def check_complaints_quality() -> dict[str, object]:
+        from complaints.settings import Settings
+        from quality.complaint_checks import (
+            check_clean_complaints,
+            enforce,
+            load_clean_complaints,
+            write_report,
+        )
+
+        settings = Settings.from_env()
+        report = check_clean_complaints(load_clean_complaints(settings.clean_complaints_dir))
+        write_report(report, settings.alerts_dir, get_current_context()["run_id"])
+        print(report.summary())
+        enforce(report)
+        return report.to_dict()
+
+    @task
+    def refresh_warehouse() -> dict[str, int]:
+        from complaints.settings import Settings
+        from warehouse.duckdb_warehouse import refresh_warehouse as refresh
+
+        return refresh(Settings.from_env())
+
+    found = find_new_stream_files()
+    transformed = transform_stream()
+    checked = check_complaints_quality()
+    found >> transformed >> checked >> refresh_warehouse()
+
+
+complaints_stream()

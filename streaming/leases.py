@@ -1,0 +1,155 @@
+"""Shard leases in DynamoDB: which worker reads which shard, and how far it has read.
+
+One item per shard (partition key ``shard_id``)::
+
+    {"shard_id": "shardId-000000000001", "owner": "worker-a" | "", "lease_expires": <epoch ms>,
+     "checkpoint": "<sequence number>" | "SHARD_END" | "", "counter": <int>}
+
+Every change is a conditional write, so two workers never hold the same shard at once:
+
+* **take** -- only if ``counter`` is still the value the taker read *and* the lease is free
+  (no owner), already the taker's, or expired (``lease_expires`` < now). A dead worker's
+  leases are taken over this way once they expire.
+* **renew** / **release** -- only while ``owner`` is still this worker and ``counter`` unchanged.
+* **checkpoint** -- only while ``owner`` is this worker and the lease has not expired, so a worker
+  that lost its lease cannot move a checkpoint (the new owner re-reads from the old one).
+
+``counter`` increases on every take, renew and release. Times are epoch milliseconds.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from complaints.aws import DynamoDB
+
+SHARD_END = "SHARD_END"
+NO_CHECKPOINT = ""
+NO_OWNER = ""
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass(frozen=True)
+class Lease:
+    shard_id: str
+    owner: str
+    lease_expires: int
+    checkpoint: str
+    counter: int
+
+    @property
+    def finished(self) -> bool:
+        return self.checkpoint == SHARD_END
+
+    def expired(self, at_ms: int) -> bool:
+        return self.lease_expires < at_ms
+
+    def free_for(self, worker_id: str, at_ms: int) -> bool:
+        return self.owner in (NO_OWNER, worker_id) or self.expired(at_ms)
+
+
+def _lease(item: dict[str, Any]) -> Lease:
+    return Lease(
+        shard_id=item["shard_id"]["S"],
+        owner=item.get("owner", {}).get("S", NO_OWNER),
+        lease_expires=int(item.get("lease_expires", {}).get("N", "0")),
+        checkpoint=item.get("checkpoint", {}).get("S", NO_CHECKPOINT),
+        counter=int(item.get("counter", {}).get("N", "0")),
+    )
+
+
+class LeaseTable:
+    """The lease table of one stream's consumers (one method per lease operation)."""
+
+    def __init__(self, dynamodb: DynamoDB, name: str) -> None:
+        self._db = dynamodb
+        self.name = name
+
+    def ensure_exists(self) -> None:
+        if self.name not in self._db.table_names():
+            try:
+                self._db.create_table(self.name, "shard_id", None)
+            except Exception:  # another worker created it first
+                if self.name not in self._db.table_names():
+                    raise
+
+    def ensure_shard(self, shard_id: str) -> None:
+        """Add the shard's item (no owner, no checkpoint) unless it is already there."""
+        self._db.put_item(
+            self.name,
+            {"shard_id": {"S": shard_id}, "owner": {"S": NO_OWNER}, "lease_expires": {"N": "0"},
+             "checkpoint": {"S": NO_CHECKPOINT}, "counter": {"N": "0"}},
+            condition="attribute_not_exists(shard_id)",
+        )
+
+    def all(self) -> dict[str, Lease]:
+        return {lease.shard_id: lease for lease in map(_lease, self._db.scan(self.name))}
+
+    def get(self, shard_id: str) -> Lease | None:
+        item = self._db.get_item(self.name, {"shard_id": {"S": shard_id}})
+        return _lease(item) if item else None
+
+    def take(self, seen: Lease, worker_id: str, duration_ms: int) -> Lease | None:
+        """Take ``seen`` (as read) if it is free, ours or expired and unchanged since."""
+        at = now_ms()
+        item = self._db.update_item(
+            self.name, {"shard_id": {"S": seen.shard_id}},
+            "SET #o = :me, lease_expires = :exp, #c = #c + :one",
+            "#c = :seen AND (#o = :none OR #o = :me OR lease_expires < :now)",
+            {":me": {"S": worker_id}, ":exp": {"N": str(at + duration_ms)}, ":one": {"N": "1"},
+             ":seen": {"N": str(seen.counter)}, ":none": {"S": NO_OWNER},
+             ":now": {"N": str(at)}},
+            names={"#o": "owner", "#c": "counter"},
+        )
+        return _lease(item) if item else None
+
+    def renew(self, held: Lease, duration_ms: int) -> Lease | None:
+        """Extend our lease; None when it was taken over (we must stop reading the shard)."""
+        at = now_ms()
+        item = self._db.update_item(
+            self.name, {"shard_id": {"S": held.shard_id}},
+            "SET lease_expires = :exp, #c = #c + :one",
+            "#o = :me AND #c = :held AND lease_expires >= :now",
+            {":me": {"S": held.owner}, ":exp": {"N": str(at + duration_ms)}, ":one": {"N": "1"},
+             ":held": {"N": str(held.counter)}, ":now": {"N": str(at)}},
+            names={"#o": "owner", "#c": "counter"},
+        )
+        return _lease(item) if item else None
+
+    def checkpoint(self, held: Lease, sequence: str) -> Lease | None:
+        """Record ``sequence`` (or SHARD_END) as read and landed; None if the lease was lost."""
+        item = self._db.update_item(
+            self.name, {"shard_id": {"S": held.shard_id}},
+            "SET checkpoint = :cp",
+            "#o = :me AND #c = :held AND lease_expires >= :now",
+            {":me": {"S": held.owner}, ":cp": {"S": sequence}, ":held": {"N": str(held.counter)},
+             ":now": {"N": str(now_ms())}},
+            names={"#o": "owner", "#c": "counter"},
+        )
+        return _lease(item) if item else None
+
+    def release(self, held: Lease) -> bool:
+        item = self._db.update_item(
+            self.name, {"shard_id": {"S": held.shard_id}},
+            "SET #o = :none, lease_expires = :zero, #c = #c + :one",
+            "#o = :me AND #c = :held",
+            {":me": {"S": held.owner}, ":none": {"S": NO_OWNER}, ":zero": {"N": "0"},
+             ":one": {"N": "1"}, ":held": {"N": str(held.counter)}},
+            names={"#o": "owner", "#c": "counter"},
+        )
+        return item is not None
+
+    def reset_checkpoints(self) -> None:
+        """Forget every checkpoint and owner (a replay from the oldest record); for operators."""
+        for lease in self.all().values():
+            self._db.put_item(
+                self.name,
+                {"shard_id": {"S": lease.shard_id}, "owner": {"S": NO_OWNER},
+                 "lease_expires": {"N": "0"}, "checkpoint": {"S": NO_CHECKPOINT},
+                 "counter": {"N": str(lease.counter + 1)}},
+            )

@@ -1,0 +1,509 @@
+"""The Kinesis consumer against a real moto server over HTTP (a fresh server per test).
+
+Ground truth for every test is the stream itself, read end to end with ``get_records``: the raw
+zone must hold exactly its (shard, sequence, bytes) triples, each in exactly one file, with file
+names and partitions as ``schemas.streaming`` defines them.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from complaints.aws import DynamoDB
+from complaints.emulator import free_port, moto_server
+from complaints.settings import REPO_ROOT, Settings
+from schemas.streaming import RAW_STREAM_RECORD_FIELDS, raw_file_name
+from streaming.consumer import ConsumerEvent, consume
+from streaming.kinesis import Kinesis
+from streaming.leases import SHARD_END, LeaseTable
+
+STREAM = "test-sms"
+LEASES = "test-leases"
+
+
+# Stock moto reshards unlike Kinesis: a split re-puts the parent's records (renumbered) through
+# put_record, and puts keep going to the first shard whose hash range holds the key -- the closed
+# parent; a merge copies both parents' records into the child. On AWS a closed parent keeps its
+# records and sequence numbers and only open shards take new records. The resharding test runs
+# moto with that behaviour (records stay in closed parents; puts go to open shards only).
+_MOTO_WITH_KINESIS_RESHARDING = """
+import sys
+from collections import OrderedDict
+import moto.kinesis.models as kinesis_models
+from moto.server import main
+
+Stream = kinesis_models.Stream
+_route, _split, _merge = Stream.get_shard_for_key, Stream.split_shard, Stream.merge_shards
+
+def get_shard_for_key(self, partition_key, explicit_hash_key):
+    shard = _route(self, partition_key, explicit_hash_key)  # validates the key
+    if shard is None or shard.is_open:
+        return shard
+    key = int(explicit_hash_key) if explicit_hash_key else int(
+        kinesis_models.md5_hash(partition_key.encode("utf-8")).hexdigest(), 16)
+    for candidate in self.shards.values():
+        if candidate.is_open and candidate.starting_hash <= key <= candidate.ending_hash:
+            return candidate
+    return shard
+
+def keeping_records(reshard, *shard_ids):
+    def wrapped(self, *args):
+        shards = [self.shards[args[i]] for i in shard_ids if args[i] in self.shards]
+        kept = [shard.records for shard in shards]
+        for shard in shards:
+            shard.records = OrderedDict()
+        try:
+            return reshard(self, *args)
+        finally:
+            for shard, records in zip(shards, kept):
+                shard.records = records
+    return wrapped
+
+Stream.get_shard_for_key = get_shard_for_key
+Stream.split_shard = keeping_records(_split, 0)
+Stream.merge_shards = keeping_records(_merge, 0, 1)
+main(["-H", "127.0.0.1", "-p", sys.argv[1]])
+"""
+
+
+@contextmanager
+def moto_with_kinesis_resharding() -> Iterator[str]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen([sys.executable, "-c", _MOTO_WITH_KINESIS_RESHARDING, str(port)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert process.poll() is None, "moto server exited"
+            try:
+                with urllib.request.urlopen(f"{url}/moto-api/", timeout=1):
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, "moto server did not start"
+                time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture
+def aws(settings: Settings) -> Iterator[Settings]:
+    with moto_server() as url:
+        yield replace(settings, aws_endpoint_url=url)
+
+
+@pytest.fixture
+def aws_resharding(settings: Settings) -> Iterator[Settings]:
+    with moto_with_kinesis_resharding() as url:
+        yield replace(settings, aws_endpoint_url=url)
+
+
+# ------------------------------------------------------------------------------------------------
+# Helpers
+# ------------------------------------------------------------------------------------------------
+
+
+def event_bytes(i: int) -> bytes:
+    return json.dumps({"event_id": f"sms-{i:07d}", "channel": "sms",
+                       "sent_at": "2026-11-04T13:05:00Z", "from": "+15125550147",
+                       "customer_id": None, "state": "TX", "text": f"no signal {i}",
+                       "label": None}).encode()
+
+
+def produce(kinesis: Kinesis, start: int, count: int, chunk: int = 100) -> list[str]:
+    ids: list[str] = []
+    for lo in range(start, start + count, chunk):
+        entries = [(f"pk-{i}", event_bytes(i)) for i in range(lo, min(lo + chunk, start + count))]
+        while entries:
+            result = kinesis.put_records(STREAM, entries)
+            entries = [entries[i] for i in result.failed]
+        ids.extend(f"sms-{i:07d}" for i in range(lo, min(lo + chunk, start + count)))
+    return ids
+
+
+def stream_contents(kinesis: Kinesis) -> set[tuple[str, int, bytes]]:
+    """Every record of every shard, read directly (the ground truth)."""
+    found: set[tuple[str, int, bytes]] = set()
+    for shard in kinesis.list_shards(STREAM):
+        iterator: str | None = kinesis.shard_iterator(STREAM, shard.shard_id, None)
+        while iterator:
+            batch = kinesis.get_records(iterator, 1000)
+            found.update((shard.shard_id, int(r.sequence_number), r.data) for r in batch.records)
+            if not batch.records:
+                break
+            iterator = batch.next_iterator
+    return found
+
+
+def raw_files(settings: Settings) -> list[Path]:
+    return sorted(p for p in (settings.raw_dir / "sms").rglob("*.jsonl")
+                  if not p.name.startswith("."))
+
+
+def raw_lines(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def landed_records(settings: Settings) -> list[tuple[str, int, bytes]]:
+    """All landed (shard, sequence, bytes), checking each file's name and partition."""
+    found: list[tuple[str, int, bytes]] = []
+    for path in raw_files(settings):
+        lines = raw_lines(path)
+        assert lines, path
+        assert all(tuple(line) == RAW_STREAM_RECORD_FIELDS for line in lines)
+        first, last = lines[0], lines[-1]
+        assert path.name == raw_file_name(STREAM, first["shard_id"], first["sequence_number"],
+                                          last["sequence_number"])
+        arrival = datetime.fromisoformat(first["approximate_arrival"])
+        assert path.parent.name == f"hour={arrival:%H}"
+        assert path.parent.parent.name == f"ingest_date={arrival:%Y-%m-%d}"
+        found.extend((line["shard_id"], int(line["sequence_number"]),
+                      base64.b64decode(line["data_b64"])) for line in lines)
+    return found
+
+
+def assert_exactly_the_stream(settings: Settings, kinesis: Kinesis) -> None:
+    """Raw holds each record of the stream in exactly one file: nothing lost, nothing doubled."""
+    landed = landed_records(settings)
+    truth = stream_contents(kinesis)
+    assert len(landed) == len(set(landed)), "a record landed in two files"
+    assert set(landed) == truth
+    for shard_id in {s for s, _, _ in truth}:  # moto numbers each shard 1..n: no gaps
+        seqs = sorted(q for s, q, _ in landed if s == shard_id)
+        assert seqs == list(range(1, len(seqs) + 1)), shard_id
+
+
+def event_ids(settings: Settings) -> list[str]:
+    return [json.loads(data)["event_id"] for _, _, data in landed_records(settings)]
+
+
+def snapshot(settings: Settings) -> dict[Path, tuple[bytes, int]]:
+    return {p: (p.read_bytes(), p.stat().st_ino) for p in raw_files(settings)}
+
+
+class EventLog:
+    def __init__(self) -> None:
+        self.events: list[ConsumerEvent] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, event: ConsumerEvent) -> None:
+        with self._lock:
+            self.events.append(event)
+
+    def of(self, kind: str, worker: str | None = None) -> list[ConsumerEvent]:
+        with self._lock:
+            return [e for e in self.events
+                    if e.kind == kind and (worker is None or e.worker_id == worker)]
+
+
+def run(aws: Settings, **kwargs: Any) -> Any:
+    kwargs.setdefault("worker_id", "w1")
+    kwargs.setdefault("idle_exit_s", 1.5)
+    kwargs.setdefault("max_seconds", 60)
+    return consume(aws, "sms", stream=STREAM, lease_table=LEASES, **kwargs)
+
+
+def cli_consumer(aws: Settings, *args: str) -> subprocess.Popen[str]:
+    env = {**os.environ, **aws.to_env()}
+    return subprocess.Popen(
+        [sys.executable, "-m", "complaints.cli", "consume", "--source", "sms",
+         "--stream", STREAM, "--lease-table", LEASES, *args],
+        cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+# ------------------------------------------------------------------------------------------------
+# Tests
+# ------------------------------------------------------------------------------------------------
+
+
+def test_lands_every_record_once_then_checkpoints_and_replays_identically(aws: Settings) -> None:
+    kinesis = Kinesis(aws)
+    kinesis.create_stream(STREAM, 2)
+    produced = produce(kinesis, 0, 200)
+
+    stats = run(aws, batch_limit=37)
+    assert sorted(event_ids(aws)) == sorted(produced)
+    assert_exactly_the_stream(aws, kinesis)
+    files = snapshot(aws)
+    assert stats.records_landed == 200 and stats.files_written == len(files) > 2
+    assert stats.exit_reason == "idle" and stats.leases_released == 2
+
+    again = run(aws, batch_limit=37)
+    assert again.records_landed == 0 and again.files_written == 0
+    assert snapshot(aws) == files
+
+    LeaseTable(DynamoDB(aws), LEASES).reset_checkpoints()
+    replay = run(aws, batch_limit=50)  # another batch size: still the same files
+    assert replay.records_landed == 200 and replay.files_written == len(files)
+    rewritten = snapshot(aws)
+    assert rewritten.keys() == files.keys()
+    assert all(rewritten[p][0] == files[p][0] for p in files)  # identical bytes
+    assert all(rewritten[p][1] != files[p][1] for p in files)  # really written again
+
+
+def test_crash_between_landing_and_checkpoint_rewrites_the_same_file(aws: Settings) -> None:
+    kinesis = Kinesis(aws)
+    kinesis.create_stream(STREAM, 1)
+    produced = produce(kinesis, 0, 100)
+    run(aws, batch_limit=30)
+    files = snapshot(aws)
+    assert len(files) == 4  # 1-30, 31-60, 61-90, 91-100
+    last_file = max(files, key=lambda p: int(p.name.rsplit("-", 1)[1].split(".")[0]))
+    # the state a crash leaves after landing 91-100 and before checkpointing it
+    shard_id = kinesis.list_shards(STREAM)[0].shard_id
+    DynamoDB(aws).put_item(LEASES, {
+        "shard_id": {"S": shard_id}, "owner": {"S": "w1"}, "lease_expires": {"N": "0"},
+        "checkpoint": {"S": "90"}, "counter": {"N": "99"}})
+    produced += produce(kinesis, 100, 50)
+
+    stats = run(aws, batch_limit=30)
+    assert stats.records_landed == 60  # 91-100 again (same file), then 101-150
+    after = snapshot(aws)
+    assert after[last_file][0] == files[last_file][0] and after[last_file][1] != files[last_file][1]
+    assert len(after) == 4 + 2  # + 101-130, 131-150
+    assert sorted(event_ids(aws)) == sorted(produced)
+    assert_exactly_the_stream(aws, kinesis)
+
+
+def test_sigkilled_consumer_restarts_without_loss_or_overlapping_files(
+    aws: Settings, events: int = 3000, kills: int = 6, seed: int = 11
+) -> None:
+    events = int(os.environ.get("COMPLAINTS_CONSUMER_CRASH_EVENTS", events))
+    kills = int(os.environ.get("COMPLAINTS_CONSUMER_CRASH_KILLS", kills))
+    kinesis = Kinesis(aws)
+    kinesis.create_stream(STREAM, 3)
+    rng = random.Random(seed)
+    produced: list[str] = []
+
+    def producer_loop() -> None:
+        for lo in range(0, events, 50):
+            produced.extend(produce(kinesis, lo, min(50, events - lo)))
+            time.sleep(0.02)
+
+    producer = threading.Thread(target=producer_loop)
+    producer.start()
+    for _ in range(kills):
+        process = cli_consumer(aws, "--worker-id", "crashy", "--batch-limit", "40",
+                               "--lease-seconds", "5")
+        time.sleep(rng.uniform(1.0, 2.5))
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+        assert process.returncode == -signal.SIGKILL
+    producer.join(timeout=60)
+    assert not producer.is_alive()
+    landed_by_killed_consumers = len(raw_files(aws))
+    assert landed_by_killed_consumers > 0
+
+    final = run(aws, worker_id="crashy", batch_limit=40, lease_duration_s=5)
+    ids = event_ids(aws)
+    assert len(produced) == events
+    assert sorted(ids) == sorted(produced)  # every event, once
+    assert_exactly_the_stream(aws, kinesis)
+    assert final.exit_reason == "idle"
+
+
+def test_split_and_merge_read_parents_before_children(aws_resharding: Settings) -> None:
+    aws = aws_resharding
+    kinesis = Kinesis(aws)
+    kinesis.create_stream(STREAM, 2)
+    produce(kinesis, 0, 300)
+    log = EventLog()
+    worker = threading.Thread(target=lambda: run(aws, batch_limit=15, idle_exit_s=3,
+                                                 on_event=log))
+    worker.start()
+    deadline = time.monotonic() + 20
+    while not log.of("batch_landed") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert log.of("batch_landed")
+
+    parent = next(s for s in kinesis.list_shards(STREAM) if s.shard_id.endswith("0"))
+    kinesis.split_shard(STREAM, parent.shard_id,
+                        (parent.starting_hash_key + parent.ending_hash_key) // 2)
+    produce(kinesis, 300, 200)
+    children = [s for s in kinesis.list_shards(STREAM) if s.parents == (parent.shard_id,)]
+    assert len(children) == 2
+    kinesis.merge_shards(STREAM, children[0].shard_id, children[1].shard_id)
+    produce(kinesis, 500, 200)
+    worker.join(timeout=60)
+    assert not worker.is_alive()
+
+    assert_exactly_the_stream(aws, kinesis)
+    shards = kinesis.list_shards(STREAM)
+    merged = [s for s in shards if len(s.parents) == 2]
+    assert len(merged) == 1 and set(merged[0].parents) == {c.shard_id for c in children}
+    leases = LeaseTable(DynamoDB(aws), LEASES).all()
+    order = {id(e): i for i, e in enumerate(log.events)}
+    for shard in shards:
+        if not shard.parents:
+            continue
+        first_landed = min(order[id(e)] for e in log.of("batch_landed") if e.shard_id ==
+                           shard.shard_id)
+        for parent_id in shard.parents:
+            assert leases[parent_id].checkpoint == SHARD_END
+            ended = [order[id(e)] for e in log.of("shard_end") if e.shard_id == parent_id]
+            assert len(ended) == 1 and ended[0] < first_landed, (parent_id, shard.shard_id)
+
+
+def held_intervals(log: EventLog) -> dict[str, list[tuple[str, int, int]]]:
+    """Per shard, (worker, from, to) epoch-ms intervals a worker held it: from taking it to its
+    release/loss, or to the last expiry it renewed to when it just stopped (died)."""
+    intervals: dict[str, list[tuple[str, int, int]]] = {}
+    open_: dict[tuple[str, str], tuple[int, int]] = {}
+    for e in sorted(log.events, key=lambda e: e.at_ms):
+        key = (e.worker_id, e.shard_id)
+        if e.kind == "lease_taken":
+            open_[key] = (e.at_ms, e.detail["expires_ms"])
+        elif e.kind == "lease_renewed" and key in open_:
+            open_[key] = (open_[key][0], e.detail["expires_ms"])
+        elif e.kind in ("lease_released", "lease_lost") and key in open_:
+            start, expires = open_.pop(key)
+            intervals.setdefault(e.shard_id, []).append((e.worker_id, start, min(e.at_ms,
+                                                                                 expires)))
+    for (worker, shard_id), (start, expires) in open_.items():
+        intervals.setdefault(shard_id, []).append((worker, start, expires))
+    return intervals
+
+
+def test_two_workers_never_share_a_shard_and_survivor_takes_over(aws: Settings) -> None:
+    kinesis = Kinesis(aws)
+    kinesis.create_stream(STREAM, 4)
+    produce(kinesis, 0, 800)
+    log = EventLog()
+    death = threading.Event()
+
+    def kill_a_after_some_batches(event: ConsumerEvent) -> None:
+        log(event)
+        if event.worker_id == "a" and len(log.of("batch_landed", "a")) >= 4:
+            death.set()
+
+    a = threading.Thread(target=lambda: run(
+        aws, worker_id="a", stop=death, release_on_stop=False, max_leases=2, batch_limit=10,
+        lease_duration_s=3, idle_exit_s=None, on_event=kill_a_after_some_batches))
+    a.start()
+    deadline = time.monotonic() + 20
+    while len(log.of("lease_taken", "a")) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    survivor: dict[str, Any] = {}
+    b = threading.Thread(target=lambda: survivor.update(stats=run(
+        aws, worker_id="b", batch_limit=10, lease_duration_s=3, idle_exit_s=8, on_event=log)))
+    b.start()
+    a.join(timeout=60)
+    b.join(timeout=90)
+    assert not a.is_alive() and not b.is_alive()
+
+    a_shards = {e.shard_id for e in log.of("lease_taken", "a")}
+    assert len(a_shards) == 2 and not log.of("lease_released", "a")  # a died holding 2 shards
+    taken_over = [e for e in log.of("lease_taken", "b") if e.detail["previous_owner"] == "a"]
+    assert {e.shard_id for e in taken_over} == a_shards
+    assert survivor["stats"].shards_finished == 0  # open shards: read, never ended
+    for shard_id, spans in held_intervals(log).items():
+        spans.sort(key=lambda s: s[1])
+        for (w1, _, end1), (w2, start2, _) in zip(spans, spans[1:], strict=False):
+            assert w1 == w2 or start2 > end1, (shard_id, spans)
+    assert_exactly_the_stream(aws, kinesis)
+
+
+class FaultyClient:
+    """The Kinesis boto3 client with errors injected on chosen calls."""
+
+    def __init__(self, client: Any, get_records_faults: dict[int, str],
+                 invalid_after_sequence: int = 0) -> None:
+        self._client = client
+        self._faults = get_records_faults
+        self._invalid_after_sequence = invalid_after_sequence
+        self.get_records_calls = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def get_records(self, **kwargs: Any) -> Any:
+        self.get_records_calls += 1
+        code = self._faults.get(self.get_records_calls)
+        if code:
+            raise ClientError({"Error": {"Code": code, "Message": "injected"}}, "GetRecords")
+        return self._client.get_records(**kwargs)
+
+    def get_shard_iterator(self, **kwargs: Any) -> Any:
+        if kwargs["ShardIteratorType"] == "AFTER_SEQUENCE_NUMBER" and \
+                self._invalid_after_sequence > 0:
+            self._invalid_after_sequence -= 1
+            raise ClientError({"Error": {"Code": "InvalidArgumentException",
+                                         "Message": "injected: sequence trimmed"}},
+                              "GetShardIterator")
+        return self._client.get_shard_iterator(**kwargs)
+
+
+def test_recovers_from_expired_iterator_throttling_and_trimmed_checkpoint(
+    aws: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    kinesis = Kinesis(aws)
+    kinesis.create_stream(STREAM, 2)
+    produced = produce(kinesis, 0, 150)
+    boto = kinesis._client  # noqa: SLF001  (the wrapper's client, wrapped by the fault proxy)
+
+    faulty = FaultyClient(boto, {3: "ExpiredIteratorException",
+                                 5: "ProvisionedThroughputExceededException",
+                                 6: "ProvisionedThroughputExceededException"})
+    stats = run(aws, batch_limit=20, kinesis=Kinesis(aws, client=faulty))
+    assert (stats.expired_iterators, stats.throttled) == (1, 2)
+    assert stats.records_landed == 150
+    assert sorted(event_ids(aws)) == sorted(produced)
+
+    produced += produce(kinesis, 150, 100)
+    trimmed = FaultyClient(boto, {}, invalid_after_sequence=1)
+    with caplog.at_level("WARNING", logger="streaming.consumer"):
+        stats = run(aws, batch_limit=20, kinesis=Kinesis(aws, client=trimmed))
+    assert stats.retention_fallbacks == 1 and stats.records_landed == 100
+    assert "falling back to TRIM_HORIZON" in caplog.text
+    assert sorted(event_ids(aws)) == sorted(produced)
+    assert_exactly_the_stream(aws, kinesis)
+
+
+def test_sigterm_finishes_the_batch_checkpoints_and_exits_zero(aws: Settings) -> None:
+    kinesis = Kinesis(aws)
+    kinesis.create_stream(STREAM, 2)
+    produce(kinesis, 0, 3000)
+    process = cli_consumer(aws, "--worker-id", "term", "--batch-limit", "5")
+    deadline = time.monotonic() + 30
+    while not raw_files(aws) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert raw_files(aws), "the consumer landed nothing"
+    time.sleep(0.5)
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=10)
+    assert process.returncode == 0, err
+    stats = json.loads(out)
+    assert stats["exit_reason"] == "stop" and 0 < stats["records_landed"] < 3000
+
+    landed = landed_records(aws)
+    assert len(landed) == stats["records_landed"] == len(set(landed))
+    leases = LeaseTable(DynamoDB(aws), LEASES).all()
+    for shard_id, lease in leases.items():
+        assert lease.owner == ""  # released
+        last = max((q for s, q, _ in landed if s == shard_id), default=None)
+        assert lease.checkpoint == ("" if last is None else str(last))
