@@ -34,8 +34,8 @@ test-fast: $(STAMP) ## Run the tests without the end-to-end ones
 	$(BIN)/python -m pytest -m "not e2e"
 
 lint: $(STAMP) ## ruff (explicit rule set) and mypy --strict on the source packages
-	$(BIN)/ruff check complaints jobs schemas quality warehouse dags bench tests
-	$(BIN)/mypy complaints jobs schemas quality warehouse bench
+	$(BIN)/ruff check complaints jobs schemas quality warehouse streaming dags bench tests
+	$(BIN)/mypy complaints jobs schemas quality warehouse streaming bench
 
 airflow: $(STAMP) ## Start the Airflow UI (airflow standalone) on 127.0.0.1 with these DAGs
 	$(BIN)/complaints airflow --port $(AIRFLOW_PORT)

@@ -108,7 +108,7 @@ def run_demo(settings: Settings, airflow_home: Path, *, seed: int = 7, days: int
                 print(f"DAG run ended {state}; last lines of {log_file}:")
                 print("\n".join(log_file.read_text(errors="replace").splitlines()[-40:]))
                 return 1
-    _section("Counts per source (latest run of each): records_in = clean + quarantined + duplicates",
+    _section("Counts per source (latest run of each): in = clean + quarantined + duplicates",
              settings, COUNTS_BY_SOURCE)
     _section("Clean complaints per source and category", settings, COUNTS_BY_CATEGORY)
     _section("Surge day (count against the same region and category on the other days)", settings,
