@@ -60,7 +60,7 @@ class PeakMemory:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--days", type=int, default=30)
-    parser.add_argument("--stream-events", type=int, default=20_000)
+    parser.add_argument("--stream-events", type=int, default=60_000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="complaints-bench-") as tmp:
         settings = Settings(lake=Path(tmp) / "lake")

@@ -135,7 +135,7 @@ def freshness(settings: Settings, batches: int, per_batch: int) -> list[str]:
     ]
 
 
-def streaming_section(settings: Settings, events: int = 20_000) -> list[str]:
+def streaming_section(settings: Settings, events: int = 60_000) -> list[str]:
     with moto_server() as endpoint:
         local = replace(settings, aws_endpoint_url=endpoint)
         return throughput(local, events) + freshness(local, batches=6, per_batch=50)
