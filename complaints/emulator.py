@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -36,16 +36,19 @@ def _wait_until_up(url: str, process: subprocess.Popen[bytes], timeout_s: float)
 
 
 @contextmanager
-def moto_server(port: int | None = None, log_file: Path | None = None) -> Iterator[str]:
-    """Run ``moto_server`` on 127.0.0.1 for the duration of the block; yields its endpoint URL."""
+def moto_server(port: int | None = None, log_file: Path | None = None,
+                command: Sequence[str] | None = None) -> Iterator[str]:
+    """Run ``moto_server`` on 127.0.0.1 for the duration of the block; yields its endpoint URL.
+
+    ``command`` replaces the server's command line (it gets the port as its last argument), for a
+    test that needs a moto with a behaviour adjusted.
+    """
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"
     log = open(log_file, "ab") if log_file else subprocess.DEVNULL  # noqa: SIM115
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    argv = ([*command, str(port)] if command else
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)])
+    process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
     try:
         _wait_until_up(url, process, timeout_s=30)
         yield url

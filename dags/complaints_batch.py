@@ -101,19 +101,11 @@ def complaints_batch() -> None:
     @task
     def check_complaints_quality() -> dict[str, object]:
         from complaints.settings import Settings
-        from quality.complaint_checks import (
-            check_clean_complaints,
-            enforce,
-            load_clean_complaints,
-            write_report,
-        )
+        from quality.complaint_checks import run_quality_gate
 
         settings = Settings.from_env()
-        report = check_clean_complaints(load_clean_complaints(settings.clean_complaints_dir))
-        write_report(report, settings.alerts_dir, get_current_context()["run_id"])
-        print(report.summary())
-        enforce(report)
-        return report.to_dict()
+        return run_quality_gate(settings.clean_complaints_dir, settings.alerts_dir,
+                                get_current_context()["run_id"])
 
     @task
     def refresh_warehouse() -> dict[str, int]:

@@ -452,3 +452,12 @@ def enforce(report: QualityReport) -> None:
     """Fail the task (raise ``QualityGateFailed`` with the summary) when the suite did not pass."""
     if not report.success:
         raise QualityGateFailed(report.summary(), report)
+
+
+def run_quality_gate(clean_complaints_dir: Path, alerts_dir: Path, run_id: str) -> dict[str, Any]:
+    """The DAG task: check the clean complaints, write the report, print it, fail if it failed."""
+    report = check_clean_complaints(load_clean_complaints(clean_complaints_dir))
+    write_report(report, alerts_dir, run_id)
+    print(report.summary())
+    enforce(report)
+    return report.to_dict()

@@ -16,9 +16,8 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -28,7 +27,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from complaints.aws import DynamoDB
-from complaints.emulator import free_port, moto_server
+from complaints.emulator import moto_server
 from complaints.settings import REPO_ROOT, Settings
 from schemas.streaming import RAW_STREAM_RECORD_FIELDS, raw_file_name
 from streaming.consumer import ConsumerEvent, consume
@@ -84,30 +83,8 @@ main(["-H", "127.0.0.1", "-p", sys.argv[1]])
 """
 
 
-@contextmanager
-def moto_with_kinesis_resharding() -> Iterator[str]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    process = subprocess.Popen([sys.executable, "-c", _MOTO_WITH_KINESIS_RESHARDING, str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert process.poll() is None, "moto server exited"
-            try:
-                with urllib.request.urlopen(f"{url}/moto-api/", timeout=1):
-                    break
-            except OSError:
-                assert time.monotonic() < deadline, "moto server did not start"
-                time.sleep(0.1)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+def moto_with_kinesis_resharding() -> AbstractContextManager[str]:
+    return moto_server(command=[sys.executable, "-c", _MOTO_WITH_KINESIS_RESHARDING])
 
 
 @pytest.fixture
