@@ -117,7 +117,7 @@ def content_key(source: Column, text_raw: Column, sender: Column, event_time: Co
                   F.sha2(F.concat_ws("\u0001", *parts), 256))
 
 
-def dedupe_complaints(usable: DataFrame) -> DataFrame:
+def dedupe_complaints(usable: DataFrame, by_content: bool = True) -> DataFrame:
     """One row per complaint; ``duplicate_count`` copies seen (>= 1).
 
     1. By complaint id (source + source record id): the most recently landed copy is kept. For the
@@ -125,7 +125,8 @@ def dedupe_complaints(usable: DataFrame) -> DataFrame:
        producer retry or a shard replay lands the same event in another raw file).
     2. Stream sources only, by ``content_key``: of the events with the same content but different
        event ids, the earliest landed is kept (ties: smallest complaint id) and the others count as
-       its duplicates. Batch sources are untouched by this step.
+       its duplicates. Batch sources are untouched by this step, so a run without stream sources
+       passes ``by_content=False`` and saves its shuffle.
     """
     with_id = usable.withColumn("complaint_id",
                                 complaint_id(F.col("source"), F.col("source_record_id")))
@@ -138,6 +139,8 @@ def dedupe_complaints(usable: DataFrame) -> DataFrame:
         .withColumn("_copy", F.row_number().over(latest_first))
         .where(F.col("_copy") == 1)
     )
+    if not by_content:
+        return by_id.drop("_copy", "_first_landed")
     same = Window.partitionBy(F.coalesce(
         content_key(F.col("source"), F.col("text_raw"), F.col("sender"), F.col("event_time")),
         F.col("complaint_id"),
@@ -221,7 +224,11 @@ def run_transform(
         try:
             quarantined = quarantine_records(standardised, run_id)
             clean = enrich_complaints(
-                dedupe_complaints(standardised.where(F.col("reason").isNull())), rules, run_id
+                dedupe_complaints(
+                    standardised.where(F.col("reason").isNull()),
+                    by_content=any(s in STREAM_COMPLAINT_SOURCES for s in present),
+                ),
+                rules, run_id,
             ).persist()
             clean.write.mode("overwrite").partitionBy(*COMPLAINT.partition_by).parquet(
                 str(clean_root))

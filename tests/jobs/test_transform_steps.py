@@ -192,6 +192,18 @@ def test_complaint_id_is_stable_across_runs_and_input_order(spark: Any) -> None:
     assert all(len(i) == 32 for i in ids_first.values())
 
 
+def test_batch_rows_dedupe_the_same_without_the_content_step(spark: Any) -> None:
+    rows = [{"source_record_id": "CALL-1", "raw_line": 1}, {"source_record_id": "CALL-1",
+                                                            "raw_line": 2},
+            {"source_record_id": "CALL-2", "raw_line": 3}]
+    usable = standardise_complaints(staged(spark, *rows))
+    with_step = dedupe_complaints(usable).collect()
+    without = dedupe_complaints(usable, by_content=False).collect()
+    assert sorted(with_step) == sorted(without)
+    assert sorted((r.source_record_id, r.duplicate_count) for r in without) == [
+        ("CALL-1", 2), ("CALL-2", 1)]
+
+
 # --- quality_flags
 def test_quality_flags(spark: Any) -> None:
     schema = ("i int, customer_id string, region string, state_raw string, state string, "
