@@ -19,11 +19,11 @@ from pathlib import Path
 import psutil
 
 from bench.streaming import streaming_section
-from complaints.generate import generate
-from complaints.settings import REPO_ROOT, Settings
+from common.settings import REPO_ROOT, Settings
 from jobs.landing import land_files
 from jobs.spark import spark_session
 from jobs.transform import run_transform
+from samples.generate import generate
 
 REPORT = REPO_ROOT / "bench" / "report.md"
 

@@ -16,12 +16,12 @@ from datetime import UTC, datetime
 import psutil
 import pyarrow.dataset as ds
 
+from common.settings import Settings
 from complaints.emulator import moto_server
-from complaints.settings import Settings
 from jobs.spark import spark_session
 from jobs.transform import run_transform
+from samples.producer import produce
 from streaming.consumer import consume
-from streaming.producer import produce
 
 KINESIS_LIMITS = ("Kinesis per shard: 2 MB/s and 5 GetRecords calls/s read, "
                   "1 MB/s or 1,000 records/s write")
@@ -51,7 +51,7 @@ class RssSampler:
 
 
 def _visible_ids(settings: Settings, source: str) -> set[str]:
-    root = settings.clean_complaints_dir
+    root = settings.zones.clean_complaints
     if not root.exists():
         return set()
     dataset = ds.dataset(str(root), partitioning="hive", format="parquet")
@@ -66,7 +66,7 @@ def throughput(settings: Settings, events: int) -> list[str]:
         began = time.perf_counter()
         stats = consume(settings, "sms", worker_id="bench", idle_exit_s=1.0)
         seconds = time.perf_counter() - began - 1.0  # minus the idle wait that ends the run
-    raw_bytes = sum(p.stat().st_size for p in (settings.raw_dir / "sms").rglob("*.jsonl"))
+    raw_bytes = sum(p.stat().st_size for p in (settings.zones.raw / "sms").rglob("*.jsonl"))
     first, peak, last = rss.samples[0], max(rss.samples), rss.samples[-1]
     return [
         "## Streaming: consumer throughput (one process, 2 shards, emulator)",

@@ -1,1 +1,2 @@
-"""Complaint analytics pipeline: settings, command line, AWS access and sample sources."""
+"""The top floor: the ``complaints`` command line, the demo and the local launchers (AWS emulator,
+Airflow). Imported by nothing in the pipeline."""

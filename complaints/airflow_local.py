@@ -14,7 +14,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from complaints.settings import REPO_ROOT, Settings
+from common.settings import REPO_ROOT, Settings
 
 DAGS_FOLDER = REPO_ROOT / "dags"
 

@@ -1,6 +1,6 @@
 """The ``complaints`` command: one entry point for every step of the pipeline.
 
-Settings are resolved here, once, from the environment (see ``complaints.settings``) and passed
+Settings are resolved here, once, from the environment (see ``common.settings``) and passed
 down. Heavy modules (Spark, Airflow, DuckDB) are imported only by the subcommand that needs them.
 """
 
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
-from complaints.settings import REPO_ROOT, Settings
+from common.settings import REPO_ROOT, Settings
 
 
 def _airflow_home() -> Path:
@@ -23,7 +23,7 @@ def _airflow_home() -> Path:
 
 
 def cmd_generate(settings: Settings, args: argparse.Namespace) -> int:
-    from complaints.generate import generate
+    from samples.generate import generate
 
     if not args.no_dynamodb and not settings.aws_endpoint_url:
         print("generate: DynamoDB tables need an endpoint (COMPLAINTS_AWS_ENDPOINT_URL), or "
@@ -45,7 +45,7 @@ def cmd_land(settings: Settings, args: argparse.Namespace) -> int:
         label = args.label or date.today().isoformat()
         export = land_dynamodb_export(settings, args.source, snapshot_label=label)
         print(f"{args.source}: {export.items} items in {export.data_files} files -> "
-              f"{export.raw_dir}{' (already landed)' if export.skipped else ''}")
+              f"{export.folder}{' (already landed)' if export.skipped else ''}")
     return 0
 
 
@@ -61,7 +61,7 @@ def cmd_transform(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
     from quality.complaint_checks import check_clean_complaints, load_clean_complaints
 
-    report = check_clean_complaints(load_clean_complaints(settings.clean_complaints_dir))
+    report = check_clean_complaints(load_clean_complaints(settings.zones.clean_complaints))
     print(report.summary())
     return 0 if report.success else 1
 
@@ -103,7 +103,7 @@ def cmd_run_dag(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_produce(settings: Settings, args: argparse.Namespace) -> int:
-    from streaming.producer import produce
+    from samples.producer import produce
 
     if args.count is None and args.duration is None and not args.replay:
         print("produce: give --count or --duration (or --replay for the whole sample)",

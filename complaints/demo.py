@@ -18,10 +18,10 @@ from datetime import time as dt_time
 from pathlib import Path
 from typing import Literal
 
+from common.settings import Settings
 from complaints.airflow_local import run_dag
 from complaints.emulator import moto_server
-from complaints.generate import generate
-from complaints.settings import Settings
+from samples.generate import generate
 from warehouse.duckdb_warehouse import format_result, run_query
 
 DEMO_DAG = "complaints_batch"
@@ -69,8 +69,8 @@ def _section(title: str, settings: Settings, sql: str) -> None:
 
 def stream_burst(settings: Settings, start: datetime) -> None:
     """Produce SMS and social events (with a few bad ones) and consume them into the raw zone."""
+    from samples.producer import produce
     from streaming.consumer import consume
-    from streaming.producer import produce
 
     bursts: tuple[tuple[Literal["sms", "social"], tuple[str, ...]], ...] = (
         ("sms", ("not_json", "invalid_utf8", "missing_text")),
@@ -119,6 +119,6 @@ def run_demo(settings: Settings, airflow_home: Path, *, seed: int = 7, days: int
               f"{s.start_hour_utc:02d}:00-{s.start_hour_utc + s.hours:02d}:00 UTC)")
     print(f"\n== Example query: complaints sql \"{' '.join(EXAMPLE_QUERY.split())}\"")
     print(format_result(run_query(settings, EXAMPLE_QUERY), "table"))
-    print(f"\nLake: {settings.lake}   Warehouse: {settings.warehouse_path}")
+    print(f"\nLake: {settings.lake}   Warehouse: {settings.zones.warehouse}")
     print(f"Demo finished in {time.monotonic() - began:.0f} s")
     return 0

@@ -42,7 +42,7 @@ def _run_date() -> str:
 
 
 def _land_inbox(source: str) -> dict[str, int]:
-    from complaints.settings import Settings
+    from common.settings import Settings
     from jobs.landing import land_files
 
     landing = land_files(Settings.from_env(), source)
@@ -70,7 +70,7 @@ def complaints_batch() -> None:
 
     @task
     def land_dynamodb_export(table: str) -> dict[str, Any]:
-        from complaints.settings import Settings
+        from common.settings import Settings
         from jobs.landing import land_dynamodb_export as land
 
         export = land(Settings.from_env(), table, snapshot_label=_run_date())
@@ -78,7 +78,7 @@ def complaints_batch() -> None:
 
     @task
     def transform_complaints() -> dict[str, object]:
-        from complaints.settings import Settings
+        from common.settings import Settings
         from jobs.transform import run_transform
 
         context = get_current_context()
@@ -89,7 +89,7 @@ def complaints_batch() -> None:
 
     @task
     def transform_operational_tables() -> dict[str, object]:
-        from complaints.settings import Settings
+        from common.settings import Settings
         from jobs.operational import run_operational_tables
 
         context = get_current_context()
@@ -100,16 +100,16 @@ def complaints_batch() -> None:
 
     @task
     def check_complaints_quality() -> dict[str, object]:
-        from complaints.settings import Settings
+        from common.settings import Settings
         from quality.complaint_checks import run_quality_gate
 
         settings = Settings.from_env()
-        return run_quality_gate(settings.clean_complaints_dir, settings.alerts_dir,
+        return run_quality_gate(settings.zones.clean_complaints, settings.zones.alerts,
                                 get_current_context()["run_id"])
 
     @task
     def refresh_warehouse() -> dict[str, int]:
-        from complaints.settings import Settings
+        from common.settings import Settings
         from warehouse.duckdb_warehouse import refresh_warehouse as refresh
 
         return refresh(Settings.from_env())

@@ -66,7 +66,7 @@ DEFAULT_ARGS: dict[str, Any] = {
 def complaints_stream() -> None:
     @task.short_circuit
     def find_new_stream_files() -> dict[str, Any] | bool:
-        from complaints.settings import Settings
+        from common.settings import Settings
         from jobs.stream_ledger import plan_stream_run
 
         plan = plan_stream_run(Settings.from_env())
@@ -75,7 +75,7 @@ def complaints_stream() -> None:
 
     @task
     def transform_stream() -> dict[str, Any]:
-        from complaints.settings import Settings
+        from common.settings import Settings
         from jobs.stream_ledger import run_stream_transform
 
         result = run_stream_transform(Settings.from_env(),
@@ -87,16 +87,16 @@ def complaints_stream() -> None:
 
     @task
     def check_complaints_quality() -> dict[str, object]:
-        from complaints.settings import Settings
+        from common.settings import Settings
         from quality.complaint_checks import run_quality_gate
 
         settings = Settings.from_env()
-        return run_quality_gate(settings.clean_complaints_dir, settings.alerts_dir,
+        return run_quality_gate(settings.zones.clean_complaints, settings.zones.alerts,
                                 get_current_context()["run_id"])
 
     @task
     def refresh_warehouse() -> dict[str, int]:
-        from complaints.settings import Settings
+        from common.settings import Settings
         from warehouse.duckdb_warehouse import refresh_warehouse as refresh
 
         return refresh(Settings.from_env())

@@ -1,4 +1,4 @@
-"""Landing: copy what arrives, unchanged, into the raw zone of the lake (``settings.raw_dir``).
+"""Landing: copy what arrives, unchanged, into the raw zone of the lake (``settings.zones.raw``).
 
 Two kinds of arrivals:
 
@@ -36,26 +36,29 @@ import io
 import json
 import os
 import re
-import shutil
 import time
-import uuid
 import zlib
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
-from complaints.aws import S3, DynamoDB, ExportStatus
-from complaints.settings import Settings
+from common.aws import S3, DynamoDB, ExportStatus
+from common.lake import (
+    EXPORT_DIR,
+    LANDED_RECORD,
+    Lake,
+    atomic_folder,
+    atomic_target,
+    safe_name,
+    utc,
+)
+from common.settings import Settings
 from schemas.sources import FILE_SOURCES
 
 HASH_PREFIX_LEN = 16
-SAFE_NAME_MAX = 100
-LANDED_RECORD = "_landed.json"
-EXPORT_DIR = "AWSDynamoDB"
 MANIFEST_SUMMARY = "manifest-summary.json"
 _CHUNK = 1 << 20
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 _LANDED_NAME = re.compile(rf"^([0-9a-f]{{{HASH_PREFIX_LEN}}})__")
 
 
@@ -65,36 +68,6 @@ class ExportVerificationError(RuntimeError):
 
 class ExportFailedError(RuntimeError):
     """DynamoDB reported the export as FAILED."""
-
-
-# ------------------------------------------------------------------------------------------------
-# Shared helpers
-# ------------------------------------------------------------------------------------------------
-
-
-def utc(landed_at: datetime | None) -> datetime:
-    """``landed_at`` in UTC (now when None; a naive datetime is taken to be UTC already)."""
-    if landed_at is None:
-        return datetime.now(UTC)
-    if landed_at.tzinfo is None:
-        return landed_at.replace(tzinfo=UTC)
-    return landed_at.astimezone(UTC)
-
-
-def partition(landed_at: datetime) -> str:
-    """``ingest_date=YYYY-MM-DD/hour=HH`` of a (UTC) landing moment."""
-    moment = utc(landed_at)
-    return f"ingest_date={moment:%Y-%m-%d}/hour={moment:%H}"
-
-
-def safe_name(name: str, fallback: str = "file") -> str:
-    """``name`` reduced to ``[A-Za-z0-9._-]``: a single path component that stays in its folder.
-
-    Other characters (``/``, ``\\``, NUL, spaces, non-ASCII...) become ``_``, leading dots are
-    stripped (no ``..``, no hidden files) and the result is cut to 100 characters.
-    """
-    cleaned = _UNSAFE.sub("_", name).lstrip(".")[:SAFE_NAME_MAX]
-    return cleaned or fallback
 
 
 def _md5_b64(data: bytes) -> str:
@@ -107,7 +80,7 @@ def _md5_b64(data: bytes) -> str:
 
 
 @dataclass(frozen=True)
-class LandedFile:
+class LandedInboxFile:
     source: str
     original: str
     raw_path: Path
@@ -118,18 +91,16 @@ class LandedFile:
 @dataclass(frozen=True)
 class FileLanding:
     source: str
-    landed: tuple[LandedFile, ...]
+    landed: tuple[LandedInboxFile, ...]
     skipped: tuple[str, ...]  # original names whose content was already landed
 
 
-def _landed_hashes(source_dir: Path) -> set[str]:
+def _landed_hashes(lake: Lake, source: str) -> set[str]:
     """The sha256 prefixes of every file already landed under ``raw/<source>/``."""
-    if not source_dir.is_dir():
-        return set()
     found = set()
-    for path in source_dir.rglob("*"):
+    for path in lake.raw_files(source):
         match = _LANDED_NAME.match(path.name)
-        if match and path.is_file():
+        if match:
             found.add(match.group(1))
     return found
 
@@ -142,27 +113,18 @@ def _sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _copy_atomically(src: Path, folder: Path, name: str, expected_sha256: str) -> tuple[Path, int]:
-    """Copy ``src`` to ``folder/name``: hidden temporary file in ``folder``, then os.replace."""
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".{uuid.uuid4().hex}.landing"
+def _copy_atomically(src: Path, target: Path, expected_sha256: str) -> int:
+    """Copy ``src`` to ``target`` atomically; refuses a file that changed while being copied."""
     digest = hashlib.sha256()
     size = 0
-    try:
-        with src.open("rb") as fin, tmp.open("xb") as fout:
-            while chunk := fin.read(_CHUNK):
-                digest.update(chunk)
-                size += len(chunk)
-                fout.write(chunk)
-            fout.flush()
-            os.fsync(fout.fileno())
+    with atomic_target(target, durable=True) as tmp, src.open("rb") as fin, tmp.open("xb") as fout:
+        while chunk := fin.read(_CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+            fout.write(chunk)
         if digest.hexdigest() != expected_sha256:
             raise RuntimeError(f"{src} changed while it was being landed; try again")
-        target = folder / name
-        os.replace(tmp, target)
-        return target, size
-    finally:
-        tmp.unlink(missing_ok=True)
+    return size
 
 
 def land_files(settings: Settings, source: str, landed_at: datetime | None = None) -> FileLanding:
@@ -173,13 +135,13 @@ def land_files(settings: Settings, source: str, landed_at: datetime | None = Non
     if source not in FILE_SOURCES:
         raise ValueError(f"unknown file source {source!r}; expected one of {FILE_SOURCES}")
     moment = utc(landed_at)
-    inbox = settings.inbox_dir / source
+    lake = settings.zones
+    inbox = lake.inbox / source
     if not inbox.is_dir():
         return FileLanding(source=source, landed=(), skipped=())
-    source_dir = settings.raw_dir / source
-    folder = source_dir / partition(moment)
-    known = _landed_hashes(source_dir)
-    landed: list[LandedFile] = []
+    folder = lake.raw_partition(source, moment)
+    known = _landed_hashes(lake, source)
+    landed: list[LandedInboxFile] = []
     skipped: list[str] = []
     with os.scandir(inbox) as entries:
         candidates = sorted(
@@ -192,10 +154,10 @@ def land_files(settings: Settings, source: str, landed_at: datetime | None = Non
         if sha256[:HASH_PREFIX_LEN] in known:
             skipped.append(entry.name)
             continue
-        name = f"{sha256[:HASH_PREFIX_LEN]}__{safe_name(entry.name)}"
-        target, size = _copy_atomically(path, folder, name, sha256)
+        target = folder / f"{sha256[:HASH_PREFIX_LEN]}__{safe_name(entry.name)}"
+        size = _copy_atomically(path, target, sha256)
         known.add(sha256[:HASH_PREFIX_LEN])
-        landed.append(LandedFile(source, entry.name, target, sha256, size))
+        landed.append(LandedInboxFile(source, entry.name, target, sha256, size))
     return FileLanding(source=source, landed=tuple(landed), skipped=tuple(skipped))
 
 
@@ -209,7 +171,7 @@ class ExportLanding:
     table: str  # logical table name
     export_arn: str
     snapshot_label: str
-    raw_dir: Path  # raw/<table>/ingest_date=.../hour=.../AWSDynamoDB/<export id>
+    folder: Path  # raw/<table>/ingest_date=.../hour=.../AWSDynamoDB/<export id>
     manifest_present: bool
     items: int
     data_files: int
@@ -252,16 +214,14 @@ def find_landed(
     settings: Settings, logical_table: str, snapshot_label: str
 ) -> ExportLanding | None:
     """The earlier landing of ``snapshot_label`` for ``logical_table``, if there is one."""
-    table_dir = settings.raw_dir / logical_table
-    pattern = f"ingest_date=*/hour=*/{EXPORT_DIR}/*/{LANDED_RECORD}"
-    for record_path in sorted(table_dir.glob(pattern)):
-        record = json.loads(record_path.read_text(encoding="utf-8"))
+    for folder in settings.zones.export_folders(logical_table):
+        record = json.loads((folder / LANDED_RECORD).read_text(encoding="utf-8"))
         if record.get("snapshot_label") == snapshot_label:
             return ExportLanding(
                 table=logical_table,
                 export_arn=str(record["export_arn"]),
                 snapshot_label=snapshot_label,
-                raw_dir=record_path.parent,
+                folder=folder,
                 manifest_present=bool(record["manifest_present"]),
                 items=int(record["items"]),
                 data_files=len(record["data_files"]),
@@ -582,13 +542,8 @@ def land_s3_export(
         ],
     }
 
-    table_dir = settings.raw_dir / logical_table
-    target = table_dir / partition(moment) / EXPORT_DIR / export_id
-    if target.exists():
-        raise FileExistsError(f"{target} already exists (export {arn} landed before?)")
-    table_dir.mkdir(parents=True, exist_ok=True)
-    tmp = table_dir / f".landing-{uuid.uuid4().hex}"
-    try:
+    target = settings.zones.export_folder(logical_table, moment, export_id)
+    with atomic_folder(target) as tmp:
         for rel, content in files.items():
             path = tmp.joinpath(*PurePosixPath(rel).parts)
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -596,16 +551,11 @@ def land_s3_export(
         (tmp / LANDED_RECORD).write_text(
             json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8"
         )
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.rename(tmp, target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
     return ExportLanding(
         table=logical_table,
         export_arn=arn,
         snapshot_label=snapshot_label,
-        raw_dir=target,
+        folder=target,
         manifest_present=manifest_present,
         items=found,
         data_files=len(data_files),

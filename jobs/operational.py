@@ -14,21 +14,25 @@ with the reason; the run records records_in = clean + quarantined + duplicates p
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from boto3.dynamodb.types import Binary, TypeDeserializer
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from complaints.settings import Settings
+from common.lake import LANDED_RECORD, Lake
+from common.settings import Settings
 from jobs.parse_sources import parse_dynamodb_items
 from jobs.raw_zone import read_json_lines
 from jobs.runs import (
@@ -50,38 +54,44 @@ class NotDynamoJson(ValueError):
     """A value is not DynamoDB JSON (an attribute value must be an object with one type key)."""
 
 
-def _number_text(text: Any) -> str:
-    try:
-        Decimal(str(text))
-    except (InvalidOperation, ValueError) as exc:
-        raise NotDynamoJson(f"N value {text!r} is not a number") from exc
-    return str(text)
+class _ExportDeserializer(TypeDeserializer):
+    """boto3's deserializer, reading binary the way export files carry it (base64 text)."""
+
+    def _deserialize_b(self, value: Any) -> Binary:
+        return Binary(base64.b64decode(value, validate=True))
+
+
+_DESERIALIZER = _ExportDeserializer()
+
+
+def _json_text(value: Any) -> str:
+    """JSON text of a deserialized value; numbers keep their exact digits (Decimal), sets are
+    sorted so the text is the same on every run."""
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError(f"N value {value} is not a number")
+        return str(value)
+    if isinstance(value, Binary):
+        return json.dumps(base64.b64encode(value.value).decode("ascii"))
+    if isinstance(value, set | frozenset):
+        return "[" + ",".join(sorted(_json_text(v) for v in value)) + "]"
+    if isinstance(value, list):
+        return "[" + ",".join(_json_text(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ",".join(
+            f"{json.dumps(k, ensure_ascii=False)}:{_json_text(v)}" for k, v in value.items()
+        ) + "}"
+    return json.dumps(value, ensure_ascii=False)
 
 
 def attribute_json(av: Any) -> str:
-    """JSON text of one DynamoDB attribute value's plain value, decoded recursively."""
+    """JSON text of one DynamoDB attribute value's plain value (boto3's TypeDeserializer)."""
     if not isinstance(av, dict) or len(av) != 1:
         raise NotDynamoJson(f"not an attribute value: {str(av)[:80]}")
-    (kind, value), = av.items()
-    if kind in ("S", "B"):
-        return json.dumps(value, ensure_ascii=False)
-    if kind == "N":
-        return _number_text(value)
-    if kind == "BOOL":
-        return "true" if value else "false"
-    if kind == "NULL":
-        return "null"
-    if kind in ("SS", "BS"):
-        return json.dumps(list(value), ensure_ascii=False)
-    if kind == "NS":
-        return "[" + ",".join(_number_text(v) for v in value) + "]"
-    if kind == "L":
-        return "[" + ",".join(attribute_json(v) for v in value) + "]"
-    if kind == "M":
-        return "{" + ",".join(
-            f"{json.dumps(k, ensure_ascii=False)}:{attribute_json(v)}" for k, v in value.items()
-        ) + "}"
-    raise NotDynamoJson(f"unknown DynamoDB type {kind!r}")
+    try:
+        return _json_text(_DESERIALIZER.deserialize(av))
+    except (TypeError, ValueError, AttributeError, ArithmeticError, binascii.Error) as exc:
+        raise NotDynamoJson(f"not DynamoDB JSON: {str(av)[:80]} ({exc})") from exc
 
 
 def decode_nested(raw_json: str | None) -> str | None:
@@ -162,13 +172,12 @@ class LatestExport:
     data_files: tuple[Path, ...]
 
 
-def latest_export(raw_dir: Path, logical_table: str) -> LatestExport | None:
+def latest_export(lake: Lake, logical_table: str) -> LatestExport | None:
     """The most recently landed export of a table (by ingest partition, then landing record)."""
     exports = sorted(
-        (p.parent for p in (raw_dir / logical_table).glob(
-            "ingest_date=*/hour=*/AWSDynamoDB/*/_landed.json")),
+        lake.export_folders(logical_table),
         key=lambda d: (d.parent.parent.parent.name, d.parent.parent.name,
-                       json.loads((d / "_landed.json").read_text()).get("landed_at", "")),
+                       json.loads((d / LANDED_RECORD).read_text()).get("landed_at", "")),
     )
     if not exports:
         return None
@@ -194,8 +203,8 @@ def run_operational_tables(settings: Settings, run_id: str | None = None,
     counts: list[SourceCounts] = []
     for logical in tables:
         table = DYNAMODB_TABLES[logical]
-        export = latest_export(settings.raw_dir, logical)
-        target = settings.clean_dir / logical
+        export = latest_export(settings.zones, logical)
+        target = settings.zones.clean / logical
         source = f"dynamodb:{logical}"
         if export is None:
             counts.append(SourceCounts(source, 0, 0, 0, 0, 0))
@@ -217,7 +226,7 @@ def run_operational_tables(settings: Settings, run_id: str | None = None,
             snapshot = latest_items(usable, key) if n_keys < n_in - n_bad else usable.drop(
                 "reason", "raw_record")
             snapshot.write.mode("overwrite").parquet(str(target))
-            quarantine_part = settings.quarantine_records_dir / f"source={source}"
+            quarantine_part = settings.zones.quarantine_records / f"source={source}"
             shutil.rmtree(quarantine_part, ignore_errors=True)
             if n_bad:
                 decoded.where(F.col("reason").isNotNull()).select(
@@ -225,7 +234,7 @@ def run_operational_tables(settings: Settings, run_id: str | None = None,
                     F.substring("raw_record", 1, QUARANTINE_RECORD_CHARS).alias("raw_record"),
                     F.lit(run_id).alias("run_id"),
                 ).write.mode("overwrite").partitionBy("source").parquet(
-                    str(settings.quarantine_records_dir))
+                    str(settings.zones.quarantine_records))
             n_clean = spark.read.parquet(str(target)).count()
         finally:
             decoded.unpersist()

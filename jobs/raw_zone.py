@@ -14,19 +14,16 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from complaints.settings import Settings
+from common.lake import EXPORT_DIR, INGEST_PARTITION_REGEX
+from common.settings import Settings
 from schemas.sources import COMPLAINT_SOURCE_TABLE, WEB_FORM_COLUMNS
 
 
 def raw_files_of(settings: Settings, source: str) -> list[Path]:
     """Raw-zone files holding a source's records, in a stable order."""
     if source in COMPLAINT_SOURCE_TABLE:
-        table_dir = settings.raw_dir / COMPLAINT_SOURCE_TABLE[source]
-        pattern = "ingest_date=*/hour=*/AWSDynamoDB/*/data/*"
-    else:
-        table_dir = settings.raw_dir / source
-        pattern = "ingest_date=*/hour=*/*"
-    return sorted(p for p in table_dir.glob(pattern) if p.is_file() and not p.name.startswith("."))
+        return settings.zones.raw_files(COMPLAINT_SOURCE_TABLE[source], f"{EXPORT_DIR}/*/data/*")
+    return settings.zones.raw_files(source)
 
 
 def _lineage(lake: Path) -> tuple[Column, Column]:
@@ -35,9 +32,9 @@ def _lineage(lake: Path) -> tuple[Column, Column]:
     uri_path = F.regexp_replace(F.col("_metadata.file_path"), r"^file:(//)?", "")
     path = F.url_decode(F.regexp_replace(uri_path, r"\+", "%2B"))
     relative = F.regexp_replace(path, "^\\Q" + str(lake.resolve()) + "\\E/", "")
-    partition = F.regexp_extract(path, r"ingest_date=(\d{4}-\d{2}-\d{2})/hour=(\d{2})", 0)
     ingest = F.try_to_timestamp(
-        F.regexp_replace(partition, r"ingest_date=(.*)/hour=(.*)", "$1 $2:00:00"),
+        F.concat_ws(" ", F.regexp_extract(path, INGEST_PARTITION_REGEX, 1),
+                    F.concat(F.regexp_extract(path, INGEST_PARTITION_REGEX, 2), F.lit(":00:00"))),
         F.lit("yyyy-MM-dd HH:mm:ss"),
     )
     return relative.alias("raw_file"), ingest.alias("ingest_time")

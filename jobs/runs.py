@@ -6,13 +6,13 @@ reads them all. A run whose counts do not add up raises ``CountsNotConserved`` a
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
-from complaints.settings import Settings
+from common.lake import atomic_target, unique_safe_name
+from common.settings import Settings
 from schemas.complaint import RUN
 
 
@@ -54,10 +54,6 @@ def new_run_id(now: datetime) -> str:
     return f"transform__{now:%Y%m%dT%H%M%SZ}__{uuid.uuid4().hex[:8]}"
 
 
-def safe_name(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]", "_", text).lstrip(".")[:150] or "run"
-
-
 def write_run_record(settings: Settings, result: TransformResult, part: str) -> Path:
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -68,14 +64,10 @@ def write_run_record(settings: Settings, result: TransformResult, part: str) -> 
         for c in result.counts
     ]
     table = pa.Table.from_pylist(rows, schema=RUN.arrow_schema())
-    settings.runs_dir.mkdir(parents=True, exist_ok=True)
-    target = settings.runs_dir / f"{safe_name(result.run_id)}__{part}.parquet"
-    tmp = target.with_name(f".{target.name}.tmp")
-    pq.write_table(table, tmp)
-    tmp.replace(target)
+    target = settings.zones.runs / f"{unique_safe_name(result.run_id, 'run')}__{part}.parquet"
+    with atomic_target(target) as tmp:
+        pq.write_table(table, tmp)
     return target
-
-
 
 
 def raise_unless_conserved(result: TransformResult) -> None:

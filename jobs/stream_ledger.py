@@ -33,16 +33,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from complaints.settings import Settings
+from common.lake import unique_safe_name, write_atomically
+from common.settings import Settings
 from jobs.raw_zone import raw_files_of
-from jobs.runs import TransformResult, safe_name
+from jobs.runs import TransformResult
 from schemas.sources import STREAM_COMPLAINT_SOURCES
 
 LEDGER_DIR = "stream_ledger"
@@ -74,7 +74,7 @@ class StreamPlan:
 
 
 def ledger_dir(settings: Settings) -> Path:
-    return settings.runs_dir / LEDGER_DIR
+    return settings.zones.runs / LEDGER_DIR
 
 
 def sha256_of(path: Path) -> str:
@@ -98,13 +98,13 @@ def plan_stream_run(settings: Settings,
     known: dict[str, dict[str, Any]] = {}
     if last is not None:
         known = {f["path"]: f for f in last["files"] if f["source"] in sources}
-    lake = settings.lake.resolve()
+    lake = settings.zones
     files: list[RawFile] = []
     new: list[str] = []
     for source in sources:
         for path in raw_files_of(settings, source):
             stat = path.stat()
-            relative = path.resolve().relative_to(lake).as_posix()
+            relative = lake.relative(path)
             before = known.get(relative)
             if before and before["size"] == stat.st_size and before["mtime_ns"] == stat.st_mtime_ns:
                 digest = str(before["sha256"])
@@ -132,13 +132,9 @@ def record_stream_run(settings: Settings, plan: StreamPlan, run_id: str,
         "removed_files": list(plan.removed_files),
         "counts": [asdict(c) for c in result.counts] if result else [],
     }
-    folder = ledger_dir(settings)
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"{now:%Y%m%dT%H%M%S%fZ}__{safe_name(run_id)}.json"
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(json.dumps(entry, indent=1), encoding="utf-8")
-    os.replace(tmp, target)
-    return target
+    name = f"{now:%Y%m%dT%H%M%S%fZ}__{unique_safe_name(run_id, 'run')}.json"
+    target = ledger_dir(settings) / name
+    return write_atomically(target, json.dumps(entry, indent=1))
 
 
 def run_stream_transform(settings: Settings, run_id: str | None = None,

@@ -26,7 +26,8 @@ from pathlib import Path
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from complaints.settings import Settings
+from common.lake import Lake
+from common.settings import Settings
 from jobs.classify import Rules, classify_complaints, load_rules
 from jobs.parse_sources import JSON_LINE_PARSERS, parse_web_form
 from jobs.raw_zone import raw_files_of, read_json_lines, read_web_forms
@@ -188,9 +189,9 @@ def enrich_complaints(deduped: DataFrame, rules: Rules, run_id: str) -> DataFram
 
 
 # --- the run (edges)
-def _remove_stale_partitions(clean_root: Path, source: str, kept_dates: Iterable[str]) -> None:
+def _remove_stale_partitions(lake: Lake, source: str, kept_dates: Iterable[str]) -> None:
     kept = {f"event_date={d}" for d in kept_dates}
-    for part in clean_root.glob(f"event_date=*/source={source}"):
+    for part in lake.complaint_partitions(source):
         if part.parent.name not in kept:
             shutil.rmtree(part)
             if not any(part.parent.iterdir()):
@@ -210,8 +211,8 @@ def run_transform(
     run_id = run_id or new_run_id(started_at)
     rules = load_rules(settings.rules)
     spark = spark or spark_session(settings.spark_master)
-    clean_root = settings.clean_complaints_dir
-    quarantine_root = settings.quarantine_records_dir
+    clean_root = settings.zones.clean_complaints
+    quarantine_root = settings.zones.quarantine_records
 
     files = {s: raw_files_of(settings, s) for s in sources}
     present = [s for s in sources if files[s]]
@@ -246,7 +247,7 @@ def run_transform(
             standardised.unpersist()
         for source in present:
             dates = [str(r["event_date"]) for r in clean_dates if r["source"] == source]
-            _remove_stale_partitions(clean_root, source, dates)
+            _remove_stale_partitions(settings.zones, source, dates)
             if not n_quarantined.get(source):
                 shutil.rmtree(quarantine_root / f"source={source}", ignore_errors=True)
             rows = [r for r in clean_dates if r["source"] == source]

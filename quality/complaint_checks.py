@@ -28,18 +28,15 @@ this module is imported by the DAG file, which must stay cheap to parse.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-import os
-import re
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from common.lake import unique_safe_name, write_atomically
 from schemas.complaint import COMPLAINT, RecordSchema
 
 if TYPE_CHECKING:
@@ -407,45 +404,16 @@ def _short(value: Any) -> str:
 
 # --- reporting -----------------------------------------------------------------------------------
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-def _safe_file_stem(run_id: str) -> str:
-    """A file name stem from ``run_id`` that cannot leave its folder.
-
-    Only ``[A-Za-z0-9._-]`` survive, leading/trailing dots and dashes go, the length is capped;
-    when anything was changed a short hash of the original is appended so that two different run
-    ids (Airflow's contain ``:`` and ``+``) never end up in the same file.
-    """
-    stem = _UNSAFE.sub("_", run_id).strip("._-")[:120] or "run"
-    if stem != run_id:
-        stem = f"{stem}-{hashlib.sha256(run_id.encode()).hexdigest()[:8]}"
-    return stem
-
-
 def write_report(report: QualityReport, alerts_dir: Path, run_id: str) -> Path:
     """Write the report as JSON to ``alerts_dir/quality/<run_id>.json`` (atomically); return it."""
-    folder = Path(alerts_dir) / "quality"
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"{_safe_file_stem(str(run_id))}.json"
-    if target.parent.resolve() != folder.resolve():  # cannot happen; belt and braces
-        raise ValueError(f"refusing to write a report outside {folder}: {run_id!r}")
+    target = Path(alerts_dir) / "quality" / f"{unique_safe_name(str(run_id), 'run')}.json"
     payload = {
         "run_id": str(run_id),
         "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
         **report.to_dict(),
         "summary": report.summary(),
     }
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(payload, handle, indent=2, ensure_ascii=False)
-            handle.write("\n")
-        os.replace(tmp, target)  # replaces a symlink at target rather than writing through it
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return write_atomically(target, json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
 
 
 def enforce(report: QualityReport) -> None:

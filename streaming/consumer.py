@@ -1,7 +1,6 @@
 """A KCL-style Kinesis consumer written directly on boto3: shards -> raw zone, at least once.
 
-For one source (``sms`` or ``social``; stream ``settings.streams[source]``, by default
-``schemas.streaming.STREAM_SOURCES[source]``) a worker
+For one source (``sms`` or ``social``; stream ``settings.stream_of(source)``) a worker
 
 1. discovers the shards (``list_shards``) and adds one lease item per shard to the lease table
    (:mod:`streaming.leases`), then takes free or expired leases up to its fair share. A child
@@ -38,12 +37,10 @@ import base64
 import json
 import logging
 import math
-import os
 import random
 import re
 import threading
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC
@@ -52,23 +49,28 @@ from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
-from complaints.aws import DynamoDB
-from complaints.settings import Settings
-from schemas.streaming import STREAM_SOURCES, raw_file_name
-from streaming.kinesis import Kinesis, RecordBatch, Shard, StreamRecord
+from common.aws import (
+    DynamoDB,
+    Kinesis,
+    RecordBatch,
+    Shard,
+    StreamRecord,
+    error_code,
+    is_throttling,
+)
+from common.lake import Lake, write_atomically
+from common.settings import Settings
+from schemas.streaming import raw_file_name
 from streaming.leases import SHARD_END, Lease, LeaseTable, now_ms
 
 log = logging.getLogger(__name__)
 
 Source = Literal["sms", "social"]
-THROTTLING_CODES = frozenset({"ProvisionedThroughputExceededException", "LimitExceededException",
-                              "ThrottlingException"})
 BACKOFF_BASE_S = 0.1
 BACKOFF_CAP_S = 5.0
 BACKOFF_ATTEMPTS = 8
 IDLE_POLL_S = 0.2
 SHARD_SYNC_S = 1.0
-_CLIENTS_LOCK = threading.Lock()  # boto3's default session is not safe to share across threads
 
 
 def default_lease_table(source: str) -> str:
@@ -159,47 +161,30 @@ def raw_line(stream: str, shard_id: str, record: StreamRecord) -> str:
     }) + "\n"
 
 
-def batch_path(raw_source_dir: Path, stream: str, shard_id: str,
+def batch_path(lake: Lake, source: str, stream: str, shard_id: str,
                records: Sequence[StreamRecord]) -> Path:
-    arrival = records[0].approximate_arrival.astimezone(UTC)
-    folder = raw_source_dir / f"ingest_date={arrival:%Y-%m-%d}" / f"hour={arrival:%H}"
+    """Where a batch lands: the ingest partition of its first record's arrival."""
+    folder = lake.raw_partition(source, records[0].approximate_arrival)
     return folder / raw_file_name(stream, shard_id, records[0].sequence_number,
                                   records[-1].sequence_number)
 
 
-def write_durably(target: Path, text: str) -> None:
-    """Hidden temporary file in the target's folder, fsync, ``os.replace``, fsync the folder."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent / f".{target.name}.{uuid.uuid4().hex}.tmp"
-    try:
-        with tmp.open("xb") as f:
-            f.write(text.encode("utf-8"))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
-    dir_fd = os.open(target.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
-def land_batch(raw_source_dir: Path, stream: str, shard_id: str,
+def land_batch(lake: Lake, source: str, stream: str, shard_id: str,
                records: Sequence[StreamRecord]) -> Path:
-    target = batch_path(raw_source_dir, stream, shard_id, records)
-    write_durably(target, "".join(raw_line(stream, shard_id, r) for r in records))
+    """Write a batch durably (it is checkpointed, so acknowledged, right after)."""
+    target = batch_path(lake, source, stream, shard_id, records)
+    write_atomically(target, "".join(raw_line(stream, shard_id, r) for r in records),
+                     durable=True)
     return target
 
 
-def landed_files_after(raw_source_dir: Path, stream: str, shard_id: str,
+def landed_files_after(lake: Lake, source: str, stream: str, shard_id: str,
                        checkpoint: str) -> list[LandedFile]:
     """Files of this shard starting after ``checkpoint`` (all of them when there is none)."""
     after = int(checkpoint) if checkpoint else -1
     pattern = re.compile(rf"^{re.escape(stream)}__{re.escape(shard_id)}__(\d+)-(\d+)\.jsonl$")
     found: list[LandedFile] = []
-    for path in raw_source_dir.glob(f"ingest_date=*/hour=*/{stream}__{shard_id}__*.jsonl"):
+    for path in lake.raw_files(source, f"{stream}__{shard_id}__*.jsonl"):
         match = pattern.match(path.name)
         if match and int(match.group(1)) > after:
             found.append(LandedFile(int(match.group(1)), int(match.group(2)), path))
@@ -224,10 +209,6 @@ def cut_at_landed_files(records: Sequence[StreamRecord],
 # ------------------------------------------------------------------------------------------------
 # Errors and backoff
 # ------------------------------------------------------------------------------------------------
-
-
-def error_code(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))
 
 
 def full_jitter_delay(attempt: int, base_s: float = BACKOFF_BASE_S,
@@ -255,7 +236,7 @@ class Worker:
         self.stop = stop
         self.on_event = on_event
         self.max_leases = max_leases
-        self.raw_source_dir = settings.raw_dir / source
+        self.lake = settings.zones
         self.held: dict[str, ShardReader] = {}
         self.stats = ConsumeStats(worker_id, source, stream, leases.name)
 
@@ -270,7 +251,7 @@ class Worker:
             try:
                 return call()
             except ClientError as e:
-                if error_code(e) not in THROTTLING_CODES:
+                if not is_throttling(e):
                     raise
                 self.stats.throttled += 1
                 delay = full_jitter_delay(attempt)
@@ -368,7 +349,7 @@ class Worker:
         checkpoint = taken.checkpoint
         self.held[shard.shard_id] = ShardReader(
             shard, taken, checkpoint,
-            landed_files_after(self.raw_source_dir, self.stream, shard.shard_id, checkpoint))
+            landed_files_after(self.lake, self.source, self.stream, shard.shard_id, checkpoint))
         self.stats.leases_taken += 1
         self.emit("lease_taken", shard.shard_id, expires_ms=taken.lease_expires,
                   checkpoint=checkpoint, previous_owner=seen.owner)
@@ -445,7 +426,7 @@ class Worker:
         if reader.lease.lease_expires - now_ms() < self.lease_ms // 3:
             raise _LeaseLost()  # too close to expiry to land safely; renewed next loop or lost
         started = now_ms()
-        path = land_batch(self.raw_source_dir, self.stream, shard_id, to_land)
+        path = land_batch(self.lake, self.source, self.stream, shard_id, to_land)
         last = to_land[-1].sequence_number
         self.checkpoint(reader, last)
         reader.checkpoint = last
@@ -507,20 +488,18 @@ def consume(
     release_on_stop: bool = True,
     max_leases: int | None = None,
 ) -> ConsumeStats:
-    """Consume ``source``'s stream into ``settings.raw_dir/<source>/`` until ``stop`` is set,
+    """Consume ``source``'s stream into ``raw/<source>/`` until ``stop`` is set,
     ``max_seconds`` have passed, or nothing was landed for ``idle_exit_s`` seconds.
 
-    ``stream`` overrides the stream name (default ``settings.streams``, else
-    ``schemas.streaming.STREAM_SOURCES``), ``kinesis`` the
-    client wrapper (tests inject faults there). ``release_on_stop=False`` leaves the leases to
+    ``stream`` overrides the stream name (default ``settings.stream_of(source)``), ``kinesis``
+    the client wrapper (tests inject faults there). ``release_on_stop=False`` leaves the leases to
     expire, as a crashed worker would. ``max_leases`` caps the shards held at once (by
     default a worker takes its fair share: readable shards / live workers, rounded up).
     """
     stop = stop or threading.Event()
-    stream = stream or settings.streams.get(source, STREAM_SOURCES[source])
-    with _CLIENTS_LOCK:
-        kinesis = kinesis or Kinesis(settings)
-        leases = LeaseTable(DynamoDB(settings), lease_table or default_lease_table(source))
+    stream = stream or settings.stream_of(source)
+    kinesis = kinesis or Kinesis(settings)
+    leases = LeaseTable(DynamoDB(settings), lease_table or default_lease_table(source))
     leases.ensure_exists()
     worker = Worker(settings, source, stream, worker_id, kinesis, leases,
                     batch_limit=batch_limit, lease_duration_s=lease_duration_s, stop=stop,

@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from complaints.aws import DynamoDB
+from common.aws import DynamoDB
 
 SHARD_END = "SHARD_END"
 NO_CHECKPOINT = ""
@@ -55,11 +55,11 @@ class Lease:
 
 def _lease(item: dict[str, Any]) -> Lease:
     return Lease(
-        shard_id=item["shard_id"]["S"],
-        owner=item.get("owner", {}).get("S", NO_OWNER),
-        lease_expires=int(item.get("lease_expires", {}).get("N", "0")),
-        checkpoint=item.get("checkpoint", {}).get("S", NO_CHECKPOINT),
-        counter=int(item.get("counter", {}).get("N", "0")),
+        shard_id=str(item["shard_id"]),
+        owner=str(item.get("owner", NO_OWNER)),
+        lease_expires=int(item.get("lease_expires", 0)),
+        checkpoint=str(item.get("checkpoint", NO_CHECKPOINT)),
+        counter=int(item.get("counter", 0)),
     )
 
 
@@ -82,8 +82,8 @@ class LeaseTable:
         """Add the shard's item (no owner, no checkpoint) unless it is already there."""
         self._db.put_item(
             self.name,
-            {"shard_id": {"S": shard_id}, "owner": {"S": NO_OWNER}, "lease_expires": {"N": "0"},
-             "checkpoint": {"S": NO_CHECKPOINT}, "counter": {"N": "0"}},
+            {"shard_id": shard_id, "owner": NO_OWNER, "lease_expires": 0,
+             "checkpoint": NO_CHECKPOINT, "counter": 0},
             condition="attribute_not_exists(shard_id)",
         )
 
@@ -91,19 +91,19 @@ class LeaseTable:
         return {lease.shard_id: lease for lease in map(_lease, self._db.scan(self.name))}
 
     def get(self, shard_id: str) -> Lease | None:
-        item = self._db.get_item(self.name, {"shard_id": {"S": shard_id}})
+        item = self._db.get_item(self.name, {"shard_id": shard_id})
         return _lease(item) if item else None
 
     def take(self, seen: Lease, worker_id: str, duration_ms: int) -> Lease | None:
         """Take ``seen`` (as read) if it is free, ours or expired and unchanged since."""
         at = now_ms()
         item = self._db.update_item(
-            self.name, {"shard_id": {"S": seen.shard_id}},
+            self.name, {"shard_id": seen.shard_id},
             "SET #o = :me, lease_expires = :exp, #c = #c + :one",
             "#c = :seen AND (#o = :none OR #o = :me OR lease_expires < :now)",
-            {":me": {"S": worker_id}, ":exp": {"N": str(at + duration_ms)}, ":one": {"N": "1"},
-             ":seen": {"N": str(seen.counter)}, ":none": {"S": NO_OWNER},
-             ":now": {"N": str(at)}},
+            {":me": worker_id, ":exp": at + duration_ms, ":one": 1,
+             ":seen": seen.counter, ":none": NO_OWNER,
+             ":now": at},
             names={"#o": "owner", "#c": "counter"},
         )
         return _lease(item) if item else None
@@ -112,11 +112,11 @@ class LeaseTable:
         """Extend our lease; None when it was taken over (we must stop reading the shard)."""
         at = now_ms()
         item = self._db.update_item(
-            self.name, {"shard_id": {"S": held.shard_id}},
+            self.name, {"shard_id": held.shard_id},
             "SET lease_expires = :exp, #c = #c + :one",
             "#o = :me AND #c = :held AND lease_expires >= :now",
-            {":me": {"S": held.owner}, ":exp": {"N": str(at + duration_ms)}, ":one": {"N": "1"},
-             ":held": {"N": str(held.counter)}, ":now": {"N": str(at)}},
+            {":me": held.owner, ":exp": at + duration_ms, ":one": 1,
+             ":held": held.counter, ":now": at},
             names={"#o": "owner", "#c": "counter"},
         )
         return _lease(item) if item else None
@@ -124,22 +124,22 @@ class LeaseTable:
     def checkpoint(self, held: Lease, sequence: str) -> Lease | None:
         """Record ``sequence`` (or SHARD_END) as read and landed; None if the lease was lost."""
         item = self._db.update_item(
-            self.name, {"shard_id": {"S": held.shard_id}},
+            self.name, {"shard_id": held.shard_id},
             "SET checkpoint = :cp",
             "#o = :me AND #c = :held AND lease_expires >= :now",
-            {":me": {"S": held.owner}, ":cp": {"S": sequence}, ":held": {"N": str(held.counter)},
-             ":now": {"N": str(now_ms())}},
+            {":me": held.owner, ":cp": sequence, ":held": held.counter,
+             ":now": now_ms()},
             names={"#o": "owner", "#c": "counter"},
         )
         return _lease(item) if item else None
 
     def release(self, held: Lease) -> bool:
         item = self._db.update_item(
-            self.name, {"shard_id": {"S": held.shard_id}},
+            self.name, {"shard_id": held.shard_id},
             "SET #o = :none, lease_expires = :zero, #c = #c + :one",
             "#o = :me AND #c = :held",
-            {":me": {"S": held.owner}, ":none": {"S": NO_OWNER}, ":zero": {"N": "0"},
-             ":one": {"N": "1"}, ":held": {"N": str(held.counter)}},
+            {":me": held.owner, ":none": NO_OWNER, ":zero": 0,
+             ":one": 1, ":held": held.counter},
             names={"#o": "owner", "#c": "counter"},
         )
         return item is not None
@@ -149,7 +149,7 @@ class LeaseTable:
         for lease in self.all().values():
             self._db.put_item(
                 self.name,
-                {"shard_id": {"S": lease.shard_id}, "owner": {"S": NO_OWNER},
-                 "lease_expires": {"N": "0"}, "checkpoint": {"S": NO_CHECKPOINT},
-                 "counter": {"N": str(lease.counter + 1)}},
+                {"shard_id": lease.shard_id, "owner": NO_OWNER,
+                 "lease_expires": 0, "checkpoint": NO_CHECKPOINT,
+                 "counter": lease.counter + 1},
             )

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from complaints.settings import REPO_ROOT, Settings
+from common.settings import REPO_ROOT, Settings
 
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"

@@ -58,7 +58,7 @@ from typing import Any, Literal
 
 import duckdb  # noqa: TID253 - not a DAG file; the warehouse is DuckDB through and through
 
-from complaints.settings import Settings
+from common.settings import Settings
 from schemas.complaint import COMPLAINT, QUARANTINE, RUN, RecordSchema
 from schemas.sources import DYNAMODB_TABLES, operational_schema
 
@@ -137,12 +137,12 @@ class _Zone:
 
 def _zones(settings: Settings) -> list[_Zone]:
     return [
-        _Zone("complaints", COMPLAINT, settings.clean_complaints_dir),
+        _Zone("complaints", COMPLAINT, settings.zones.clean_complaints),
         # Quarantined records of every source and table: <lake>/quarantine/records/source=.../
-        _Zone("quarantine", QUARANTINE, settings.quarantine_records_dir),
-        _Zone("runs", RUN, settings.runs_dir),
+        _Zone("quarantine", QUARANTINE, settings.zones.quarantine_records),
+        _Zone("runs", RUN, settings.zones.runs),
         # The operational tables' latest snapshots: <lake>/clean/<table>/part-*.parquet
-        *[_Zone(t.logical, operational_schema(t), settings.clean_dir / t.logical)
+        *[_Zone(t.logical, operational_schema(t), settings.zones.clean / t.logical)
           for t in DYNAMODB_TABLES.values()],
     ]
 
@@ -235,12 +235,12 @@ def _set_session(conn: duckdb.DuckDBPyConnection) -> None:
 
 
 def refresh_warehouse(settings: Settings) -> dict[str, int]:
-    """(Re)create every view in ``settings.warehouse_path``; return the row count per view.
+    """(Re)create every view in ``settings.zones.warehouse``; return the row count per view.
 
     Creates the lake directory and the warehouse file if needed. The views are replaced in
     one transaction, so a reader sees either the old set or the new one.
     """
-    path = settings.warehouse_path
+    path = settings.zones.warehouse
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = duckdb.connect(str(path))
     try:
@@ -268,9 +268,9 @@ def open_readonly(settings: Settings) -> duckdb.DuckDBPyConnection:
 
     Builds the warehouse first if its file does not exist yet.
     """
-    if not settings.warehouse_path.exists():
+    if not settings.zones.warehouse.exists():
         refresh_warehouse(settings)
-    conn = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    conn = duckdb.connect(str(settings.zones.warehouse), read_only=True)
     try:
         _set_session(conn)
     except BaseException:

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from complaints.settings import REPO_ROOT
+from common.settings import REPO_ROOT
 from schemas.complaint import COMPLAINT
 
 CONSOLE_SCRIPT = Path(sys.executable).with_name("complaints")

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from complaints.settings import REPO_ROOT
+from common.settings import REPO_ROOT
 from schemas.sources import DYNAMODB_TABLES
 
 DAGS_FOLDER = REPO_ROOT / "dags"

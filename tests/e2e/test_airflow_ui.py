@@ -28,9 +28,9 @@ from typing import Any
 
 import pytest
 
+from common.settings import Settings
 from complaints.airflow_local import DAGS_FOLDER, airflow_env
 from complaints.emulator import free_port
-from complaints.settings import Settings
 
 pytestmark = pytest.mark.e2e
 

@@ -22,10 +22,10 @@ from typing import Any
 
 import pytest
 
+from common.settings import Settings
 from complaints.airflow_local import run_dag
 from complaints.emulator import moto_server
-from complaints.generate import GenerationSummary, dynamodb_items, generate
-from complaints.settings import Settings
+from samples.generate import GenerationSummary, dynamodb_items, generate
 from schemas.sources import BATCH_COMPLAINT_SOURCES
 from warehouse.duckdb_warehouse import run_query
 
@@ -91,8 +91,8 @@ def query(settings: Settings, sql: str) -> list[dict[str, Any]]:
 
 def raw_tree(settings: Settings) -> dict[str, int]:
     return {
-        str(p.relative_to(settings.raw_dir)): p.stat().st_size
-        for p in sorted(settings.raw_dir.rglob("*")) if p.is_file()
+        str(p.relative_to(settings.zones.raw)): p.stat().st_size
+        for p in sorted(settings.zones.raw.rglob("*")) if p.is_file()
     }
 
 
@@ -106,7 +106,7 @@ def run_and_snapshot(settings: Settings, airflow_home: Path, name: str) -> Snaps
     if state != "success":
         return Snapshot(state, log, [], raw_tree(settings), [], 0, [])
     result = run_query(settings, ROWS_SQL)
-    quality = settings.alerts_dir / "quality"
+    quality = settings.zones.alerts / "quality"
     return Snapshot(
         state=state,
         log=log,
@@ -194,11 +194,11 @@ def test_dynamodb_sources_match_the_generated_items(pipeline: Pipeline,
                                                     runs: dict[str, dict[str, Any]]) -> None:
     items = dynamodb_items(SEED, WINDOW, pipeline.summary.surge)
     expected_ids = {
-        "complaint_management": {i["PK"]["S"] for i in items["complaint_management"]
-                                 if i["SK"]["S"] == "metadata"},
-        "mbpp_reports": {i["ticket_number"]["S"] for i in items["mbpp_reports"]},
-        "chat_feedback": {i["pk_message_id"]["S"] for i in items["chat_messages"]
-                          if i.get("feedback_type", {}).get("S", "").lower() == "negative"},
+        "complaint_management": {i["PK"] for i in items["complaint_management"]
+                                 if i["SK"] == "metadata"},
+        "mbpp_reports": {i["ticket_number"] for i in items["mbpp_reports"]},
+        "chat_feedback": {i["pk_message_id"] for i in items["chat_messages"]
+                          if str(i.get("feedback_type", "")).lower() == "negative"},
     }
     for source, ids in expected_ids.items():
         assert ids, source
@@ -296,7 +296,7 @@ def test_clean_rows_trace_back_to_their_raw_record(pipeline: Pipeline) -> None:
 
 
 def test_quality_report_was_written(pipeline: Pipeline) -> None:
-    quality = pipeline.settings.alerts_dir / "quality"
+    quality = pipeline.settings.zones.alerts / "quality"
     assert len(pipeline.first.quality_reports) == 1
     assert len(pipeline.second.quality_reports) == 2  # one per DAG run
     [count] = query(pipeline.settings, "SELECT count(*) AS n FROM complaints")

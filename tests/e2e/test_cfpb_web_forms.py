@@ -20,7 +20,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from complaints.settings import Settings
+from common.settings import Settings
 from jobs.landing import land_files
 from jobs.runs import TransformResult
 from jobs.transform import run_transform
@@ -71,8 +71,8 @@ def landed(tmp_path_factory: pytest.TempPathFactory, spark: Any) -> Landed:
     sample = shared_data(*SAMPLE)
     base = tmp_path_factory.mktemp("cfpb")
     settings = Settings(lake=base / "lake", inbox=base / "inbox")
-    (settings.inbox_dir / "web_form").mkdir(parents=True)
-    shutil.copy(sample, settings.inbox_dir / "web_form" / sample.name)
+    (settings.zones.inbox / "web_form").mkdir(parents=True)
+    shutil.copy(sample, settings.zones.inbox / "web_form" / sample.name)
 
     landing = land_files(settings, "web_form")
     assert len(landing.landed) == 1 and not landing.skipped
@@ -85,9 +85,9 @@ def landed(tmp_path_factory: pytest.TempPathFactory, spark: Any) -> Landed:
         settings=settings,
         source_rows=source_rows,
         result=result,
-        clean=read_zone(settings.clean_complaints_dir, COMPLAINT),
-        quarantine=read_zone(settings.quarantine_records_dir, QUARANTINE),
-        runs=pq.read_table(settings.runs_dir).to_pylist(),
+        clean=read_zone(settings.zones.clean_complaints, COMPLAINT),
+        quarantine=read_zone(settings.zones.quarantine_records, QUARANTINE),
+        runs=pq.read_table(settings.zones.runs).to_pylist(),
     )
 
 

@@ -23,11 +23,11 @@ from typing import Any
 import pyarrow.dataset as ds
 import pytest
 
+from common.settings import REPO_ROOT, Settings
 from complaints.emulator import moto_server
-from complaints.settings import REPO_ROOT, Settings
 from jobs.transform import run_transform
+from samples.producer import produce
 from streaming.consumer import consume
-from streaming.producer import produce
 
 pytestmark = pytest.mark.e2e
 
@@ -69,7 +69,7 @@ def test_sigkilled_consumer_loses_and_doubles_nothing_in_complaints(
         producer.join(timeout=300)
         assert not producer.is_alive()
         assert sent["stats"].sent == EVENTS and sent["stats"].failed_permanently == 0
-        landed_by_killed_consumers = list((settings.raw_dir / "sms").rglob("*.jsonl"))
+        landed_by_killed_consumers = list((settings.zones.raw / "sms").rglob("*.jsonl"))
         assert landed_by_killed_consumers, "no consumer lived long enough to land a batch"
         drained = consume(settings, "sms", worker_id="crashy", idle_exit_s=2.0,
                           lease_duration_s=5)
@@ -81,7 +81,7 @@ def test_sigkilled_consumer_loses_and_doubles_nothing_in_complaints(
     (counts,) = result.counts
     assert counts.records_in >= EVENTS  # replays after a kill may land an event twice
     assert counts.quarantined == 0
-    clean = ds.dataset(str(settings.clean_complaints_dir), partitioning="hive").to_table(
+    clean = ds.dataset(str(settings.zones.clean_complaints), partitioning="hive").to_table(
         columns=["source_record_id"], filter=ds.field("source") == "sms")
     clean_ids = clean.column("source_record_id").to_pylist()
     assert len(clean_ids) == len(set(clean_ids))  # no event twice in complaints

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from complaints.settings import DEFAULT_RULES
+from common.settings import DEFAULT_RULES
 from jobs.classify import (
     TAXONOMY_CATEGORIES,
     Rules,

@@ -14,13 +14,11 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
-from complaints.aws import DynamoDB, ExportStatus
+from common.aws import DynamoDB, ExportStatus, aws_client, from_dynamodb_json
+from common.settings import REPO_ROOT, Settings
 from complaints.emulator import moto_server
-from complaints.generate import generate
-from complaints.settings import REPO_ROOT, Settings
 from jobs.landing import (
     ExportFailedError,
     ExportVerificationError,
@@ -34,6 +32,7 @@ from jobs.landing import (
     verify_sidecars,
     wait_for_export,
 )
+from samples.generate import generate
 
 LANDED_AT = datetime(2026, 11, 6, 14, 35, 12, tzinfo=UTC)
 SAMPLE_DIR = REPO_ROOT.parent / "shared" / "data" / "dynamodb-export-manifest-sample"
@@ -71,13 +70,13 @@ def inbox_settings(tmp_path: Path) -> Settings:
 def test_land_files_partition_names_and_bytes(inbox_settings: Settings) -> None:
     settings = inbox_settings
     for source, pattern in (("call_center", "calls_*.jsonl"), ("web_form", "forms_*.csv")):
-        originals = sorted((settings.inbox_dir / source).glob(pattern))
+        originals = sorted((settings.zones.inbox / source).glob(pattern))
         assert len(originals) == 2
         result = land_files(settings, source, LANDED_AT)
         assert result.source == source
         assert result.skipped == ()
         assert [f.original for f in result.landed] == [p.name for p in originals]
-        folder = settings.raw_dir / source / "ingest_date=2026-11-06" / "hour=14"
+        folder = settings.zones.raw / source / "ingest_date=2026-11-06" / "hour=14"
         for landed, original in zip(result.landed, originals, strict=True):
             content = original.read_bytes()
             sha = hashlib.sha256(content).hexdigest()
@@ -94,29 +93,29 @@ def test_land_files_twice_lands_nothing_new(inbox_settings: Settings) -> None:
     settings = inbox_settings
     first = land_files(settings, "call_center", LANDED_AT)
     assert len(first.landed) == 2
-    before = tree(settings.raw_dir)
+    before = tree(settings.zones.raw)
     later = LANDED_AT + timedelta(days=1, hours=3)
     again = land_files(settings, "call_center", later)
     assert again.landed == ()
     assert again.skipped == tuple(f.original for f in first.landed)
-    assert tree(settings.raw_dir) == before
-    assert not (settings.raw_dir / "call_center" / "ingest_date=2026-11-07").exists()
+    assert tree(settings.zones.raw) == before
+    assert not (settings.zones.raw / "call_center" / "ingest_date=2026-11-07").exists()
 
     # A new file (and a renamed copy of an old one) at the later hour: only the new content lands.
-    inbox = settings.inbox_dir / "call_center"
+    inbox = settings.zones.inbox / "call_center"
     (inbox / "calls_extra.jsonl").write_bytes(b'{"call_id": "x-1"}\n')
     (inbox / "calls_copy.jsonl").write_bytes((inbox / first.landed[0].original).read_bytes())
     third = land_files(settings, "call_center", later)
     assert [f.original for f in third.landed] == ["calls_extra.jsonl"]
     assert third.landed[0].raw_path.parent == (
-        settings.raw_dir / "call_center" / "ingest_date=2026-11-07" / "hour=17"
+        settings.zones.raw / "call_center" / "ingest_date=2026-11-07" / "hour=17"
     )
     assert "calls_copy.jsonl" in third.skipped
 
 
 def test_land_files_same_content_twice_in_one_inbox(tmp_path: Path) -> None:
     settings = Settings(lake=tmp_path / "lake")
-    inbox = settings.inbox_dir / "web_form"
+    inbox = settings.zones.inbox / "web_form"
     inbox.mkdir(parents=True)
     (inbox / "a.csv").write_bytes(b"same\n")
     (inbox / "b.csv").write_bytes(b"same\n")
@@ -127,7 +126,7 @@ def test_land_files_same_content_twice_in_one_inbox(tmp_path: Path) -> None:
 
 def test_land_files_hostile_names_stay_inside(tmp_path: Path) -> None:
     settings = Settings(lake=tmp_path / "lake")
-    inbox = settings.inbox_dir / "web_form"
+    inbox = settings.zones.inbox / "web_form"
     inbox.mkdir(parents=True)
     hostile = "a\\..\\..\\etc\\passwd ; rm -rf ~ é.csv"
     shell = "\n$(reboot)\t.csv"
@@ -142,7 +141,7 @@ def test_land_files_hostile_names_stay_inside(tmp_path: Path) -> None:
 
     result = land_files(settings, "web_form", LANDED_AT)
     assert [f.original for f in result.landed] == sorted([hostile, shell])
-    folder = (settings.raw_dir / "web_form" / "ingest_date=2026-11-06" / "hour=14").resolve()
+    folder = (settings.zones.raw / "web_form" / "ingest_date=2026-11-06" / "hour=14").resolve()
     names = {f.original: f.raw_path.name for f in result.landed}
     assert {original: name[18:] for original, name in names.items()} == {
         hostile: "a_.._.._etc_passwd___rm_-rf____.csv", shell: "___reboot__.csv",
@@ -177,18 +176,18 @@ def test_land_files_unknown_source_and_missing_inbox(tmp_path: Path) -> None:
         land_files(settings, "../call_center", LANDED_AT)
     empty = land_files(settings, "call_center", LANDED_AT)
     assert empty.landed == () and empty.skipped == ()
-    assert not settings.raw_dir.exists()
+    assert not settings.zones.raw.exists()
 
 
 def test_land_files_normalises_landed_at_to_utc(tmp_path: Path) -> None:
     settings = Settings(lake=tmp_path / "lake")
-    inbox = settings.inbox_dir / "call_center"
+    inbox = settings.zones.inbox / "call_center"
     inbox.mkdir(parents=True)
     (inbox / "calls.jsonl").write_bytes(b"{}\n")
     eastern = datetime(2026, 11, 6, 21, 30, tzinfo=timezone(timedelta(hours=-5)))
     result = land_files(settings, "call_center", eastern)
     assert result.landed[0].raw_path.parent == (
-        settings.raw_dir / "call_center" / "ingest_date=2026-11-07" / "hour=02"
+        settings.zones.raw / "call_center" / "ingest_date=2026-11-07" / "hour=02"
     )
 
 
@@ -231,7 +230,7 @@ ITEMS: list[dict[str, Any]] = [
 def put_table(settings: Settings, items: list[dict[str, Any]]) -> None:
     dynamodb = DynamoDB(settings)
     dynamodb.create_table(PHYSICAL, "PK", "SK")
-    dynamodb.batch_write(PHYSICAL, items)
+    dynamodb.put_items(PHYSICAL, [from_dynamodb_json(i) for i in items])
     dynamodb.enable_point_in_time_recovery(PHYSICAL)
 
 
@@ -247,8 +246,7 @@ def key_of(item: dict[str, Any]) -> tuple[str, str]:
 
 
 def s3_export_ids(settings: Settings, label: str) -> set[str]:
-    client = boto3.client("s3", endpoint_url=settings.aws_endpoint_url, region_name="us-east-1",
-                          aws_access_key_id="local", aws_secret_access_key="local")
+    client = aws_client("s3", settings)
     prefix = f"{export_prefix(LOGICAL, label)}/AWSDynamoDB/"
     response = client.list_objects_v2(Bucket=settings.export_bucket, Prefix=prefix)
     return {obj["Key"][len(prefix):].split("/")[0] for obj in response.get("Contents", [])}
@@ -263,17 +261,17 @@ def test_dynamodb_export_without_manifest(aws: Settings) -> None:
     assert result.items == len(ITEMS)
     assert result.data_files == 1
 
-    partition_dir = aws.raw_dir / LOGICAL / "ingest_date=2026-11-06" / "hour=14" / "AWSDynamoDB"
-    assert result.raw_dir.parent == partition_dir
-    assert result.raw_dir.name in s3_export_ids(aws, "2026-11-06")
-    names = sorted(str(p.relative_to(result.raw_dir)) for p in tree_paths(result.raw_dir))
+    partition_dir = aws.zones.raw / LOGICAL / "ingest_date=2026-11-06" / "hour=14" / "AWSDynamoDB"
+    assert result.folder.parent == partition_dir
+    assert result.folder.name in s3_export_ids(aws, "2026-11-06")
+    names = sorted(str(p.relative_to(result.folder)) for p in tree_paths(result.folder))
     assert names[0] == "_landed.json"
     assert len(names) == 2 and names[1].startswith("data/") and names[1].endswith(".gz")
     # Nothing but the export folder under the table (no temp folders left behind).
-    assert [p.name for p in (aws.raw_dir / LOGICAL).iterdir()] == ["ingest_date=2026-11-06"]
+    assert [p.name for p in (aws.zones.raw / LOGICAL).iterdir()] == ["ingest_date=2026-11-06"]
 
-    record = json.loads((result.raw_dir / "_landed.json").read_text())
-    data_file = result.raw_dir / names[1]
+    record = json.loads((result.folder / "_landed.json").read_text())
+    data_file = result.folder / names[1]
     assert record["table"] == LOGICAL and record["physical_table"] == PHYSICAL
     assert record["export_arn"] == result.export_arn
     assert record["snapshot_label"] == "2026-11-06"
@@ -285,42 +283,42 @@ def test_dynamodb_export_without_manifest(aws: Settings) -> None:
         "name": data_file.name, "path": names[1], "bytes": data_file.stat().st_size,
         "items": len(ITEMS), "md5": md5_b64(data_file.read_bytes()),
     }]
-    assert sorted(read_items(result.raw_dir), key=key_of) == sorted(ITEMS, key=key_of)
+    assert sorted(read_items(result.folder), key=key_of) == sorted(ITEMS, key=key_of)
 
 
 def test_dynamodb_export_same_label_skipped_new_label_lands(aws: Settings) -> None:
     put_table(aws, ITEMS)
     first = land_dynamodb_export(aws, LOGICAL, "2026-11-06", LANDED_AT, poll_s=0.1)
-    before = tree(aws.raw_dir)
+    before = tree(aws.zones.raw)
 
     again = land_dynamodb_export(aws, LOGICAL, "2026-11-06", LANDED_AT + timedelta(hours=5))
     assert again.skipped
-    assert again.raw_dir == first.raw_dir
+    assert again.folder == first.folder
     assert again.export_arn == first.export_arn
     assert again.items == first.items and again.data_files == first.data_files
-    assert tree(aws.raw_dir) == before
+    assert tree(aws.zones.raw) == before
     assert len(s3_export_ids(aws, "2026-11-06")) == 1  # no second export was started
 
-    DynamoDB(aws).batch_write(PHYSICAL, [{"PK": {"S": "CUST#3"}, "SK": {"S": "COMPLAINT#1"}}])
+    DynamoDB(aws).put_items(PHYSICAL, [{"PK": "CUST#3", "SK": "COMPLAINT#1"}])
     later = LANDED_AT + timedelta(days=1)
     second = land_dynamodb_export(aws, LOGICAL, "2026-11-07", later, poll_s=0.1)
     assert not second.skipped
     assert second.export_arn != first.export_arn
     assert second.items == len(ITEMS) + 1
-    assert second.raw_dir.parent == (
-        aws.raw_dir / LOGICAL / "ingest_date=2026-11-07" / "hour=14" / "AWSDynamoDB"
+    assert second.folder.parent == (
+        aws.zones.raw / LOGICAL / "ingest_date=2026-11-07" / "hour=14" / "AWSDynamoDB"
     )
-    assert json.loads((second.raw_dir / "_landed.json").read_text())["snapshot_label"] == (
+    assert json.loads((second.folder / "_landed.json").read_text())["snapshot_label"] == (
         "2026-11-07"
     )
-    assert [entry for entry in tree(aws.raw_dir) if entry in before] == before
+    assert [entry for entry in tree(aws.zones.raw) if entry in before] == before
 
 
 def test_dynamodb_export_empty_table(aws: Settings) -> None:
     put_table(aws, [])
     result = land_dynamodb_export(aws, LOGICAL, "2026-11-06", LANDED_AT, poll_s=0.1)
     assert result.items == 0
-    assert json.loads((result.raw_dir / "_landed.json").read_text())["expected_items"] == 0
+    assert json.loads((result.folder / "_landed.json").read_text())["expected_items"] == 0
 
 
 def test_dynamodb_bad_arguments(aws: Settings) -> None:
@@ -335,7 +333,7 @@ def test_dynamodb_bad_arguments(aws: Settings) -> None:
     assert token == client_token(PHYSICAL, "2026-11-06")
     assert token != client_token(PHYSICAL, "2026-11-07")
     assert token != client_token("other-table", "2026-11-06")
-    assert not aws.raw_dir.exists()
+    assert not aws.zones.raw.exists()
 
 
 class FakeExports:
@@ -462,8 +460,7 @@ def put_aws_export(
         "manifest-files.md5": md5_b64(manifest_files).encode(),
         **{f"data/{name}": content for name, content in data_files.items()},
     }
-    client = boto3.client("s3", endpoint_url=settings.aws_endpoint_url, region_name="us-east-1",
-                          aws_access_key_id="local", aws_secret_access_key="local")
+    client = aws_client("s3", settings)
     client.create_bucket(Bucket=settings.export_bucket)
     for rel, content in objects.items():
         client.put_object(Bucket=settings.export_bucket, Key=f"{export_key}/{rel}", Body=content)
@@ -482,29 +479,29 @@ def test_manifest_export_verifies_and_lands(aws: Settings) -> None:
     assert result.manifest_present and not result.skipped
     assert result.export_arn == export_arn
     assert result.items == 3 and result.data_files == 2
-    assert result.raw_dir == (aws.raw_dir / LOGICAL / "ingest_date=2026-11-06" / "hour=14"
+    assert result.folder == (aws.zones.raw / LOGICAL / "ingest_date=2026-11-06" / "hour=14"
                               / "AWSDynamoDB" / EXPORT_ID)
-    assert sorted(str(p.relative_to(result.raw_dir)) for p in tree_paths(result.raw_dir)) == [
+    assert sorted(str(p.relative_to(result.folder)) for p in tree_paths(result.folder)) == [
         "_landed.json", "_started", f"data/{DATA_A}", f"data/{DATA_B}",
         "manifest-files.json", "manifest-files.md5", "manifest-summary.json",
         "manifest-summary.md5",
     ]
     for name, content in files.items():
-        assert (result.raw_dir / "data" / name).read_bytes() == content
-    record = json.loads((result.raw_dir / "_landed.json").read_text())
+        assert (result.folder / "data" / name).read_bytes() == content
+    record = json.loads((result.folder / "_landed.json").read_text())
     assert record["manifest_present"] is True
     assert record["expected_items_source"] == "manifest"
     assert record["expected_items"] == record["items"] == 3
     assert [(d["name"], d["items"], d["md5"]) for d in record["data_files"]] == [
         (DATA_A, 2, md5_b64(files[DATA_A])), (DATA_B, 1, md5_b64(files[DATA_B])),
     ]
-    assert sorted(read_items(result.raw_dir), key=key_of) == sorted(ITEMS, key=key_of)
+    assert sorted(read_items(result.folder), key=key_of) == sorted(ITEMS, key=key_of)
 
     # Same label again: skipped, nothing rewritten.
-    before = tree(aws.raw_dir)
+    before = tree(aws.zones.raw)
     again = land_s3_export(aws, LOGICAL, "2026-11-06", aws.export_bucket, export_key)
-    assert again.skipped and again.raw_dir == result.raw_dir
-    assert tree(aws.raw_dir) == before
+    assert again.skipped and again.folder == result.folder
+    assert tree(aws.zones.raw) == before
 
 
 def test_manifest_export_arn_taken_from_manifest(aws: Settings) -> None:
@@ -541,8 +538,7 @@ def test_manifest_export_mismatch_lands_nothing(aws: Settings, case: str, messag
         kwargs["summary_count"] = 4
     export_key, export_arn = put_aws_export(aws, "2026-11-06", data, counts, **kwargs)
     if case == "tampered_manifest":
-        client = boto3.client("s3", endpoint_url=aws.aws_endpoint_url, region_name="us-east-1",
-                              aws_access_key_id="local", aws_secret_access_key="local")
+        client = aws_client("s3", aws)
         key = f"{export_key}/manifest-files.json"
         body = client.get_object(Bucket=aws.export_bucket, Key=key)["Body"].read()
         client.put_object(Bucket=aws.export_bucket, Key=key, Body=body + b"\n")
@@ -551,13 +547,12 @@ def test_manifest_export_mismatch_lands_nothing(aws: Settings, case: str, messag
     with pytest.raises(ExportVerificationError, match=message):
         land_s3_export(aws, LOGICAL, "2026-11-06", aws.export_bucket, export_key, LANDED_AT,
                        export_arn=arn, described_item_count=described)
-    assert not aws.raw_dir.exists()
+    assert not aws.zones.raw.exists()
 
 
 def test_manifest_key_outside_export_is_refused(aws: Settings) -> None:
     export_key, _ = put_aws_export(aws, "l1", {DATA_A: gz_lines(ITEMS)}, {DATA_A: 3})
-    client = boto3.client("s3", endpoint_url=aws.aws_endpoint_url, region_name="us-east-1",
-                          aws_access_key_id="local", aws_secret_access_key="local")
+    client = aws_client("s3", aws)
     key = f"{export_key}/manifest-files.json"
     line = json.loads(client.get_object(Bucket=aws.export_bucket, Key=key)["Body"].read())
     line["dataFileS3Key"] = f"{export_key}/../../elsewhere/{DATA_A}"
@@ -566,12 +561,11 @@ def test_manifest_key_outside_export_is_refused(aws: Settings) -> None:
     client.delete_object(Bucket=aws.export_bucket, Key=f"{export_key}/manifest-files.md5")
     with pytest.raises(ExportVerificationError, match="unsafe path"):
         land_s3_export(aws, LOGICAL, "l1", aws.export_bucket, export_key, LANDED_AT)
-    assert not aws.raw_dir.exists() or not any(aws.raw_dir.rglob("*"))
+    assert not aws.zones.raw.exists() or not any(aws.zones.raw.rglob("*"))
 
 
 def test_export_without_manifest_count_mismatch_lands_nothing(aws: Settings) -> None:
-    client = boto3.client("s3", endpoint_url=aws.aws_endpoint_url, region_name="us-east-1",
-                          aws_access_key_id="local", aws_secret_access_key="local")
+    client = aws_client("s3", aws)
     client.create_bucket(Bucket=aws.export_bucket)
     export_key = f"{export_prefix(LOGICAL, 'l1')}/AWSDynamoDB/emulated-id"
     client.put_object(Bucket=aws.export_bucket, Key=f"{export_key}/data/x.gz",
@@ -583,8 +577,8 @@ def test_export_without_manifest_count_mismatch_lands_nothing(aws: Settings) -> 
     with pytest.raises(ExportVerificationError, match="no manifest and no described ItemCount"):
         land_s3_export(aws, LOGICAL, "l1", aws.export_bucket, export_key, LANDED_AT,
                        export_arn=arn)
-    assert not aws.raw_dir.exists()
+    assert not aws.zones.raw.exists()
     landed = land_s3_export(aws, LOGICAL, "l1", aws.export_bucket, export_key, LANDED_AT,
                             export_arn=arn, described_item_count=3)
-    assert landed.items == 3 and landed.raw_dir.name == "emulated-id"
-    assert (landed.raw_dir / "data" / "x.gz").read_bytes() == gz_lines(ITEMS)
+    assert landed.items == 3 and landed.folder.name == "emulated-id"
+    assert (landed.folder / "data" / "x.gz").read_bytes() == gz_lines(ITEMS)

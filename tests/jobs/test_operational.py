@@ -11,7 +11,7 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from complaints.settings import Settings
+from common.settings import Settings
 from jobs.operational import (
     NotDynamoJson,
     attribute_json,
@@ -42,7 +42,7 @@ def test_attribute_json_decodes_every_type_keeping_exact_numbers() -> None:
     assert json.loads(decoded["SS"]) == ["a", "b"]
     assert decoded["NS"] == "[1,12345678901234567890.5]"
     assert json.loads(decoded["M"]) == {"k": 1000.0, "deep": ["x", True, None]}
-    assert '"k":1e3' in decoded["M"]  # the digits as sent, not a float's rounding
+    assert '"k":1E+3' in decoded["M"]  # the exact decimal, not a float's rounding
     assert json.loads(decoded["L"]) == [{"id": "dev_001"}, [7]]
 
 
@@ -133,13 +133,13 @@ def test_run_operational_tables_uses_the_latest_export_and_conserves_counts(
     levels = counts["dynamodb:service_bot_service_levels"]
     assert (levels.records_in, levels.clean, levels.quarantined, levels.duplicates) == (3, 2, 1, 0)
     assert counts["dynamodb:chat_reviews"].records_in == 0  # nothing landed: recorded, not an error
-    table = pq.read_table(settings.clean_dir / "service_bot_service_levels").to_pylist()
+    table = pq.read_table(settings.zones.clean / "service_bot_service_levels").to_pylist()
     assert sorted((r["level"], r["max_devices"]) for r in table) == [
         ("basic", Decimal("2")), ("premium", Decimal("3"))]
     expected = [c.name for c in operational_schema(
         DYNAMODB_TABLES["service_bot_service_levels"]).columns]
-    assert pq.read_schema(next((settings.clean_dir / "service_bot_service_levels").glob(
+    assert pq.read_schema(next((settings.zones.clean / "service_bot_service_levels").glob(
         "*.parquet"))).names == expected
-    quarantined = pq.read_table(settings.quarantine_records_dir).to_pylist()
+    quarantined = pq.read_table(settings.zones.quarantine_records).to_pylist()
     assert [(q["reason"], q["raw_line"]) for q in quarantined] == [("malformed JSON", 3)]
-    assert list((settings.runs_dir).glob("r1__operational.parquet"))
+    assert list((settings.zones.runs).glob("r1__operational.parquet"))

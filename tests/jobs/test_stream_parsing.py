@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import functions as F
 
-from complaints.settings import Settings
+from common.settings import Settings
 from jobs.parse_sources import (
     OUTBOUND_REASON,
     SPAM_REASON,
@@ -235,7 +235,7 @@ def test_content_dedupe_leaves_batch_sources_alone(spark: Any) -> None:
 def write_raw(settings: Settings, source: str, hour: str, first: int,
               items: list[str | bytes | dict[str, Any]]) -> Path:
     stream = STREAM_SOURCES[source]
-    folder = settings.raw_dir / source / "ingest_date=2026-11-22" / f"hour={hour}"
+    folder = settings.zones.raw / source / "ingest_date=2026-11-22" / f"hour={hour}"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / raw_file_name(stream, "shardId-000000000000", str(first),
                                   str(first + len(items) - 1))
@@ -280,7 +280,7 @@ def test_run_transform_over_raw_stream_files(spark: Any, settings: Settings) -> 
     }
     assert all(c.conserved for c in result.counts)
 
-    clean = read_table(settings.clean_complaints_dir)
+    clean = read_table(settings.zones.clean_complaints)
     ids = sorted((r["source"], r["source_record_id"]) for r in clean)
     assert ids == [("sms", "sms-0001"), ("sms", "sms-0002"), ("sms", "sms-0006"),
                    ("social", "social-0001"), ("social", "social-0002")]  # once per event id
@@ -291,7 +291,7 @@ def test_run_transform_over_raw_stream_files(spark: Any, settings: Settings) -> 
     assert by_id["sms-0001"]["customer_id"] == "CUST-00042"
     assert by_id["social-0002"]["text"] == "app keeps crashing"
 
-    quarantined = read_table(settings.quarantine_records_dir)
+    quarantined = read_table(settings.zones.quarantine_records)
     reasons = sorted((r["source"], r["reason"]) for r in quarantined)
     assert reasons == sorted([
         ("sms", SPAM_REASON), ("sms", "invalid UTF-8"),
@@ -304,7 +304,7 @@ def test_run_transform_over_raw_stream_files(spark: Any, settings: Settings) -> 
 
     again = run_transform(settings, sources=("sms", "social"), run_id="stream-test-2", spark=spark)
     assert [c.__dict__ for c in again.counts] == [c.__dict__ for c in result.counts]
-    assert len(read_table(settings.clean_complaints_dir)) == len(clean)
+    assert len(read_table(settings.zones.clean_complaints)) == len(clean)
 
 
 # --- the micro-batch ledger
@@ -346,7 +346,7 @@ def test_stream_dag_interval_is_validated(value: str) -> None:
     import ast
     import os
 
-    from complaints.settings import REPO_ROOT
+    from common.settings import REPO_ROOT
 
     # Load only interval_minutes from the DAG file (importing it would import Airflow here).
     tree = ast.parse((REPO_ROOT / "dags" / "complaints_stream.py").read_text())

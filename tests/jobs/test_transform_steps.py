@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from pyspark.sql import functions as F
 
-from complaints.settings import DEFAULT_RULES, Settings
+from common.settings import DEFAULT_RULES, Settings
 from jobs.classify import Rules, load_rules
 from jobs.parse_sources import STAGED_COLUMNS
 from jobs.raw_zone import read_json_lines, read_web_forms
@@ -310,7 +310,7 @@ PARTITION = Path("ingest_date=2026-11-03") / "hour=07"
 
 
 def test_read_json_lines_lineage_gzip_and_blank_lines(spark: Any, settings: Settings) -> None:
-    folder = settings.raw_dir / "call_center" / PARTITION
+    folder = settings.zones.raw / "call_center" / PARTITION
     folder.mkdir(parents=True)
     (folder / "calls_2026-11-03.jsonl").write_bytes(b'{"n": 1}\n\n{"n": 2}\r\n\n  \n{"n": 3}')
     (folder / "calls_2026-11-02.jsonl.gz").write_bytes(gzip.compress(b'{"n": 4}\n{"n": 5}\n'))
@@ -334,7 +334,7 @@ def test_read_json_lines_lineage_gzip_and_blank_lines(spark: Any, settings: Sett
 def test_read_json_lines_outside_a_partition_has_no_ingest_time(
     spark: Any, settings: Settings
 ) -> None:
-    folder = settings.raw_dir / "call_center"
+    folder = settings.zones.raw / "call_center"
     folder.mkdir(parents=True)
     (folder / "stray.jsonl").write_text('{"n": 1}\n')
     got = read_json_lines(spark, settings.lake, [folder / "stray.jsonl"]).collect()
@@ -344,7 +344,7 @@ def test_read_json_lines_outside_a_partition_has_no_ingest_time(
 
 
 def test_read_json_lines_skips_crlf_and_tab_blank_lines(spark: Any, settings: Settings) -> None:
-    folder = settings.raw_dir / "call_center" / PARTITION
+    folder = settings.zones.raw / "call_center" / PARTITION
     folder.mkdir(parents=True)
     (folder / "calls.jsonl").write_bytes(b'{"n": 1}\r\n\r\n\t\r\n{"n": 2}\r\n')
     got = read_json_lines(spark, settings.lake, [folder / "calls.jsonl"]).collect()
@@ -355,7 +355,7 @@ def test_read_json_lines_raw_file_relative_to_a_lake_with_a_space(
     spark: Any, settings: Settings, tmp_path: Path
 ) -> None:
     lake = settings.with_lake(tmp_path / "my lake")
-    folder = lake.raw_dir / "call_center" / PARTITION
+    folder = lake.zones.raw / "call_center" / PARTITION
     folder.mkdir(parents=True)
     (folder / "calls.jsonl").write_text('{"n": 1}\n')
     got = read_json_lines(spark, lake.lake, [folder / "calls.jsonl"]).collect()
@@ -376,7 +376,7 @@ def web_csv(rows: list[dict[str, str]]) -> str:
 def test_read_web_forms_record_numbers_with_multiline_narratives(
     spark: Any, settings: Settings
 ) -> None:
-    folder = settings.raw_dir / "web_form" / PARTITION
+    folder = settings.zones.raw / "web_form" / PARTITION
     folder.mkdir(parents=True)
     narratives = [
         'I was charged twice.\nThe rep said "it will be fixed by tomorrow".\nIt was not.',

@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 from pyspark.sql import types as T
 
-from complaints.settings import REPO_ROOT
+from common.settings import REPO_ROOT
 from schemas.complaint import COMPLAINT, QUARANTINE, RUN, RecordSchema
 from schemas.sources import COMPLAINT_SOURCES, DYNAMODB_TABLES, operational_schema
 

@@ -26,12 +26,11 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from complaints.aws import DynamoDB
+from common.aws import DynamoDB, Kinesis
+from common.settings import REPO_ROOT, Settings
 from complaints.emulator import moto_server
-from complaints.settings import REPO_ROOT, Settings
 from schemas.streaming import RAW_STREAM_RECORD_FIELDS, raw_file_name
 from streaming.consumer import ConsumerEvent, consume
-from streaming.kinesis import Kinesis
 from streaming.leases import SHARD_END, LeaseTable
 
 STREAM = "test-sms"
@@ -137,7 +136,7 @@ def stream_contents(kinesis: Kinesis) -> set[tuple[str, int, bytes]]:
 
 
 def raw_files(settings: Settings) -> list[Path]:
-    return sorted(p for p in (settings.raw_dir / "sms").rglob("*.jsonl")
+    return sorted(p for p in (settings.zones.raw / "sms").rglob("*.jsonl")
                   if not p.name.startswith("."))
 
 
@@ -254,8 +253,8 @@ def test_crash_between_landing_and_checkpoint_rewrites_the_same_file(aws: Settin
     # the state a crash leaves after landing 91-100 and before checkpointing it
     shard_id = kinesis.list_shards(STREAM)[0].shard_id
     DynamoDB(aws).put_item(LEASES, {
-        "shard_id": {"S": shard_id}, "owner": {"S": "w1"}, "lease_expires": {"N": "0"},
-        "checkpoint": {"S": "90"}, "counter": {"N": "99"}})
+        "shard_id": shard_id, "owner": "w1", "lease_expires": 0, "checkpoint": "90",
+        "counter": 99})
     produced += produce(kinesis, 100, 50)
 
     stats = run(aws, batch_limit=30)

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from complaints.settings import Settings
+from common.settings import Settings
 from schemas.complaint import COMPLAINT, QUARANTINE, RUN, RecordSchema
 from schemas.sources import DYNAMODB_TABLES
 from warehouse.duckdb_warehouse import (
@@ -104,7 +104,7 @@ def _write_partitioned(root: Path, schema: RecordSchema, rows: Iterable[dict[str
 
 
 def write_clean(settings: Settings, rows: Iterable[dict[str, Any]]) -> None:
-    _write_partitioned(settings.clean_complaints_dir, COMPLAINT, rows)
+    _write_partitioned(settings.zones.clean_complaints, COMPLAINT, rows)
 
 
 def quarantined(n: int, source: str = "web_form", **overrides: Any) -> dict[str, Any]:
@@ -121,7 +121,7 @@ def quarantined(n: int, source: str = "web_form", **overrides: Any) -> dict[str,
 
 
 def write_quarantine(settings: Settings, rows: Iterable[dict[str, Any]]) -> None:
-    _write_partitioned(settings.quarantine_records_dir, QUARANTINE, rows)
+    _write_partitioned(settings.zones.quarantine_records, QUARANTINE, rows)
 
 
 def run_row(
@@ -146,9 +146,9 @@ def run_row(
 
 
 def write_runs(settings: Settings, rows: list[dict[str, Any]], run_id: str = "run-1") -> None:
-    settings.runs_dir.mkdir(parents=True, exist_ok=True)
+    settings.zones.runs.mkdir(parents=True, exist_ok=True)
     table = pa.Table.from_pylist(rows, schema=RUN.arrow_schema())
-    pq.write_table(table, settings.runs_dir / f"{run_id}.parquet")
+    pq.write_table(table, settings.zones.runs / f"{run_id}.parquet")
 
 
 @pytest.fixture
@@ -237,7 +237,7 @@ def test_numeric_looking_partition_and_zip_stay_text(lake: Settings) -> None:
 
 
 def test_spark_junk_and_staging_files_are_ignored(lake: Settings) -> None:
-    root = lake.clean_complaints_dir
+    root = lake.zones.clean_complaints
     assert (root / "_SUCCESS").exists()
     staged = pa.Table.from_pylist(
         [{n: complaint(99)[n] for n in _file_schema(COMPLAINT).names}],
@@ -291,7 +291,7 @@ def test_runs_view_flags_counts_conserved(lake: Settings) -> None:
 def test_empty_lake_gives_typed_empty_views(settings: Settings) -> None:
     assert not settings.lake.exists()
     counts = refresh_warehouse(settings)
-    assert settings.warehouse_path.exists()
+    assert settings.zones.warehouse.exists()
     assert counts == {view: 0 for view in VIEWS}
     assert describe(settings, "complaints") == expected_types(COMPLAINT)
     assert describe(settings, "quarantine") == expected_types(QUARANTINE)
@@ -308,7 +308,7 @@ def test_empty_lake_gives_typed_empty_views(settings: Settings) -> None:
 
 
 def test_zone_with_only_junk_counts_as_empty(settings: Settings) -> None:
-    root = settings.clean_complaints_dir
+    root = settings.zones.clean_complaints
     root.mkdir(parents=True)
     (root / "_SUCCESS").write_bytes(b"")
     assert refresh_warehouse(settings)["complaints"] == 0
@@ -375,13 +375,13 @@ def test_naive_timestamps_are_read_as_utc(settings: Settings) -> None:
         schema=naive,
     )
     _write_part(
-        settings.clean_complaints_dir / "event_date=2024-05-01" / "source=call_center",
+        settings.zones.clean_complaints / "event_date=2024-05-01" / "source=call_center",
         table,
         use_deprecated_int96_timestamps=True,
     )
     refresh_warehouse(settings)
     assert dict(describe(settings, "complaints"))["event_time"] == "TIMESTAMP WITH TIME ZONE"
-    conn = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    conn = duckdb.connect(str(settings.zones.warehouse), read_only=True)
     try:
         conn.execute("SET TimeZone = 'America/New_York'")
         (same,) = conn.execute(
@@ -396,7 +396,7 @@ def test_missing_nullable_column_is_null_and_missing_required_column_fails(
     settings: Settings,
 ) -> None:
     file_schema = _file_schema(COMPLAINT)
-    directory = settings.clean_complaints_dir / "event_date=2024-05-01" / "source=call_center"
+    directory = settings.zones.clean_complaints / "event_date=2024-05-01" / "source=call_center"
     without_case = file_schema.remove(file_schema.get_field_index("case_id"))
     row = complaint(1, case_id="ignored")
     _write_part(
@@ -424,7 +424,7 @@ def test_missing_nullable_column_is_null_and_missing_required_column_fails(
 
 
 def test_open_readonly_builds_a_missing_warehouse(lake: Settings) -> None:
-    assert not lake.warehouse_path.exists()
+    assert not lake.zones.warehouse.exists()
     conn = open_readonly(lake)
     try:
         assert conn.execute("SELECT count(*) FROM complaints").fetchone() == (7,)

@@ -13,6 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from common.lake import Lake
+from schemas.streaming import STREAM_SOURCES
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_RULES = REPO_ROOT / "rules" / "telecom.yaml"
 
@@ -30,10 +33,6 @@ DEFAULT_TABLES: dict[str, str] = {
 }
 
 
-# Kinesis streams of the streamed sources, by source name.
-DEFAULT_STREAMS: dict[str, str] = {"sms": "complaints-sms", "social": "complaints-social"}
-
-
 @dataclass(frozen=True)
 class Settings:
     lake: Path = Path("lake")
@@ -43,7 +42,7 @@ class Settings:
     aws_region: str = "us-east-1"
     export_bucket: str = "complaints-exports"
     tables: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_TABLES))
-    streams: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_STREAMS))
+    streams: Mapping[str, str] = field(default_factory=lambda: dict(STREAM_SOURCES))
     spark_master: str = "local[*]"
 
     @classmethod
@@ -56,7 +55,7 @@ class Settings:
                 tables[logical] = override
         streams = {
             source: env.get(f"COMPLAINTS_STREAM_{source.upper()}") or name
-            for source, name in DEFAULT_STREAMS.items()
+            for source, name in STREAM_SOURCES.items()
         }
         inbox = env.get("COMPLAINTS_INBOX")
         return cls(
@@ -93,40 +92,11 @@ class Settings:
             env[f"COMPLAINTS_STREAM_{source.upper()}"] = name
         return env
 
-    # Zones of the lake.
     @property
-    def inbox_dir(self) -> Path:
-        return self.inbox if self.inbox is not None else self.lake / "inbox"
+    def zones(self) -> Lake:
+        """The lake's folders (``common.lake``): the only place that spells a zone's path."""
+        return Lake(self.lake, self.inbox)
 
-    @property
-    def raw_dir(self) -> Path:
-        return self.lake / "raw"
-
-    @property
-    def quarantine_dir(self) -> Path:
-        return self.lake / "quarantine"
-
-    @property
-    def clean_dir(self) -> Path:
-        return self.lake / "clean"
-
-    @property
-    def clean_complaints_dir(self) -> Path:
-        return self.clean_dir / "complaints"
-
-    @property
-    def quarantine_records_dir(self) -> Path:
-        """Quarantined records of every source and table, partitioned by ``source=``."""
-        return self.quarantine_dir / "records"
-
-    @property
-    def alerts_dir(self) -> Path:
-        return self.lake / "alerts"
-
-    @property
-    def runs_dir(self) -> Path:
-        return self.lake / "runs"
-
-    @property
-    def warehouse_path(self) -> Path:
-        return self.lake / "warehouse.duckdb"
+    def stream_of(self, source: str) -> str:
+        """The Kinesis stream a streamed source (``sms``, ``social``) arrives on."""
+        return self.streams[source]

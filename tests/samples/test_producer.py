@@ -16,19 +16,11 @@ from typing import Any
 
 import pytest
 
+from common.aws import Kinesis, aws_client
+from common.settings import Settings
 from complaints.cli import main
 from complaints.emulator import moto_server
-from complaints.settings import Settings
-from schemas.regions import STATE_REGION
-from schemas.streaming import (
-    KNOWN_PLATFORMS,
-    MAX_EVENT_BYTES,
-    SMS_FIELDS,
-    SOCIAL_FIELDS,
-    STREAM_SOURCES,
-)
-from streaming.kinesis import Kinesis
-from streaming.producer import (
+from samples.producer import (
     BAD_KINDS,
     BAD_KINDS_BY_SOURCE,
     StreamSurge,
@@ -37,6 +29,14 @@ from streaming.producer import (
     produce,
     replay_records,
     synthetic_records,
+)
+from schemas.regions import STATE_REGION
+from schemas.streaming import (
+    KNOWN_PLATFORMS,
+    MAX_EVENT_BYTES,
+    SMS_FIELDS,
+    SOCIAL_FIELDS,
+    STREAM_SOURCES,
 )
 from tests.conftest import shared_data
 
@@ -340,11 +340,7 @@ def test_replayed_tweets_arrive_with_their_ids(aws: Settings) -> None:
 
 
 def test_only_failed_entries_are_retried(aws: Settings) -> None:
-    import boto3
-
-    client = boto3.client("kinesis", region_name=aws.aws_region,
-                          endpoint_url=aws.aws_endpoint_url,
-                          aws_access_key_id="local", aws_secret_access_key="local")
+    client = aws_client("kinesis", aws)
     flaky = FlakyPutRecords(client, fail_every=3)
     stats = produce(aws, "social", rate_per_s=float("inf"), duration_s=None, count=90, seed=2,
                     replay=False, batch_size=30, start=START, kinesis=Kinesis(aws, client=flaky))
@@ -358,8 +354,6 @@ def test_only_failed_entries_are_retried(aws: Settings) -> None:
 
 
 def test_entries_failing_every_attempt_are_reported_not_lost_silently(aws: Settings) -> None:
-    import boto3
-
     class AlwaysFailing(FlakyPutRecords):
         """Entry 1 of the first call fails on every attempt."""
 
@@ -377,9 +371,7 @@ def test_entries_failing_every_attempt_are_reported_not_lost_silently(aws: Setti
                     for i in range(len(records))]}
             return super().put_records(**kwargs)
 
-    client = boto3.client("kinesis", region_name=aws.aws_region,
-                          endpoint_url=aws.aws_endpoint_url,
-                          aws_access_key_id="local", aws_secret_access_key="local")
+    client = aws_client("kinesis", aws)
     flaky = AlwaysFailing(client, fail_every=1000)
     stats = produce(aws, "sms", rate_per_s=float("inf"), duration_s=None, count=5, seed=2,
                     replay=False, start=START, kinesis=Kinesis(aws, client=flaky),

@@ -27,11 +27,12 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from complaints.settings import Settings
+from common.settings import Settings
 from schemas.regions import STATE_REGION
 from schemas.sources import DYNAMODB_TABLES, WEB_FORM_COLUMNS
 
@@ -955,35 +956,7 @@ def web_form_exports(
 # DynamoDB items (DynamoDB JSON)
 # ------------------------------------------------------------------------------------------------
 
-Item = dict[str, dict[str, Any]]
-
-
-def s(value: str) -> dict[str, Any]:
-    return {"S": value}
-
-
-def n(value: int | str) -> dict[str, Any]:
-    return {"N": str(value)}
-
-
-def boolean(value: bool) -> dict[str, Any]:
-    return {"BOOL": value}
-
-
-def null() -> dict[str, Any]:
-    return {"NULL": True}
-
-
-def m(values: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    return {"M": values}
-
-
-def lst(values: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    return {"L": list(values)}
-
-
-def ss(values: Sequence[str]) -> dict[str, Any]:
-    return {"SS": sorted(set(values))}
+Item = dict[str, Any]  # plain values; boto3's TypeSerializer writes the DynamoDB JSON
 
 
 def clamp(moment: datetime, last: datetime) -> datetime:
@@ -1014,10 +987,10 @@ def complaint_management_items(
             customer = f"CUST-{rng.randint(0, 99999):05d}"
             creation = iso_z(created) if rng.random() < 0.6 else f"{created:%Y-%m-%dT%H:%M:%S}"
             metadata: Item = {
-                "PK": s(pk), "SK": s("metadata"), "customer_id": s(customer),
-                "complaint_id": s(pk), "current_state": s(states[-1]),
-                "creation_time": s(creation), "severity": s(severity),
-                "complaint_description": s(description),
+                "PK": pk, "SK": "metadata", "customer_id": customer,
+                "complaint_id": pk, "current_state": states[-1],
+                "creation_time": creation, "severity": severity,
+                "complaint_description": description,
             }
             moment = created
             comms: list[Item] = []
@@ -1030,12 +1003,12 @@ def complaint_management_items(
                     agent=agent, amount=f"${rng.randint(10, 80)}.00"
                 )
                 comm: Item = {
-                    "PK": s(pk), "SK": s(f"comm#{iso_z(moment)}#{comm_id}"), "comm_id": s(comm_id),
-                    "comm_date": s(iso_z(moment)), "agentID": s(agent), "comm_text": s(text),
-                    "complaint_state": s(state),
+                    "PK": pk, "SK": f"comm#{iso_z(moment)}#{comm_id}", "comm_id": comm_id,
+                    "comm_date": iso_z(moment), "agentID": agent, "comm_text": text,
+                    "complaint_state": state,
                 }
                 if rng.random() < 0.2:
-                    comm["attachments"] = ss([
+                    comm["attachments"] = set([
                         f"s3://acme-complaint-attachments/{pk}/{name}"
                         for name in rng.sample(("photo_1.jpg", "bill.pdf", "screenshot.png",
                                                 "speedtest.png"), k=rng.randint(1, 3))
@@ -1043,8 +1016,8 @@ def complaint_management_items(
                 comms.append(comm)
             if rng.random() < 0.3:
                 escalated = clamp(created + timedelta(minutes=rng.randint(30, 900)), last)
-                metadata["escalated_to"] = s(rng.choice(AGENT_IDS))
-                metadata["escalation_time"] = s(iso_z(escalated))
+                metadata["escalated_to"] = rng.choice(AGENT_IDS)
+                metadata["escalation_time"] = iso_z(escalated)
             items.append(metadata)
             items.extend(comms)
     return items
@@ -1069,15 +1042,15 @@ def mbpp_items(
         ttl = int((moment + timedelta(days=90)).timestamp())
         subject = rng.choice(MBPP_SUBJECTS[category]) if kind == "complaint" else "Damaged line"
         item: Item = {
-            "ticket_number": s(number), "subject": s(subject), "details": s(details),
-            "location": s(f"{place.city}, {place.state}"),
-            "category": s(kind), "sub_category": s(rng.choice(MBPP_PRODUCTS)),
-            "blocked_road": boolean(blocked), "created_at": s(created), "status": s(status),
-            "ttl": n(ttl),
+            "ticket_number": number, "subject": subject, "details": details,
+            "location": f"{place.city}, {place.state}",
+            "category": kind, "sub_category": rng.choice(MBPP_PRODUCTS),
+            "blocked_road": blocked, "created_at": created, "status": status,
+            "ttl": ttl,
         }
         feedback = rng.choice(MBPP_FEEDBACK)
         if feedback:
-            item["feedback"] = s(feedback)
+            item["feedback"] = feedback
         reports.append(item)
         first, last_name = person_name(rng)
         stages = [(f"{kind}_created", moment)]
@@ -1087,18 +1060,18 @@ def mbpp_items(
         for event_type, at in stages:
             event_number += 1
             events.append({
-                "event_id": s(f"evt-{event_number:05d}-{rng.getrandbits(32):08x}"),
-                "ticket_number": s(number), "event_type": s(event_type),
-                "timestamp": s(iso_z(at)),
-                "data": m({
-                    "subject": s(subject), "category": s(kind),
-                    "location": s(f"{place.city}, {place.state}"),
-                    "status": s(status if event_type == "status_updated" else "open"),
-                    "reporter": m({"name": s(f"{first} {last_name}"),
-                                   "phone": s(phone_number(rng, place.area_code))}),
-                    "attachments_count": n(rng.randint(0, 3)),
-                }),
-                "ttl": n(int((at + timedelta(days=90)).timestamp())),
+                "event_id": f"evt-{event_number:05d}-{rng.getrandbits(32):08x}",
+                "ticket_number": number, "event_type": event_type,
+                "timestamp": iso_z(at),
+                "data": {
+                    "subject": subject, "category": kind,
+                    "location": f"{place.city}, {place.state}",
+                    "status": status if event_type == "status_updated" else "open",
+                    "reporter": {"name": f"{first} {last_name}",
+                                   "phone": phone_number(rng, place.area_code)},
+                    "attachments_count": rng.randint(0, 3),
+                },
+                "ttl": int((at + timedelta(days=90)).timestamp()),
             })
 
     for day in window:
@@ -1149,67 +1122,67 @@ def chat_items(
                 response_time = f"{rng.uniform(0.4, 9.0):.2f}"
                 docs = rng.sample(CHAT_DOCUMENTS, k=rng.randint(1, 3))
                 item: Item = {
-                    "pk_message_id": s(f"msg-{message_number:05d}"),
-                    "sk_session_id": s(session_id),
-                    "user_prompt": s(rng.choice(CHAT_QUESTIONS) if rng.random() < 0.6
-                                     else scruff(rng, complaint_text(rng, pick_category(rng)))),
-                    "bot_response": s(rng.choice(CHAT_ANSWERS)),
-                    "metadata": m({
-                        "model": s(rng.choice(("claude-3-haiku", "titan-text-express"))),
-                        "kendra_index": s("acme-support-kb"),
-                        "documents": lst([
-                            m({"document_id": s(doc_id), "title": s(title),
-                               "uri": s(f"https://support.example.com/{doc_id}"),
-                               "score": n(f"{rng.uniform(0.3, 0.99):.2f}")})
+                    "pk_message_id": f"msg-{message_number:05d}",
+                    "sk_session_id": session_id,
+                    "user_prompt": rng.choice(CHAT_QUESTIONS) if rng.random() < 0.6
+                                     else scruff(rng, complaint_text(rng, pick_category(rng))),
+                    "bot_response": rng.choice(CHAT_ANSWERS),
+                    "metadata": {
+                        "model": rng.choice(("claude-3-haiku", "titan-text-express")),
+                        "kendra_index": "acme-support-kb",
+                        "documents": [
+                            {"document_id": doc_id, "title": title,
+                               "uri": f"https://support.example.com/{doc_id}",
+                               "score": Decimal(f"{rng.uniform(0.3, 0.99):.2f}")}
                             for doc_id, title in docs
-                        ]),
-                    }),
-                    "sent_at": s(iso_ms_z(moment.replace(microsecond=rng.randrange(10**6)))),
-                    "response_time": n(response_time),
+                        ],
+                    },
+                    "sent_at": iso_ms_z(moment.replace(microsecond=rng.randrange(10**6))),
+                    "response_time": Decimal(response_time),
                 }
                 roll = rng.random()
                 if roll < 0.1:
-                    item["errors"] = s(rng.choice(CHAT_ERRORS))
+                    item["errors"] = rng.choice(CHAT_ERRORS)
                 elif roll < 0.35:
-                    item["errors"] = null()
+                    item["errors"] = None
                 feedback_at = iso_z(clamp(moment + timedelta(seconds=rng.randint(30, 900)), last))
                 roll = rng.random()
                 if roll < 0.34:
                     complaint = with_contact(rng, complaint_text(rng, pick_category(rng)),
                                              *person_name(rng), rng.choice(PLACES).area_code)
                     item.update({
-                        "feedback_type": s("negative"), "feedback_rank": n(rng.randint(1, 2)),
-                        "feedback_category": s(rng.choice(NEGATIVE_FEEDBACK_CATEGORIES)),
-                        "feedback_message": s(scruff(rng, complaint)),
-                        "feedback_created_at": s(feedback_at),
+                        "feedback_type": "negative", "feedback_rank": rng.randint(1, 2),
+                        "feedback_category": rng.choice(NEGATIVE_FEEDBACK_CATEGORIES),
+                        "feedback_message": scruff(rng, complaint),
+                        "feedback_created_at": feedback_at,
                     })
                 elif roll < 0.8:
                     item.update({
-                        "feedback_type": s("positive"), "feedback_rank": n(rng.randint(4, 5)),
-                        "feedback_category": s("helpful"),
-                        "feedback_created_at": s(feedback_at),
+                        "feedback_type": "positive", "feedback_rank": rng.randint(4, 5),
+                        "feedback_category": "helpful",
+                        "feedback_created_at": feedback_at,
                     })
                     if rng.random() < 0.3:
-                        item["feedback_message"] = s(rng.choice(("thanks!", "That worked.")))
+                        item["feedback_message"] = rng.choice(("thanks!", "That worked."))
                 messages.append(item)
             sessions.append({
-                "pk_session_id": s(session_id), "user_id": s(user),
-                "title": s(rng.choice(("Billing question", "Internet help", "Account help",
-                                       "New chat", "Equipment"))),
-                "created_at": s(iso_z(first_sent)),
-                "updated_at": s(iso_z(clamp(moment + timedelta(seconds=10), last))),
-                "message_count": n(count),
+                "pk_session_id": session_id, "user_id": user,
+                "title": rng.choice(("Billing question", "Internet help", "Account help",
+                                       "New chat", "Equipment")),
+                "created_at": iso_z(first_sent),
+                "updated_at": iso_z(clamp(moment + timedelta(seconds=10), last)),
+                "message_count": count,
             })
             if rng.random() < 0.25:
                 review: Item = {
-                    "pk_review_id": s(f"rev-{day_index}{session_number:03d}"),
-                    "session_id": s(session_id),
-                    "reviewed_by": s(f"admin-{rng.randint(1, 4)}"),
-                    "reviewed_at": s(iso_z(clamp(moment + timedelta(hours=rng.randint(1, 20)),
-                                                 last))),
+                    "pk_review_id": f"rev-{day_index}{session_number:03d}",
+                    "session_id": session_id,
+                    "reviewed_by": f"admin-{rng.randint(1, 4)}",
+                    "reviewed_at": iso_z(clamp(moment + timedelta(hours=rng.randint(1, 20)),
+                                                 last)),
                 }
                 if rng.random() < 0.7:
-                    review["comments"] = s(rng.choice(REVIEW_COMMENTS))
+                    review["comments"] = rng.choice(REVIEW_COMMENTS)
                 reviews.append(review)
     return sessions, messages, reviews
 
@@ -1219,8 +1192,8 @@ def service_bot_items(
 ) -> tuple[list[Item], list[Item], list[Item]]:
     """Customers with devices, service levels and conversation messages (seed 001)."""
     levels: list[Item] = [
-        {"level": s(level), "allowed_actions": lst([s(a) for a in actions]),
-         "max_devices": n(max_devices), "support_priority": s(priority)}
+        {"level": level, "allowed_actions": [a for a in actions],
+         "max_devices": max_devices, "support_priority": priority}
         for level, actions, max_devices, priority in SERVICE_LEVELS
     ]
     level_of = {level: (actions, max_devices) for level, actions, max_devices, _ in SERVICE_LEVELS}
@@ -1232,13 +1205,13 @@ def service_bot_items(
         devices = []
         for _ in range(rng.randint(1, min(4, level_of[level][1]))):
             device_number += 1
-            devices.append(m({"id": s(f"dev_{device_number:03d}"),
-                              "type": s(rng.choice(DEVICE_TYPES)),
-                              "location": s(rng.choice(ROOMS))}))
+            devices.append({"id": f"dev_{device_number:03d}",
+                              "type": rng.choice(DEVICE_TYPES),
+                              "location": rng.choice(ROOMS)})
         customer_id = f"cust_{index:03d}"
         first, last = person_name(rng)
-        customers.append({"id": s(customer_id), "name": s(f"{first} {last}"),
-                          "service_level": s(level), "devices": lst(devices)})
+        customers.append({"id": customer_id, "name": f"{first} {last}",
+                          "service_level": level, "devices": devices})
         customer_levels.append((customer_id, level))
 
     messages: list[Item] = []
@@ -1252,10 +1225,10 @@ def service_bot_items(
                 request_type, text = rng.choice(BOT_REQUESTS)
                 allowed = request_type in level_of[level][0]
                 messages.append({
-                    "conversationId": s(f"conv_{conversation:04d}"),
-                    "timestamp": s(iso_ms_z(moment)), "userId": s(customer_id), "text": s(text),
-                    "requestType": s(request_type), "requiredActions": lst([s(request_type)]),
-                    "allowed": boolean(allowed),
+                    "conversationId": f"conv_{conversation:04d}",
+                    "timestamp": iso_ms_z(moment), "userId": customer_id, "text": text,
+                    "requestType": request_type, "requiredActions": [request_type],
+                    "allowed": allowed,
                 })
                 moment += timedelta(milliseconds=rng.randint(400, 3000))
                 reply = "Done." if allowed else (
@@ -1263,8 +1236,8 @@ def service_bot_items(
                     f"{level} plan."
                 )
                 messages.append({
-                    "conversationId": s(f"conv_{conversation:04d}"),
-                    "timestamp": s(iso_ms_z(moment)), "userId": s("bot"), "text": s(reply),
+                    "conversationId": f"conv_{conversation:04d}",
+                    "timestamp": iso_ms_z(moment), "userId": "bot", "text": reply,
                 })
                 moment += timedelta(seconds=rng.randint(5, 120))
     return customers, levels, messages
@@ -1296,7 +1269,7 @@ def dynamodb_items(
 
 def load_tables(settings: Settings, items: dict[str, list[Item]]) -> dict[str, int]:
     """Create missing tables (PITR on) and put every item; putting again overwrites."""
-    from complaints.aws import DynamoDB
+    from common.aws import DynamoDB
 
     dynamodb = DynamoDB(settings)
     existing = set(dynamodb.table_names())
@@ -1307,7 +1280,7 @@ def load_tables(settings: Settings, items: dict[str, list[Item]]) -> dict[str, i
         if name not in existing:
             dynamodb.create_table(name, spec.partition_key, spec.sort_key)
         dynamodb.enable_point_in_time_recovery(name)
-        written[logical] = dynamodb.batch_write(name, table_items)
+        written[logical] = dynamodb.put_items(name, table_items)
     return written
 
 
@@ -1344,7 +1317,7 @@ def generate(
         raise ValueError("days must be at least 1")
     window = [start + timedelta(days=i) for i in range(days)]
     surge = default_surge(start, days)
-    inbox = settings.inbox_dir
+    inbox = settings.zones.inbox
     by_source = {
         "call_center": call_center_exports(seed, inbox, window, surge),
         "web_form": web_form_exports(seed, inbox, window, surge),

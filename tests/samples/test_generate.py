@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import boto3
 import pytest
 
+from common.aws import aws_client, to_dynamodb_json
+from common.settings import Settings
 from complaints.emulator import moto_server
-from complaints.generate import (
+from samples.generate import (
     CATEGORIES,
     COMPLAINT_TEMPLATES,
     GenerationSummary,
@@ -24,7 +25,6 @@ from complaints.generate import (
     dynamodb_items,
     generate,
 )
-from complaints.settings import Settings
 from schemas.regions import STATE_REGION
 from schemas.sources import CALL_CENTER_FIELDS, DYNAMODB_TABLES, WEB_FORM_COLUMNS
 
@@ -40,11 +40,11 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, Gener
 
 
 def call_files(settings: Settings) -> list[Path]:
-    return sorted((settings.inbox_dir / "call_center").glob("calls_*.jsonl"))
+    return sorted((settings.zones.inbox / "call_center").glob("calls_*.jsonl"))
 
 
 def form_files(settings: Settings) -> list[Path]:
-    return sorted((settings.inbox_dir / "web_form").glob("forms_*.csv"))
+    return sorted((settings.zones.inbox / "web_form").glob("forms_*.csv"))
 
 
 def call_lines(path: Path) -> list[bytes]:
@@ -259,7 +259,8 @@ def attribute_types(items: list[dict[str, Any]]) -> set[str]:
 
 def test_dynamodb_items_follow_the_declared_tables() -> None:
     surge = default_surge(START, DAYS)
-    tables = dynamodb_items(7, WINDOW, surge)
+    tables = {logical: [to_dynamodb_json(i) for i in items]
+              for logical, items in dynamodb_items(7, WINDOW, surge).items()}
     assert list(tables) == list(DYNAMODB_TABLES)
     first = datetime.combine(START, datetime.min.time(), tzinfo=UTC)
     last = first + timedelta(days=DAYS)
@@ -297,6 +298,7 @@ def test_dynamodb_items_follow_the_declared_tables() -> None:
 
 
 def scan_all(client: Any, table: str) -> list[dict[str, Any]]:
+    """Items as stored, in DynamoDB JSON (a plain client: no deserialization)."""
     items: list[dict[str, Any]] = []
     for page in client.get_paginator("scan").paginate(TableName=table):
         items.extend(page["Items"])
@@ -308,8 +310,7 @@ def test_generate_loads_the_tables_into_the_emulator(tmp_path: Path) -> None:
         settings = Settings(lake=tmp_path, aws_endpoint_url=url)
         summary = generate(settings, days=3, load_dynamodb=True)
         again = generate(settings, days=3, load_dynamodb=True)  # tables exist: put overwrites
-        client = boto3.client("dynamodb", endpoint_url=url, region_name="us-east-1",
-                              aws_access_key_id="local", aws_secret_access_key="local")
+        client = aws_client("dynamodb", settings)
         scanned = {logical: scan_all(client, settings.tables[logical])
                    for logical in DYNAMODB_TABLES}
         backups = client.describe_continuous_backups(TableName=settings.tables["mbpp_reports"])

@@ -40,7 +40,9 @@ from typing import IO, Any
 
 from botocore.exceptions import ClientError
 
-from complaints.generate import (
+from common.aws import Kinesis, error_code, is_throttling
+from common.settings import REPO_ROOT, Settings
+from samples.generate import (
     PLACES,
     Place,
     complaint_text,
@@ -53,9 +55,7 @@ from complaints.generate import (
     surge_text,
     with_contact,
 )
-from complaints.settings import REPO_ROOT, Settings
 from schemas.streaming import KNOWN_PLATFORMS, MAX_EVENT_BYTES, STREAM_SOURCES
-from streaming.kinesis import Kinesis
 
 SOURCES = tuple(STREAM_SOURCES)  # ("sms", "social")
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
@@ -65,10 +65,6 @@ SOCIAL_REPLAY_FILE = Path("twcs-customer-support-twitter-sample") / "twcs_small.
 MAX_BATCH_ENTRIES = 500  # PutRecords limits
 MAX_BATCH_BYTES = 5 * 1024 * 1024
 MAX_RECORD_BYTES = 1024 * 1024
-RETRIABLE_CALL_ERRORS = frozenset({
-    "ProvisionedThroughputExceededException", "KMSThrottlingException", "InternalFailure",
-    "ServiceUnavailable", "ThrottlingException", "Throttling",
-})
 
 BAD_KINDS: tuple[str, ...] = (
     "not_json",          # truncated JSON
@@ -455,7 +451,7 @@ def _ensure_stream(kinesis: Kinesis, stream_name: str, shards: int) -> None:
     try:
         kinesis.create_stream(stream_name, shards)
     except ClientError as exc:  # created meanwhile by another producer
-        if exc.response.get("Error", {}).get("Code") != "ResourceInUseException":
+        if error_code(exc) != "ResourceInUseException":
             raise
 
 
@@ -497,7 +493,7 @@ class _Sender:
                     self.stream, [(e.partition_key, e.data) for e in entries])
                 failed = set(result.failed)
             except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") not in RETRIABLE_CALL_ERRORS:
+                if not is_throttling(exc):
                     raise
                 failed = set(range(len(entries)))
             self._accepted(e for i, e in enumerate(entries) if i not in failed)
@@ -566,8 +562,7 @@ def produce(
     backoff_cap_s: float = 2.0,
     tick_s: float = 0.05,
 ) -> ProduceStats:
-    """Send events of ``source`` to its stream (``settings.streams``, by default
-    ``schemas.streaming.STREAM_SOURCES``).
+    """Send events of ``source`` to its stream (``settings.stream_of(source)``).
 
     The run sends ``count`` valid events, or those due within ``duration_s`` (event *k* is due
     at ``k / rate_per_s`` s; the run also stops once ``duration_s`` of wall time has passed), or
@@ -602,7 +597,7 @@ def produce(
     if start is None:
         start = datetime.now(UTC).replace(microsecond=0)
 
-    stream_name = settings.streams.get(source, STREAM_SOURCES[source])
+    stream_name = settings.stream_of(source)
     kinesis = kinesis or Kinesis(settings)
     if create_stream_if_missing:
         _ensure_stream(kinesis, stream_name, shards)

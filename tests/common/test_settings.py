@@ -4,19 +4,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from complaints.settings import DEFAULT_STREAMS, DEFAULT_TABLES, Settings
+from common.settings import DEFAULT_TABLES, Settings
+from schemas.streaming import STREAM_SOURCES
 
 
 def test_defaults_put_everything_under_the_lake(tmp_path: Path) -> None:
     settings = Settings.from_env({"COMPLAINTS_LAKE": str(tmp_path / "lake")})
     lake = (tmp_path / "lake").resolve()
     assert settings.lake == lake
-    zones = [settings.inbox_dir, settings.raw_dir, settings.quarantine_dir, settings.clean_dir,
-             settings.alerts_dir, settings.runs_dir, settings.warehouse_path]
+    lake_zones = settings.zones
+    zones = [lake_zones.inbox, lake_zones.raw, lake_zones.quarantine, lake_zones.clean,
+             lake_zones.alerts, lake_zones.runs, lake_zones.warehouse]
     assert all(p.is_relative_to(lake) for p in zones)
     assert settings.aws_endpoint_url is None
     assert dict(settings.tables) == DEFAULT_TABLES
-    assert dict(settings.streams) == DEFAULT_STREAMS
+    assert dict(settings.streams) == STREAM_SOURCES
 
 
 def test_overrides_and_round_trip_through_the_environment(tmp_path: Path) -> None:
@@ -29,8 +31,8 @@ def test_overrides_and_round_trip_through_the_environment(tmp_path: Path) -> Non
         "COMPLAINTS_SPARK_MASTER": "spark://127.0.0.1:7077",
     }
     settings = Settings.from_env(env)
-    assert settings.inbox_dir == (tmp_path / "drop").resolve()
+    assert settings.zones.inbox == (tmp_path / "drop").resolve()
     assert settings.tables["mbpp_reports"] == "prod-mbpp-reports"
     assert settings.tables["chat_sessions"] == DEFAULT_TABLES["chat_sessions"]
-    assert settings.streams == {"sms": "prod-sms", "social": DEFAULT_STREAMS["social"]}
+    assert settings.streams == {"sms": "prod-sms", "social": STREAM_SOURCES["social"]}
     assert Settings.from_env(settings.to_env()) == settings

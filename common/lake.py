@@ -1,0 +1,222 @@
+"""The lake's layout, owned here and nowhere else: zone folders, partition names, file names that
+stay in their folder, and atomic writes.
+
+::
+
+    <lake>/inbox/<source>/                       call-log and web-form exports are dropped here
+    <lake>/raw/<source>/ingest_date=YYYY-MM-DD/hour=HH/...   landed as it came (landing time, UTC)
+    <lake>/clean/complaints/event_date=YYYY-MM-DD/source=<source>/part-*.parquet
+    <lake>/clean/<operational table>/part-*.parquet
+    <lake>/quarantine/records/source=<source>/part-*.parquet
+    <lake>/runs/...        run records and ledgers
+    <lake>/alerts/...      quality reports, task failures
+    <lake>/warehouse.duckdb
+
+Every writer here writes a hidden temporary file (or folder) beside its target and renames it into
+place, so a reader never sees half a file and a crash leaves at most a hidden temporary behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+INGEST_PARTITION_GLOB = "ingest_date=*/hour=*"
+# The same, as a regex over a path (Java and Python alike): groups are the date and the hour.
+INGEST_PARTITION_REGEX = r"ingest_date=(\d{4}-\d{2}-\d{2})/hour=(\d{2})"
+# DynamoDB "Export to S3" output keeps AWS's own layout under the ingest partition.
+EXPORT_DIR = "AWSDynamoDB"
+LANDED_RECORD = "_landed.json"
+
+SAFE_NAME_MAX = 100
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+# ------------------------------------------------------------------------------------------------
+# Names
+# ------------------------------------------------------------------------------------------------
+
+
+def utc(moment: datetime | None = None) -> datetime:
+    """``moment`` in UTC (now when None; a naive datetime is taken to be UTC already)."""
+    if moment is None:
+        return datetime.now(UTC)
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def ingest_partition(moment: datetime) -> str:
+    """``ingest_date=YYYY-MM-DD/hour=HH`` of a landing moment (UTC)."""
+    at = utc(moment)
+    return f"ingest_date={at:%Y-%m-%d}/hour={at:%H}"
+
+
+def safe_name(name: str, fallback: str = "file", max_chars: int = SAFE_NAME_MAX) -> str:
+    """``name`` reduced to ``[A-Za-z0-9._-]``: one path component that stays in its folder.
+
+    Other characters (``/``, ``\\``, NUL, spaces, non-ASCII...) become ``_``, leading dots are
+    stripped (no ``..``, no hidden files) and the result is cut to ``max_chars``.
+    """
+    cleaned = _UNSAFE.sub("_", name).lstrip(".")[:max_chars]
+    return cleaned or fallback
+
+
+def unique_safe_name(name: str, fallback: str = "file", max_chars: int = 120) -> str:
+    """``safe_name``, plus a short hash of the original whenever anything had to change, so two
+    different names (Airflow run ids hold ``:`` and ``+``) never map to the same file."""
+    cleaned = safe_name(name, fallback, max_chars)
+    if cleaned == name:
+        return cleaned
+    return f"{cleaned}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+
+
+# ------------------------------------------------------------------------------------------------
+# Atomic writes
+# ------------------------------------------------------------------------------------------------
+
+
+def _fsync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def atomic_target(target: Path, *, durable: bool = False) -> Iterator[Path]:
+    """Yield a hidden temporary path beside ``target``; when the block ends without an error the
+    temporary file replaces ``target`` (``os.replace``), else it is removed. ``durable`` fsyncs
+    the file and its folder (for data acknowledged upstream, such as a Kinesis checkpoint)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".{target.name}.{uuid.uuid4().hex}.tmp"
+    try:
+        yield tmp
+        if durable:
+            with tmp.open("rb+") as handle:
+                os.fsync(handle.fileno())
+        os.replace(tmp, target)
+        if durable:
+            _fsync_folder(target.parent)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_atomically(target: Path, data: bytes | str, *, durable: bool = False) -> Path:
+    """Write ``data`` (text as UTF-8) to ``target`` atomically; returns ``target``."""
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    with atomic_target(target, durable=durable) as tmp, tmp.open("xb") as handle:
+        handle.write(payload)
+    return target
+
+
+@contextmanager
+def atomic_folder(target: Path) -> Iterator[Path]:
+    """Yield a hidden temporary folder beside ``target`` to fill; it is renamed to ``target`` when
+    the block ends without an error, else removed. ``target`` must not exist yet."""
+    if target.exists():
+        raise FileExistsError(f"{target} already exists")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".{target.name}.{uuid.uuid4().hex}.tmp"
+    tmp.mkdir()
+    try:
+        yield tmp
+        os.rename(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+
+
+# ------------------------------------------------------------------------------------------------
+# Zones
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Lake:
+    """The folders of one lake. ``inbox`` overrides where file exports are dropped."""
+
+    root: Path
+    inbox_override: Path | None = None
+
+    @property
+    def inbox(self) -> Path:
+        return self.inbox_override if self.inbox_override is not None else self.root / "inbox"
+
+    @property
+    def raw(self) -> Path:
+        return self.root / "raw"
+
+    @property
+    def clean(self) -> Path:
+        return self.root / "clean"
+
+    @property
+    def clean_complaints(self) -> Path:
+        return self.clean / "complaints"
+
+    @property
+    def quarantine(self) -> Path:
+        return self.root / "quarantine"
+
+    @property
+    def quarantine_records(self) -> Path:
+        """Quarantined records of every source and table, partitioned by ``source=``."""
+        return self.quarantine / "records"
+
+    @property
+    def runs(self) -> Path:
+        return self.root / "runs"
+
+    @property
+    def alerts(self) -> Path:
+        return self.root / "alerts"
+
+    @property
+    def warehouse(self) -> Path:
+        return self.root / "warehouse.duckdb"
+
+    # -- raw zone --------------------------------------------------------------------------------
+
+    def raw_source(self, source: str) -> Path:
+        """``raw/<source>``: every landing of one source (or DynamoDB table)."""
+        return self.raw / source
+
+    def raw_partition(self, source: str, moment: datetime) -> Path:
+        """``raw/<source>/ingest_date=…/hour=…`` of a landing moment."""
+        return self.raw_source(source) / ingest_partition(moment)
+
+    def raw_files(self, source: str, tail: str = "*") -> list[Path]:
+        """Files of ``raw/<source>/ingest_date=*/hour=*/<tail>`` in a stable order (hidden files,
+        such as a writer's temporaries, are not files of the zone)."""
+        found = self.raw_source(source).glob(f"{INGEST_PARTITION_GLOB}/{tail}")
+        return sorted(p for p in found if p.is_file() and not p.name.startswith("."))
+
+    def export_folders(self, table: str) -> list[Path]:
+        """Landed DynamoDB exports of ``table`` (folders holding ``_landed.json``)."""
+        return [p.parent for p in self.raw_files(table, f"{EXPORT_DIR}/*/{LANDED_RECORD}")]
+
+    def export_folder(self, table: str, moment: datetime, export_id: str) -> Path:
+        return self.raw_partition(table, moment) / EXPORT_DIR / safe_name(export_id, "export")
+
+    # -- clean zone ------------------------------------------------------------------------------
+
+    def clean_table(self, table: str) -> Path:
+        return self.clean / table
+
+    def complaint_partitions(self, source: str) -> list[Path]:
+        """``clean/complaints/event_date=*/source=<source>`` folders."""
+        return sorted(self.clean_complaints.glob(f"event_date=*/source={source}"))
+
+    def relative(self, path: Path) -> str:
+        """``path`` relative to the lake root, with forward slashes (lineage columns)."""
+        return path.resolve().relative_to(self.root.resolve()).as_posix()
