@@ -33,9 +33,12 @@ test: $(STAMP) ## Run the whole test suite (unit, DAG integrity, end to end)
 test-fast: $(STAMP) ## Run the tests without the end-to-end ones
 	$(BIN)/python -m pytest -m "not e2e"
 
-lint: $(STAMP) ## ruff (explicit rule set) and mypy --strict on the source packages
-	$(BIN)/ruff check complaints jobs schemas quality warehouse streaming dags bench tests
-	$(BIN)/mypy complaints jobs schemas quality warehouse streaming bench
+PACKAGES := common complaints dags jobs quality samples schemas streaming warehouse
+
+lint: $(STAMP) ## ruff (explicit rule set, complexity), mypy --strict, import floors (lint-imports)
+	$(BIN)/ruff check $(PACKAGES) bench tests
+	$(BIN)/mypy $(PACKAGES) bench tests
+	$(BIN)/lint-imports
 
 airflow: $(STAMP) ## Start the Airflow UI (airflow standalone) on 127.0.0.1 with these DAGs
 	$(BIN)/complaints airflow --port $(AIRFLOW_PORT)

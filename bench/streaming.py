@@ -57,7 +57,7 @@ def _visible_ids(settings: Settings, source: str) -> set[str]:
     dataset = ds.dataset(str(root), partitioning="hive", format="parquet")
     table = dataset.to_table(columns=["source_record_id"],
                              filter=ds.field("source") == source)
-    return set(table.column("source_record_id").to_pylist())
+    return {str(v) for v in table.column("source_record_id").to_pylist()}
 
 
 def throughput(settings: Settings, events: int) -> list[str]:

@@ -72,7 +72,8 @@ def _json_text(value: Any) -> str:
             raise ValueError(f"N value {value} is not a number")
         return str(value)
     if isinstance(value, Binary):
-        return json.dumps(base64.b64encode(value.value).decode("ascii"))
+        raw = bytes(value)  # type: ignore[call-overload]  # the stub says __bytes__ -> str
+        return json.dumps(base64.b64encode(raw).decode("ascii"))
     if isinstance(value, set | frozenset):
         return "[" + ",".join(sorted(_json_text(v) for v in value)) + "]"
     if isinstance(value, list):
@@ -89,7 +90,7 @@ def attribute_json(av: Any) -> str:
     if not isinstance(av, dict) or len(av) != 1:
         raise NotDynamoJson(f"not an attribute value: {str(av)[:80]}")
     try:
-        return _json_text(_DESERIALIZER.deserialize(av))
+        return _json_text(_DESERIALIZER.deserialize(av))  # type: ignore[arg-type]
     except (TypeError, ValueError, AttributeError, ArithmeticError, binascii.Error) as exc:
         raise NotDynamoJson(f"not DynamoDB JSON: {str(av)[:80]} ({exc})") from exc
 

@@ -175,7 +175,8 @@ def load_clean_complaints(
     root = Path(clean_complaints_dir)
     files = _parquet_files(root) if root.is_dir() else []
     if not files:
-        return arrow_schema.empty_table().to_pandas()
+        empty: pandas.DataFrame = arrow_schema.empty_table().to_pandas()
+        return empty
     partition_schema = _partition_schema(schema)
     dataset = ds.dataset(
         files,

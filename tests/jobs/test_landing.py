@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from common.aws import DynamoDB, ExportStatus, aws_client, from_dynamodb_json
+from common.lake import safe_name
 from common.settings import REPO_ROOT, Settings
 from complaints.emulator import moto_server
 from jobs.landing import (
@@ -28,7 +29,6 @@ from jobs.landing import (
     land_files,
     land_s3_export,
     safe_label,
-    safe_name,
     verify_sidecars,
     wait_for_export,
 )

@@ -77,10 +77,11 @@ def write_lake(root: Path, rows: list[dict[str, Any]]) -> Path:
     Fields are written nullable (as Spark usually writes them), so that bad rows can reach the lake.
     """
     schema = COMPLAINT.arrow_schema()
-    schema = pa.schema([field.with_nullable(True) for field in schema])
+    schema = pa.schema([schema.field(i).with_nullable(True) for i in range(len(schema))])
     table = pa.Table.from_pylist(rows, schema=schema)
-    partitioning = ds.partitioning(
-        pa.schema([("event_date", pa.date32()), ("source", pa.string())]), flavor="hive"
+    partitioning = ds.partitioning(  # type: ignore[call-overload]  # pyarrow-stubs lag pyarrow
+        pa.schema([pa.field("event_date", pa.date32()), pa.field("source", pa.string())]),
+        flavor="hive",
     )
     ds.write_dataset(
         table,
@@ -137,7 +138,7 @@ def test_partition_columns_round_trip(lake: MakeLake, good_rows: list[Row]) -> N
     assert set(frame["source"]) == set(DEFAULT_SOURCES)
     by_id = frame.set_index("complaint_id")
     for row in good_rows:
-        got = by_id.loc[row["complaint_id"]]
+        got: Any = by_id.loc[row["complaint_id"]]
         assert got["source"] == row["source"]
         assert got["event_date"] == row["event_date"]
         assert got["event_time"] == row["event_time"]

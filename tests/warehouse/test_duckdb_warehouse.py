@@ -71,7 +71,7 @@ def complaint(n: int, **overrides: Any) -> dict[str, Any]:
 
 
 def _file_schema(schema: RecordSchema) -> pa.Schema:
-    arrow = schema.arrow_schema()
+    arrow: pa.Schema = schema.arrow_schema()
     for name in schema.partition_by:
         arrow = arrow.remove(arrow.get_field_index(name))
     return arrow
