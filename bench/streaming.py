@@ -20,7 +20,7 @@ from common.settings import Settings
 from complaints.emulator import moto_server
 from jobs.spark import spark_session
 from jobs.transform import run_transform
-from samples.producer import produce
+from samples.producer import EventPlan, SendOptions, produce
 from streaming.consumer import consume
 
 KINESIS_LIMITS = ("Kinesis per shard: 2 MB/s and 5 GetRecords calls/s read, "
@@ -61,7 +61,8 @@ def _visible_ids(settings: Settings, source: str) -> set[str]:
 
 
 def throughput(settings: Settings, events: int) -> list[str]:
-    sent = produce(settings, "sms", rate_per_s=math.inf, count=events, keep_ids=False)
+    sent = produce(settings, "sms", EventPlan(rate_per_s=math.inf, count=events),
+                   SendOptions(keep_ids=False))
     with RssSampler() as rss:
         began = time.perf_counter()
         stats = consume(settings, "sms", worker_id="bench", idle_exit_s=1.0)
@@ -95,8 +96,8 @@ def freshness(settings: Settings, batches: int, per_batch: int) -> list[str]:
 
     def producer() -> None:
         for k in range(batches):
-            stats = produce(settings, "social", rate_per_s=math.inf, count=per_batch, seed=100 + k,
-                            start=datetime.now(UTC))
+            stats = produce(settings, "social", EventPlan(rate_per_s=math.inf, count=per_batch,
+                                                          seed=100 + k, start=datetime.now(UTC)))
             now = time.monotonic()
             put_at.update(dict.fromkeys(stats.event_ids or [], now))
             time.sleep(5)

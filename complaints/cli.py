@@ -103,15 +103,17 @@ def cmd_run_dag(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_produce(settings: Settings, args: argparse.Namespace) -> int:
-    from samples.producer import produce
+    from samples.producer import EventPlan, SendOptions, produce
 
     if args.count is None and args.duration is None and not args.replay:
         print("produce: give --count or --duration (or --replay for the whole sample)",
               file=sys.stderr)
         return 2
-    stats = produce(settings, args.source, rate_per_s=args.rate, duration_s=args.duration,
-                    count=args.count, seed=args.seed, replay=args.replay, surge=args.surge,
-                    bad_fraction=args.bad_fraction, ids_path=args.ids_file, keep_ids=False)
+    plan = EventPlan(rate_per_s=args.rate, duration_s=args.duration, count=args.count,
+                     seed=args.seed, replay=args.replay, surge=args.surge,
+                     bad_fraction=args.bad_fraction)
+    stats = produce(settings, args.source, plan,
+                    SendOptions(ids_path=args.ids_file, keep_ids=False))
     print(json.dumps(stats.to_dict(), indent=2), flush=True)
     return 0 if stats.failed_permanently == 0 else 1
 

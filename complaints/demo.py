@@ -69,7 +69,7 @@ def _section(title: str, settings: Settings, sql: str) -> None:
 
 def stream_burst(settings: Settings, start: datetime) -> None:
     """Produce SMS and social events (with a few bad ones) and consume them into the raw zone."""
-    from samples.producer import produce
+    from samples.producer import EventPlan, SendOptions, produce
     from streaming.consumer import consume
 
     bursts: tuple[tuple[Literal["sms", "social"], tuple[str, ...]], ...] = (
@@ -77,8 +77,8 @@ def stream_burst(settings: Settings, start: datetime) -> None:
         ("social", ("unknown_platform", "oversized", "sent_at_list")),
     )
     for source, bad in bursts:
-        sent = produce(settings, source, rate_per_s=math.inf, count=STREAM_BURST,
-                       bad_events=bad, start=start, keep_ids=False)
+        plan = EventPlan(rate_per_s=math.inf, count=STREAM_BURST, bad_events=bad, start=start)
+        sent = produce(settings, source, plan, SendOptions(keep_ids=False))
         landed = consume(settings, source, worker_id=f"demo-{source}", idle_exit_s=2.0)
         print(f"Streamed {source}: {sent.sent} events sent to Kinesis, "
               f"{landed.records_landed} consumed into raw/{source}/ "

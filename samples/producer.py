@@ -457,15 +457,14 @@ def _ensure_stream(kinesis: Kinesis, stream_name: str, shards: int) -> None:
 
 class _Sender:
     def __init__(self, kinesis: Kinesis, stream_name: str, stats: ProduceStats,
-                 ids_file: IO[str] | None, *, max_attempts: int, backoff_base_s: float,
-                 backoff_cap_s: float) -> None:
+                 ids_file: IO[str] | None, options: SendOptions) -> None:
         self.kinesis = kinesis
         self.stream = stream_name
         self.stats = stats
         self.ids_file = ids_file
-        self.max_attempts = max_attempts
-        self.backoff_base_s = backoff_base_s
-        self.backoff_cap_s = backoff_cap_s
+        self.max_attempts = options.max_attempts
+        self.backoff_base_s = options.backoff_base_s
+        self.backoff_cap_s = options.backoff_cap_s
         self.jitter = random.Random()
 
     def _accepted(self, events: Iterable[Event]) -> None:
@@ -508,146 +507,184 @@ class _Sender:
             time.sleep(self.backoff(attempt))
 
 
-def planned_events(
-    source: str,
-    *,
-    seed: int,
-    replay: bool,
-    start: datetime,
-    spacing_s: float,
-    surge: StreamSurge | None = None,
-    limit: int | None = None,
-    bad_fraction: float = 0.0,
-    bad_events: Sequence[str] = (),
-    shared_data: Path | None = None,
-) -> Iterator[Event]:
-    """The events a run sends, in order: ``limit`` valid events (all of a replay if None) with
-    the bad events mixed in."""
-    records: Iterator[dict[str, Any]]
-    if replay:
-        records = replay_records(source, start=start, spacing_s=spacing_s, seed=seed,
-                                 shared_data=shared_data)
-    else:
-        records = synthetic_records(source, seed=seed, start=start, spacing_s=spacing_s,
-                                    surge=surge)
-    if limit is not None:
-        records = itertools.islice(records, limit)
-    good = (to_event(source, r) for r in records)
-    return with_bad_events(source, good, seed=seed, bad_fraction=bad_fraction,
-                           bad_events=bad_events, start=start)
+@dataclass(frozen=True)
+class EventPlan:
+    """What a producer run sends.
 
-
-def produce(
-    settings: Settings,
-    source: str,
-    *,
-    rate_per_s: float = 200.0,
-    duration_s: float | None = None,
-    count: int | None = None,
-    seed: int = 7,
-    replay: bool = False,
-    surge: StreamSurge | bool | None = None,
-    bad_fraction: float = 0.0,
-    bad_events: Sequence[str] = (),
-    create_stream_if_missing: bool = True,
-    shards: int = 2,
-    batch_size: int = MAX_BATCH_ENTRIES,
-    ids_path: Path | None = None,
-    keep_ids: bool = True,
-    start: datetime | None = None,
-    shared_data: Path | None = None,
-    kinesis: Kinesis | None = None,
-    max_attempts: int = 8,
-    backoff_base_s: float = 0.05,
-    backoff_cap_s: float = 2.0,
-    tick_s: float = 0.05,
-) -> ProduceStats:
-    """Send events of ``source`` to its stream (``settings.stream_of(source)``).
-
-    The run sends ``count`` valid events, or those due within ``duration_s`` (event *k* is due
-    at ``k / rate_per_s`` s; the run also stops once ``duration_s`` of wall time has passed), or
-    with neither, a whole replay; bad events come on top. ``rate_per_s`` may be ``math.inf``.
-    ``surge=True`` puts a :class:`StreamSurge` over the middle third of the run. Paced runs
-    send every ``tick_s`` the events then due (up to ``batch_size``).
+    ``count`` valid events, or those due within ``duration_s`` (event *k* is due at
+    ``k / rate_per_s`` s; the run also stops once ``duration_s`` of wall time has passed), or with
+    neither, a whole replay; bad events (``bad_fraction``, ``bad_events``) come on top.
+    ``rate_per_s`` may be ``math.inf`` (no pacing). ``surge=True`` puts a :class:`StreamSurge`
+    over the middle third of the run. ``start`` is the first event's time (default: now).
     """
-    _check_source(source)
-    if not rate_per_s > 0:
-        raise ValueError("rate_per_s must be positive (math.inf for no pacing)")
-    if not 1 <= batch_size <= MAX_BATCH_ENTRIES:
-        raise ValueError(f"batch_size must be between 1 and {MAX_BATCH_ENTRIES}")
-    if count is not None and count < 0:
-        raise ValueError("count must not be negative")
-    if count is None and duration_s is None and not replay:
-        raise ValueError("a synthetic run needs count or duration_s")
-    if max_attempts < 1:
-        raise ValueError("max_attempts must be at least 1")
 
-    paced = math.isfinite(rate_per_s)
-    limit = count
-    if duration_s is not None and paced:
-        due = math.ceil(duration_s * rate_per_s)
-        limit = due if limit is None else min(limit, due)
-    spacing_s = 1.0 / rate_per_s if paced else 0.005
-    if surge is True:
-        length = (duration_s if duration_s is not None
-                  else (limit or 0) * spacing_s)
-        surge = StreamSurge.for_run(length)
-    elif surge is False:
-        surge = None
-    if start is None:
-        start = datetime.now(UTC).replace(microsecond=0)
+    count: int | None = None
+    duration_s: float | None = None
+    rate_per_s: float = 200.0
+    seed: int = 7
+    replay: bool = False
+    surge: StreamSurge | bool | None = None
+    bad_fraction: float = 0.0
+    bad_events: Sequence[str] = ()
+    start: datetime | None = None
+    shared_data: Path | None = None
 
-    stream_name = settings.stream_of(source)
-    kinesis = kinesis or Kinesis(settings)
-    if create_stream_if_missing:
-        _ensure_stream(kinesis, stream_name, shards)
+    def problems(self) -> list[str]:
+        found = []
+        if not self.rate_per_s > 0:
+            found.append("rate_per_s must be positive (math.inf for no pacing)")
+        if self.count is not None and self.count < 0:
+            found.append("count must not be negative")
+        if self.count is None and self.duration_s is None and not self.replay:
+            found.append("a synthetic run needs count or duration_s")
+        return found
 
-    stats = ProduceStats(source=source, stream=stream_name, ids_path=ids_path,
-                         event_ids=[] if keep_ids else None, surge=surge)
-    events = planned_events(source, seed=seed, replay=replay, start=start, spacing_s=spacing_s,
-                            surge=surge, limit=limit, bad_fraction=bad_fraction,
-                            bad_events=bad_events, shared_data=shared_data)
-    ids_file = None
-    if ids_path is not None:
-        ids_path.parent.mkdir(parents=True, exist_ok=True)
-        ids_file = ids_path.open("w", encoding="utf-8")
-    sender = _Sender(kinesis, stream_name, stats, ids_file, max_attempts=max_attempts,
-                     backoff_base_s=backoff_base_s, backoff_cap_s=backoff_cap_s)
-    want = max(1, min(batch_size, math.floor(rate_per_s * tick_s))) if paced else 1
+    @property
+    def paced(self) -> bool:
+        return math.isfinite(self.rate_per_s)
+
+    @property
+    def spacing_s(self) -> float:
+        """Event time between two events (also the pacing when paced)."""
+        return 1.0 / self.rate_per_s if self.paced else 0.005
+
+    @property
+    def limit(self) -> int | None:
+        """How many valid events at most (None: a whole replay)."""
+        if self.duration_s is not None and self.paced:
+            due = math.ceil(self.duration_s * self.rate_per_s)
+            return due if self.count is None else min(self.count, due)
+        return self.count
+
+    def resolved_surge(self) -> StreamSurge | None:
+        if self.surge is True:
+            length = (self.duration_s if self.duration_s is not None
+                      else (self.limit or 0) * self.spacing_s)
+            return StreamSurge.for_run(length)
+        return self.surge or None
+
+
+@dataclass(frozen=True)
+class SendOptions:
+    """How a producer run sends: stream creation, PutRecords batching, retries, pacing tick.
+
+    Paced runs send every ``tick_s`` the events then due (up to ``batch_size``); entries Kinesis
+    reports as failed are resent up to ``max_attempts`` times with equal-jitter backoff.
+    ``ids_path`` receives every accepted event id, one a line; ``keep_ids`` keeps them in memory.
+    """
+
+    create_stream_if_missing: bool = True
+    shards: int = 2
+    batch_size: int = MAX_BATCH_ENTRIES
+    ids_path: Path | None = None
+    keep_ids: bool = True
+    max_attempts: int = 8
+    backoff_base_s: float = 0.05
+    backoff_cap_s: float = 2.0
+    tick_s: float = 0.05
+
+    def problems(self) -> list[str]:
+        found = []
+        if not 1 <= self.batch_size <= MAX_BATCH_ENTRIES:
+            found.append(f"batch_size must be between 1 and {MAX_BATCH_ENTRIES}")
+        if self.max_attempts < 1:
+            found.append("max_attempts must be at least 1")
+        return found
+
+
+def planned_events(source: str, plan: EventPlan, *, start: datetime,
+                   surge: StreamSurge | None) -> Iterator[Event]:
+    """The events a run sends, in order: ``plan.limit`` valid events (all of a replay if None)
+    with the bad events mixed in."""
+    records: Iterator[dict[str, Any]]
+    if plan.replay:
+        records = replay_records(source, start=start, spacing_s=plan.spacing_s, seed=plan.seed,
+                                 shared_data=plan.shared_data)
+    else:
+        records = synthetic_records(source, seed=plan.seed, start=start,
+                                    spacing_s=plan.spacing_s, surge=surge)
+    if plan.limit is not None:
+        records = itertools.islice(records, plan.limit)
+    good = (to_event(source, r) for r in records)
+    return with_bad_events(source, good, seed=plan.seed, bad_fraction=plan.bad_fraction,
+                           bad_events=plan.bad_events, start=start)
+
+
+def _next_batch(events: Iterator[Event], room: int, pending: Event | None
+                ) -> tuple[list[Event], Event | None]:
+    """Up to ``room`` events within PutRecords' size limit, and the one that did not fit."""
+    batch: list[Event] = []
+    size = 0
+    while len(batch) < room:
+        event = pending if pending is not None else next(events, None)
+        pending = None
+        if event is None:
+            break
+        entry_size = len(event.data) + len(event.partition_key.encode())
+        if entry_size > MAX_RECORD_BYTES:
+            raise ValueError(f"event {event.event_id} is larger than a Kinesis record")
+        if batch and size + entry_size > MAX_BATCH_BYTES:
+            return batch, event
+        batch.append(event)
+        size += entry_size
+    return batch, None
+
+
+def _send_paced(sender: _Sender, events: Iterator[Event], plan: EventPlan,
+                options: SendOptions) -> None:
+    """Send ``events`` in batches, no faster than ``plan.rate_per_s``."""
+    want = (max(1, min(options.batch_size, math.floor(plan.rate_per_s * options.tick_s)))
+            if plan.paced else 1)
     t0 = time.monotonic()
     admitted = 0
     pending: Event | None = None
+    while True:
+        elapsed = time.monotonic() - t0
+        if plan.duration_s is not None and elapsed >= plan.duration_s:
+            return
+        room = options.batch_size
+        if plan.paced:
+            # Send when a tick's worth of events is due (not one PutRecords per event).
+            room = min(options.batch_size, math.floor(elapsed * plan.rate_per_s) + 1 - admitted)
+            if room < want:
+                time.sleep(max(0.0, (admitted + want - 1) / plan.rate_per_s - elapsed))
+                continue
+        batch, pending = _next_batch(events, room, pending)
+        if not batch:
+            return
+        sender.send(batch)
+        admitted += len(batch)
+
+
+def produce(settings: Settings, source: str, plan: EventPlan,
+            options: SendOptions = SendOptions(), *,
+            kinesis: Kinesis | None = None) -> ProduceStats:
+    """Send the events of ``plan`` for ``source`` to its stream (``settings.stream_of``).
+
+    ``kinesis`` replaces the client wrapper (tests inject faults there).
+    """
+    _check_source(source)
+    problems = plan.problems() + options.problems()
+    if problems:
+        raise ValueError("; ".join(problems))
+    surge = plan.resolved_surge()
+    start = plan.start or datetime.now(UTC).replace(microsecond=0)
+    stream_name = settings.stream_of(source)
+    kinesis = kinesis or Kinesis(settings)
+    if options.create_stream_if_missing:
+        _ensure_stream(kinesis, stream_name, options.shards)
+
+    stats = ProduceStats(source=source, stream=stream_name, ids_path=options.ids_path,
+                         event_ids=[] if options.keep_ids else None, surge=surge)
+    events = planned_events(source, plan, start=start, surge=surge)
+    ids_file = None
+    if options.ids_path is not None:
+        options.ids_path.parent.mkdir(parents=True, exist_ok=True)
+        ids_file = options.ids_path.open("w", encoding="utf-8")
+    sender = _Sender(kinesis, stream_name, stats, ids_file, options)
+    t0 = time.monotonic()
     try:
-        while True:
-            elapsed = time.monotonic() - t0
-            if duration_s is not None and elapsed >= duration_s:
-                break
-            room = batch_size
-            if paced:
-                # Send when a tick's worth of events is due (not one PutRecords per event).
-                room = min(batch_size, math.floor(elapsed * rate_per_s) + 1 - admitted)
-                if room < want:
-                    time.sleep(max(0.0, (admitted + want - 1) / rate_per_s - elapsed))
-                    continue
-            batch: list[Event] = []
-            size = 0
-            while len(batch) < room:
-                event = pending if pending is not None else next(events, None)
-                pending = None
-                if event is None:
-                    break
-                entry_size = len(event.data) + len(event.partition_key.encode())
-                if entry_size > MAX_RECORD_BYTES:
-                    raise ValueError(f"event {event.event_id} is larger than a Kinesis record")
-                if batch and size + entry_size > MAX_BATCH_BYTES:
-                    pending = event
-                    break
-                batch.append(event)
-                size += entry_size
-            if not batch:
-                break
-            sender.send(batch)
-            admitted += len(batch)
+        _send_paced(sender, events, plan, options)
     finally:
         stats.elapsed_s = time.monotonic() - t0
         if ids_file is not None:

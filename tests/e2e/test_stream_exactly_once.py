@@ -26,7 +26,7 @@ import pytest
 from common.settings import REPO_ROOT, Settings
 from complaints.emulator import moto_server
 from jobs.transform import run_transform
-from samples.producer import produce
+from samples.producer import EventPlan, SendOptions, produce
 from streaming.consumer import consume
 
 pytestmark = pytest.mark.e2e
@@ -54,8 +54,9 @@ def test_sigkilled_consumer_loses_and_doubles_nothing_in_complaints(
         sent: dict[str, Any] = {}
 
         def send() -> None:
-            sent["stats"] = produce(settings, "sms", rate_per_s=math.inf, count=EVENTS, seed=5,
-                                    ids_path=ids_file, keep_ids=False, shards=3)
+            sent["stats"] = produce(settings, "sms",
+                                    EventPlan(rate_per_s=math.inf, count=EVENTS, seed=5),
+                                    SendOptions(ids_path=ids_file, keep_ids=False, shards=3))
 
         producer = threading.Thread(target=send)
         producer.start()

@@ -23,6 +23,8 @@ from complaints.emulator import moto_server
 from samples.producer import (
     BAD_KINDS,
     BAD_KINDS_BY_SOURCE,
+    EventPlan,
+    SendOptions,
     StreamSurge,
     bad_event,
     planned_events,
@@ -41,6 +43,7 @@ from schemas.streaming import (
 from tests.conftest import shared_data
 
 START = datetime(2026, 11, 4, 13, 0, tzinfo=UTC)
+INF = float("inf")
 ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 TWITTER_TIME = re.compile(r"^[A-Z][a-z]{2} [A-Z][a-z]{2} \d\d \d\d:\d\d:\d\d \+0000 \d{4}$")
 
@@ -63,40 +66,42 @@ def format_problems(source: str, record: dict[str, Any]) -> list[str]:
         problems.append("event_id")
     if not isinstance(record.get("text"), str) or not record["text"].strip():
         problems.append("text")
-    if source == "sms":
-        if not isinstance(record["sent_at"], str) or not ISO_Z.match(record["sent_at"]):
-            problems.append("sent_at")
-        else:
-            datetime.fromisoformat(record["sent_at"])
-        if not re.fullmatch(r"\+1\d{10}", record["from"]):
-            problems.append("from")
-        if record["customer_id"] is not None and \
-                not re.fullmatch(r"CUST-\d{5}", record["customer_id"]):
-            problems.append("customer_id")
-        if record["state"] is not None and record["state"] not in STATE_REGION:
-            problems.append("state")
-        if record["label"] not in (None, "ham", "spam"):
-            problems.append("label")
-    else:
-        if record["platform"] not in KNOWN_PLATFORMS:
-            problems.append("platform")
-        posted = record["posted_at"]
-        if not isinstance(posted, str):
-            problems.append("posted_at")
-        elif ISO_Z.match(posted):
-            datetime.fromisoformat(posted)
-        elif TWITTER_TIME.match(posted):
-            datetime.strptime(posted, "%a %b %d %H:%M:%S %z %Y")
-        else:
-            problems.append("posted_at")
-        if not isinstance(record["author"], str) or not record["author"]:
-            problems.append("author")
-        for key in ("brand", "in_reply_to"):
-            if record[key] is not None and not isinstance(record[key], str):
-                problems.append(key)
-        if not isinstance(record["inbound"], bool):
-            problems.append("inbound")
-    return problems
+    return problems + (sms_problems(record) if source == "sms" else social_problems(record))
+
+
+def sms_problems(record: dict[str, Any]) -> list[str]:
+    checks = {
+        "sent_at": isinstance(record["sent_at"], str) and bool(ISO_Z.match(record["sent_at"]))
+        and datetime.fromisoformat(record["sent_at"]) is not None,
+        "from": bool(re.fullmatch(r"\+1\d{10}", record["from"])),
+        "customer_id": record["customer_id"] is None
+        or bool(re.fullmatch(r"CUST-\d{5}", record["customer_id"])),
+        "state": record["state"] is None or record["state"] in STATE_REGION,
+        "label": record["label"] in (None, "ham", "spam"),
+    }
+    return [name for name, fits in checks.items() if not fits]
+
+
+def posted_at_fits(posted: Any) -> bool:
+    if not isinstance(posted, str):
+        return False
+    if ISO_Z.match(posted):
+        return datetime.fromisoformat(posted) is not None
+    if TWITTER_TIME.match(posted):
+        return datetime.strptime(posted, "%a %b %d %H:%M:%S %z %Y") is not None
+    return False
+
+
+def social_problems(record: dict[str, Any]) -> list[str]:
+    checks = {
+        "platform": record["platform"] in KNOWN_PLATFORMS,
+        "posted_at": posted_at_fits(record["posted_at"]),
+        "author": isinstance(record["author"], str) and bool(record["author"]),
+        "brand": record["brand"] is None or isinstance(record["brand"], str),
+        "in_reply_to": record["in_reply_to"] is None or isinstance(record["in_reply_to"], str),
+        "inbound": isinstance(record["inbound"], bool),
+    }
+    return [name for name, fits in checks.items() if not fits]
 
 
 def read_stream(kinesis: Kinesis, stream: str,
@@ -284,8 +289,8 @@ def test_bad_events_are_the_promised_bytes(source: str) -> None:
 
 def test_bad_events_are_mixed_in_deterministically() -> None:
     def plan(**kwargs: Any) -> list[tuple[str, str | None]]:
-        events = planned_events("social", seed=5, replay=False, start=START, spacing_s=0.1,
-                                limit=200, **kwargs)
+        events = planned_events("social", EventPlan(seed=5, rate_per_s=10, count=200, **kwargs),
+                                start=START, surge=None)
         return [(e.event_id, e.bad) for e in events]
 
     explicit = plan(bad_events=["oversized", "not_json"])
@@ -304,8 +309,9 @@ def test_bad_events_are_mixed_in_deterministically() -> None:
 
 def test_produce_sends_every_event_exactly_once(aws: Settings, tmp_path: Path) -> None:
     ids_path = tmp_path / "ids.txt"
-    stats = produce(aws, "sms", rate_per_s=float("inf"), duration_s=None, count=1200, seed=11,
-                    replay=False, surge=True, batch_size=500, ids_path=ids_path, start=START)
+    stats = produce(aws, "sms", EventPlan(rate_per_s=INF, count=1200, seed=11, surge=True,
+                                          start=START),
+                    SendOptions(batch_size=500, ids_path=ids_path))
     assert (stats.sent, stats.failed_permanently, stats.retried_entries) == (1200, 0, 0)
     assert stats.put_calls == 3  # 500 + 500 + 200
     kinesis = Kinesis(aws)
@@ -317,8 +323,7 @@ def test_produce_sends_every_event_exactly_once(aws: Settings, tmp_path: Path) -
     assert len(set(ids)) == 1200
     assert ids_path.read_text().splitlines() == stats.event_ids
     expected = [e.event_id for e in planned_events(
-        "sms", seed=11, replay=False, start=START, spacing_s=0.005, limit=1200,
-        surge=stats.surge)]
+        "sms", EventPlan(rate_per_s=INF, count=1200, seed=11), start=START, surge=stats.surge)]
     assert sorted(ids) == sorted(expected)
     assert all(key == json.loads(data)["from"] for key, data in records)
     per_shard = [len(read_stream(kinesis, "complaints-sms", shard.shard_id))
@@ -328,8 +333,8 @@ def test_produce_sends_every_event_exactly_once(aws: Settings, tmp_path: Path) -
 
 def test_replayed_tweets_arrive_with_their_ids(aws: Settings) -> None:
     shared = shared_data("twcs-customer-support-twitter-sample").parent
-    stats = produce(aws, "social", rate_per_s=float("inf"), duration_s=None, count=300, seed=7,
-                    replay=True, shared_data=shared, start=START)
+    stats = produce(aws, "social", EventPlan(rate_per_s=INF, count=300, seed=7, replay=True,
+                                             shared_data=shared, start=START))
     first = [e["event_id"] for e in itertools.islice(
         replay_records("social", start=START, shared_data=shared), 300)]
     assert stats.sent == 300 and stats.event_ids == first
@@ -342,8 +347,8 @@ def test_replayed_tweets_arrive_with_their_ids(aws: Settings) -> None:
 def test_only_failed_entries_are_retried(aws: Settings) -> None:
     client = aws_client("kinesis", aws)
     flaky = FlakyPutRecords(client, fail_every=3)
-    stats = produce(aws, "social", rate_per_s=float("inf"), duration_s=None, count=90, seed=2,
-                    replay=False, batch_size=30, start=START, kinesis=Kinesis(aws, client=flaky))
+    stats = produce(aws, "social", EventPlan(rate_per_s=INF, count=90, seed=2, start=START),
+                    SendOptions(batch_size=30), kinesis=Kinesis(aws, client=flaky))
     assert len(flaky.failed) == 10  # indexes 1, 4, ..., 28 of the first batch
     assert flaky.calls[1] == flaky.failed  # the resend: exactly the failed entries, same bytes
     assert [len(c) for c in flaky.calls] == [30, 10, 30, 30]
@@ -373,9 +378,9 @@ def test_entries_failing_every_attempt_are_reported_not_lost_silently(aws: Setti
 
     client = aws_client("kinesis", aws)
     flaky = AlwaysFailing(client, fail_every=1000)
-    stats = produce(aws, "sms", rate_per_s=float("inf"), duration_s=None, count=5, seed=2,
-                    replay=False, start=START, kinesis=Kinesis(aws, client=flaky),
-                    max_attempts=3, backoff_base_s=0.01)
+    stats = produce(aws, "sms", EventPlan(rate_per_s=INF, count=5, seed=2, start=START),
+                    SendOptions(max_attempts=3, backoff_base_s=0.01),
+                    kinesis=Kinesis(aws, client=flaky))
     assert (stats.sent, stats.failed_permanently, stats.retried_entries) == (4, 1, 2)
     assert [len(c) for c in flaky.calls] == [5, 1, 1]
     assert len(stats.failed_event_ids) == 1
@@ -386,8 +391,8 @@ def test_entries_failing_every_attempt_are_reported_not_lost_silently(aws: Setti
 
 def test_stream_name_comes_from_settings(aws: Settings) -> None:
     custom = replace(aws, streams={"sms": "sms-test-stream", "social": "social-test-stream"})
-    stats = produce(custom, "sms", rate_per_s=float("inf"), duration_s=None, count=7, seed=1,
-                    replay=False, start=START, shards=1)
+    stats = produce(custom, "sms", EventPlan(rate_per_s=INF, count=7, seed=1, start=START),
+                    SendOptions(shards=1))
     assert stats.stream == "sms-test-stream" and stats.sent == 7
     kinesis = Kinesis(aws)
     assert "complaints-sms" not in kinesis.stream_names()
@@ -396,8 +401,7 @@ def test_stream_name_comes_from_settings(aws: Settings) -> None:
 
 def test_rate_is_respected(aws: Settings) -> None:
     began = time.monotonic()
-    stats = produce(aws, "sms", rate_per_s=200, duration_s=None, count=100, seed=1,
-                    replay=False, start=START)
+    stats = produce(aws, "sms", EventPlan(rate_per_s=200, count=100, seed=1, start=START))
     took = time.monotonic() - began
     assert stats.sent == 100 and stats.put_calls > 5  # paced in small batches, not one burst
     assert took >= 0.45 and stats.elapsed_s >= 0.45
@@ -405,14 +409,14 @@ def test_rate_is_respected(aws: Settings) -> None:
 
 
 def test_duration_bounds_a_run(aws: Settings) -> None:
-    stats = produce(aws, "social", rate_per_s=100, duration_s=0.5, count=None, seed=1,
-                    replay=False, start=START)
+    stats = produce(aws, "social", EventPlan(rate_per_s=100, duration_s=0.5, seed=1,
+                                             start=START))
     assert 40 <= stats.sent <= 50 and stats.elapsed_s < 3
 
 
 def test_bad_events_reach_the_stream_as_raw_bytes(aws: Settings) -> None:
-    stats = produce(aws, "social", rate_per_s=float("inf"), duration_s=None, count=10, seed=4,
-                    replay=False, start=START, bad_events=list(BAD_KINDS))
+    stats = produce(aws, "social", EventPlan(rate_per_s=INF, count=10, seed=4, start=START,
+                                             bad_events=list(BAD_KINDS)))
     assert stats.sent == 16 and stats.bad == 6
     received = {key: data for key, data in read_stream(Kinesis(aws), "complaints-social")}
     for n, kind in enumerate(BAD_KINDS):
