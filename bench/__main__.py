@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import threading
 import time
 from datetime import date
 from pathlib import Path
 
 import psutil
 
+from bench.memory import MemorySampler
 from bench.streaming import streaming_section
 from common.settings import REPO_ROOT, Settings
 from jobs.landing import land_files
@@ -26,35 +26,6 @@ from jobs.transform import run_transform
 from samples.generate import generate
 
 REPORT = REPO_ROOT / "bench" / "report.md"
-
-
-class PeakMemory:
-    """Samples the resident set of this process and its children (the Spark JVM) every 100 ms."""
-
-    def __init__(self) -> None:
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def _sample(self) -> None:
-        me = psutil.Process()
-        while not self._stop.is_set():
-            total = me.memory_info().rss
-            for child in me.children(recursive=True):
-                try:
-                    total += child.memory_info().rss
-                except psutil.Error:
-                    pass
-            self.peak = max(self.peak, total)
-            time.sleep(0.1)
-
-    def __enter__(self) -> PeakMemory:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def main() -> int:
@@ -73,7 +44,7 @@ def main() -> int:
         records = sum(summary.records.values())
         sources = ("call_center", "web_form")
         rows = []
-        with PeakMemory() as memory:
+        with MemorySampler(with_children=True) as memory:
             spark = spark_session(settings.spark_master, app_name="complaints-bench")
             for label in ("cold", "warm (rerun)"):
                 began = time.perf_counter()

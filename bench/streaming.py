@@ -13,9 +13,9 @@ import time
 from dataclasses import replace
 from datetime import UTC, datetime
 
-import psutil
 import pyarrow.dataset as ds
 
+from bench.memory import MemorySampler
 from common.settings import Settings
 from complaints.emulator import moto_server
 from jobs.spark import spark_session
@@ -25,29 +25,6 @@ from streaming.consumer import consume
 
 KINESIS_LIMITS = ("Kinesis per shard: 2 MB/s and 5 GetRecords calls/s read, "
                   "1 MB/s or 1,000 records/s write")
-
-
-class RssSampler:
-    """Resident set of this process, sampled every 50 ms: first, peak and last (flatness)."""
-
-    def __init__(self) -> None:
-        self.samples: list[int] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        me = psutil.Process()
-        while not self._stop.is_set():
-            self.samples.append(me.memory_info().rss)
-            time.sleep(0.05)
-
-    def __enter__(self) -> RssSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def _visible_ids(settings: Settings, source: str) -> set[str]:
@@ -63,7 +40,7 @@ def _visible_ids(settings: Settings, source: str) -> set[str]:
 def throughput(settings: Settings, events: int) -> list[str]:
     sent = produce(settings, "sms", EventPlan(rate_per_s=math.inf, count=events),
                    SendOptions(keep_ids=False))
-    with RssSampler() as rss:
+    with MemorySampler(interval_s=0.05) as rss:
         began = time.perf_counter()
         stats = consume(settings, "sms", worker_id="bench", idle_exit_s=1.0)
         seconds = time.perf_counter() - began - 1.0  # minus the idle wait that ends the run

@@ -185,7 +185,8 @@ def load_clean_complaints(
         partitioning=ds.partitioning(partition_schema, flavor="hive"),
         partition_base_dir=str(root),
     )
-    return dataset.to_table().to_pandas()
+    frame: pandas.DataFrame = dataset.to_table().to_pandas()
+    return frame
 
 
 def _partition_schema(schema: RecordSchema) -> Any:

@@ -7,7 +7,9 @@ reason when the folder is missing, and fails instead when CI is set.
 from __future__ import annotations
 
 import os
+import urllib.request
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -56,3 +58,17 @@ def aws_endpoint() -> Iterator[str]:
 
     with moto_server() as url:
         yield url
+
+
+def reset_emulator(endpoint: str) -> None:
+    """Forget every table, stream and bucket of the emulator (moto's reset API)."""
+    request = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
+    with urllib.request.urlopen(request, timeout=10):
+        pass
+
+
+@pytest.fixture
+def aws(aws_endpoint: str, settings: Settings) -> Settings:
+    """Settings on the session's emulator, freshly reset (nothing left by an earlier test)."""
+    reset_emulator(aws_endpoint)
+    return replace(settings, aws_endpoint_url=aws_endpoint)

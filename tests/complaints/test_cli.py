@@ -18,6 +18,7 @@ import pytest
 
 from common.settings import REPO_ROOT
 from schemas.complaint import COMPLAINT
+from tests.builders import clean_complaint
 
 CONSOLE_SCRIPT = Path(sys.executable).with_name("complaints")
 
@@ -25,32 +26,10 @@ COUNT_BY_SOURCE = "SELECT source, count(*) AS n FROM complaints GROUP BY source 
 
 
 def complaint(n: int, source: str, event_time: datetime, **overrides: Any) -> dict[str, Any]:
-    row: dict[str, Any] = {
-        "complaint_id": f"c{n:031d}",
-        "source": source,
-        "source_record_id": f"rec-{n}",
-        "customer_id": None if n % 2 else f"cust-{n}",
-        "case_id": None,
-        "event_time": event_time,
-        "ingest_time": datetime(2026, 11, 6, 14, 0, tzinfo=UTC),
-        "text": f"no internet since monday, ticket {n}",
-        "category": "network",
-        "subcategory": "outage",
-        "severity": "P2",
-        "sentiment": "negative",
-        "region": "South",
-        "state": "TX",
-        "location": "Austin",
-        "duplicate_count": 1,
-        "taxonomy_version": "test-1",
-        "quality_flags": [] if n % 2 else ["missing_customer_id"],
-        "raw_file": f"raw/{source}/ingest_date=2026-11-06/hour=14/file.jsonl",
-        "raw_line": n,
-        "run_id": "run-cli",
-        "event_date": event_time.date(),
-    }
-    row.update(overrides)
-    return row
+    return clean_complaint(n, source=source, event_time=event_time,
+                           ingest_time=datetime(2026, 11, 6, 14, 0, tzinfo=UTC),
+                           customer_id=None if n % 2 else f"cust-{n}",
+                           quality_flags=[] if n % 2 else ["missing_customer_id"], **overrides)
 
 
 ROWS = [

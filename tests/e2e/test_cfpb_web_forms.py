@@ -58,7 +58,8 @@ def read_zone(root: Path, schema: RecordSchema) -> list[dict[str, Any]]:
         pa.schema([arrow.field(name) for name in schema.partition_by]), flavor="hive")
     dataset = ds.dataset(files, format="parquet", partitioning=partitioning,
                          partition_base_dir=str(root))
-    return dataset.to_table().to_pylist()
+    rows: list[dict[str, Any]] = dataset.to_table().to_pylist()
+    return rows
 
 
 def spark_text(raw: str) -> str:

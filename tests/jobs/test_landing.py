@@ -8,8 +8,7 @@ import hashlib
 import json
 import os
 import re
-import urllib.request
-from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,6 @@ import pytest
 from common.aws import DynamoDB, ExportStatus, aws_client, from_dynamodb_json
 from common.lake import safe_name
 from common.settings import REPO_ROOT, Settings
-from complaints.emulator import moto_server
 from jobs.landing import (
     ExportFailedError,
     ExportVerificationError,
@@ -196,23 +194,11 @@ def test_land_files_normalises_landed_at_to_utc(tmp_path: Path) -> None:
 # ------------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    with moto_server() as url:
-        yield url
-
-
 @pytest.fixture
-def aws(endpoint: str, tmp_path: Path) -> Settings:
-    request = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
-    with urllib.request.urlopen(request, timeout=10):
-        pass
-    return Settings(
-        lake=tmp_path / "lake",
-        aws_endpoint_url=endpoint,
-        export_bucket="complaints-exports-test",
-        tables={LOGICAL: PHYSICAL, "chat_reviews": "reviews-test"},
-    )
+def aws(aws: Settings) -> Settings:
+    """The reset emulator, with this module's bucket and table names."""
+    return replace(aws, export_bucket="complaints-exports-test",
+                   tables={LOGICAL: PHYSICAL, "chat_reviews": "reviews-test"})
 
 
 ITEMS: list[dict[str, Any]] = [

@@ -6,9 +6,7 @@ import itertools
 import json
 import re
 import time
-import urllib.request
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,7 +17,6 @@ import pytest
 from common.aws import Kinesis, aws_client
 from common.settings import Settings
 from complaints.cli import main
-from complaints.emulator import moto_server
 from samples.producer import (
     BAD_KINDS,
     BAD_KINDS_BY_SOURCE,
@@ -154,21 +151,6 @@ class FlakyPutRecords:
             for i in range(len(records))
         ]
         return {"FailedRecordCount": len(failing), "Records": results}
-
-
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    with moto_server() as url:
-        yield url
-
-
-@pytest.fixture
-def aws(moto_url: str, settings: Settings) -> Settings:
-    """Settings on a freshly reset emulator (no streams left by an earlier test)."""
-    request = urllib.request.Request(f"{moto_url}/moto-api/reset", method="POST")
-    with urllib.request.urlopen(request, timeout=10):
-        pass
-    return Settings(lake=settings.lake, aws_endpoint_url=moto_url)
 
 
 # ------------------------------------------------------------------------------------------------

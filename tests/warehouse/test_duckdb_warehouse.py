@@ -20,6 +20,7 @@ import pytest
 from common.settings import Settings
 from schemas.complaint import COMPLAINT, QUARANTINE, RUN, RecordSchema
 from schemas.sources import DYNAMODB_TABLES
+from tests.builders import clean_complaint
 from warehouse.duckdb_warehouse import (
     DUCKDB_TYPES,
     VIEWS,
@@ -41,33 +42,13 @@ T0 = datetime(2024, 5, 1, 9, 30, tzinfo=UTC)
 
 
 def complaint(n: int, **overrides: Any) -> dict[str, Any]:
-    event_time = overrides.pop("event_time", T0 + timedelta(minutes=n))
-    row: dict[str, Any] = {
-        "complaint_id": f"c{n}",
-        "source": "call_center",
-        "source_record_id": f"r{n}",
-        "customer_id": f"cust{n}",
-        "case_id": None,
-        "event_time": event_time,
-        "ingest_time": event_time + timedelta(hours=1),
-        "text": f"complaint number {n}",
-        "category": "billing",
-        "subcategory": "overcharge",
-        "severity": "P2",
-        "sentiment": "negative",
-        "region": "Northeast",
-        "state": "MA",
-        "location": "02134",
-        "duplicate_count": 1,
-        "taxonomy_version": "2024.1",
-        "quality_flags": [],
-        "raw_file": "raw/call_center/2024-05-01.jsonl",
-        "raw_line": n,
-        "run_id": "run-1",
-        "event_date": event_time.date(),
+    defaults: dict[str, Any] = {
+        "complaint_id": f"c{n}", "source_record_id": f"r{n}",
+        "event_time": T0 + timedelta(minutes=n), "customer_id": f"cust{n}",
+        "text": f"complaint number {n}", "category": "billing", "subcategory": "overcharge",
+        "region": "Northeast", "state": "MA", "location": "02134",
     }
-    row.update(overrides)
-    return row
+    return clean_complaint(n, **{**defaults, **overrides})
 
 
 def _file_schema(schema: RecordSchema) -> pa.Schema:
