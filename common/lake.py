@@ -8,7 +8,8 @@ stay in their folder, and atomic writes.
     <lake>/clean/complaints/event_date=YYYY-MM-DD/source=<source>/part-*.parquet
     <lake>/clean/<operational table>/part-*.parquet
     <lake>/quarantine/records/source=<source>/part-*.parquet
-    <lake>/runs/...        run records and ledgers
+    <lake>/state/stream_by_id/event_date=…/source=…/   stream events once per event id
+    <lake>/runs/...        run records, the files each run read, the transform's ledger
     <lake>/alerts/...      quality reports, task failures
     <lake>/warehouse.duckdb
 
@@ -119,6 +120,22 @@ def write_atomically(target: Path, data: bytes | str, *, durable: bool = False) 
     return target
 
 
+def replace_folder(target: Path, replacement: Path | None) -> None:
+    """Put ``replacement`` (a finished folder on the same filesystem) where ``target`` is, or
+    remove ``target`` when ``replacement`` is None. Two renames: readers see the old folder or the
+    new one, never a half-written one (at worst, for an instant, none)."""
+    trash = target.parent / f".{target.name}.{uuid.uuid4().hex}.old"
+    if target.exists():
+        os.rename(target, trash)
+    if replacement is not None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(replacement, target)
+    if trash.exists():
+        shutil.rmtree(trash)
+    if replacement is None and target.parent.exists() and not any(target.parent.iterdir()):
+        target.parent.rmdir()  # an event_date= folder left with no source= folder
+
+
 @contextmanager
 def atomic_folder(target: Path) -> Iterator[Path]:
     """Yield a hidden temporary folder beside ``target`` to fill; it is renamed to ``target`` when
@@ -185,6 +202,25 @@ class Lake:
     def warehouse(self) -> Path:
         return self.root / "warehouse.duckdb"
 
+    @property
+    def ledger(self) -> Path:
+        """The transform's file-level checkpoint per source (``jobs.ledger``)."""
+        return self.runs / "ledger"
+
+    @property
+    def run_files(self) -> Path:
+        """Which raw files each run read (one Parquet file per run)."""
+        return self.runs / "files"
+
+    @property
+    def stream_by_id(self) -> Path:
+        """Stream events once per event id, before same-content copies are collapsed."""
+        return self.root / "state" / "stream_by_id"
+
+    def staging(self, run_id: str) -> Path:
+        """A run's scratch folder: outputs are written here, then swapped into their zones."""
+        return self.root / ".staging" / safe_name(run_id, "run", 150)
+
     # -- raw zone --------------------------------------------------------------------------------
 
     def raw_source(self, source: str) -> Path:
@@ -213,10 +249,15 @@ class Lake:
     def clean_table(self, table: str) -> Path:
         return self.clean / table
 
-    def complaint_partitions(self, source: str) -> list[Path]:
-        """``clean/complaints/event_date=*/source=<source>`` folders."""
-        return sorted(self.clean_complaints.glob(f"event_date=*/source={source}"))
+    def complaint_partitions(self, source: str, root: Path | None = None) -> list[Path]:
+        """``event_date=*/source=<source>`` folders of the clean complaints (or of ``root``)."""
+        return sorted((root or self.clean_complaints).glob(f"event_date=*/source={source}"))
 
     def relative(self, path: Path) -> str:
         """``path`` relative to the lake root, with forward slashes (lineage columns)."""
         return path.resolve().relative_to(self.root.resolve()).as_posix()
+
+
+def event_partition(root: Path, event_date: str, source: str) -> Path:
+    """``<root>/event_date=YYYY-MM-DD/source=<source>``: one partition of a complaint table."""
+    return root / f"event_date={event_date}" / f"source={source}"

@@ -1,7 +1,8 @@
 """Run records: what each transform run read and wrote, per source, in ``runs/``.
 
-Every run writes one Parquet file of ``schemas.complaint.RUN`` rows; the warehouse's ``runs`` view
-reads them all. A run whose counts do not add up raises ``CountsNotConserved`` after recording them.
+Every run writes one Parquet file of ``schemas.complaint.RUN`` rows (the warehouse's ``runs``
+view) and one of ``RUN_FILE`` rows, the raw files it read (``run_files``). A run whose counts do not
+add up raises ``CountsNotConserved`` after recording them.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from common.lake import atomic_target, unique_safe_name
 from common.settings import Settings
-from schemas.complaint import RUN
+from schemas.complaint import RUN, RUN_FILE
 
 
 class CountsNotConserved(RuntimeError):
@@ -28,6 +29,9 @@ class SourceCounts:
     clean: int
     quarantined: int
     duplicates: int
+    mode: str = "full"
+    files_quarantined: int = 0
+    partitions_written: int = 0
 
     @property
     def conserved(self) -> bool:
@@ -40,6 +44,8 @@ class TransformResult:
     taxonomy_version: str
     started_at: datetime
     counts: tuple[SourceCounts, ...]
+    # (event_date, source) partitions of the clean complaints this run rewrote (ISO dates)
+    partitions: tuple[tuple[str, str], ...] = ()
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -47,6 +53,7 @@ class TransformResult:
             "taxonomy_version": self.taxonomy_version,
             "started_at": self.started_at.isoformat(),
             "counts": [asdict(c) for c in self.counts],
+            "partitions": [list(p) for p in self.partitions],
         }
 
 
@@ -65,6 +72,31 @@ def write_run_record(settings: Settings, result: TransformResult, part: str) -> 
     ]
     table = pa.Table.from_pylist(rows, schema=RUN.arrow_schema())
     target = settings.zones.runs / f"{unique_safe_name(result.run_id, 'run')}__{part}.parquet"
+    with atomic_target(target) as tmp:
+        pq.write_table(table, tmp)
+    return target
+
+
+@dataclass(frozen=True)
+class FileRead:
+    """One raw file a run read: processed, or quarantined as a whole (with the reason)."""
+
+    source: str
+    raw_file: str  # relative to the lake
+    status: str
+    reason: str | None
+    records: int
+
+
+def write_run_files(settings: Settings, run_id: str, files: list[FileRead]) -> Path | None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if not files:
+        return None
+    rows = [{**asdict(f), "run_id": run_id} for f in files]
+    table = pa.Table.from_pylist(rows, schema=RUN_FILE.arrow_schema())
+    target = settings.zones.run_files / f"{unique_safe_name(run_id, 'run')}.parquet"
     with atomic_target(target) as tmp:
         pq.write_table(table, tmp)
     return target

@@ -1,41 +1,73 @@
-"""The batch transform: raw zone -> clean complaints (partitioned Parquet), quarantine, counts.
+"""The transform: raw zone -> clean complaints (partitioned Parquet), quarantine, counts.
 
-Flow per run: read each source's raw files (lineage: file and line), parse into the staged shape,
-standardise (UTC time, text, PII, state/region), quarantine what is unusable with the reason,
-collapse duplicates, classify with the versioned rules, and write:
+A run takes, per source, only the raw files it has not processed yet (``jobs.ledger``), parses
+them into the staged shape, standardises (UTC time, text, PII, state/region), quarantines what is
+unusable with the reason, collapses the copies of each complaint, classifies and enriches the new
+rows, and merges them into the ``(event_date, source)`` partitions they touch:
 
-* ``clean/complaints/event_date=…/source=…/`` — replacing only the partitions of the sources this
-  run processed (dynamic partition overwrite; stale partitions of those sources are removed);
-* ``quarantine/records/source=…/`` — every unusable record with its reason;
-* ``runs/<run id>.parquet`` — one row per source: records_in = clean + quarantined + duplicates.
+* ``clean/complaints/event_date=…/source=…/`` — each touched partition rewritten whole (its old
+  rows plus the merged new ones), staged then swapped in (``jobs.clean_zone``);
+* ``state/stream_by_id/…`` — stream sources only: every event id once, before same-content copies
+  are collapsed, so a later copy of either kind merges exactly;
+* ``quarantine/records/source=…/`` — the run's unusable records (and unreadable files) added;
+* ``runs/`` — one row per source (records_in = clean + quarantined + duplicates) and the files read.
 
-A run recomputes each selected source from all of its raw files, so reruns and backfills give the
-same result (raw is immutable). By default a run takes the batch sources; the stream sources
-(``sms``, ``social``) are run by the stream DAG with ``sources=STREAM_COMPLAINT_SOURCES`` (see
-``jobs/stream_ledger.py``), so the two DAGs never write the same partitions. Reads and writes sit
-in ``run_transform``; everything between is a pure ``DataFrame -> DataFrame`` function.
+Duplicates are found across all history: a copy that lands days later is still one complaint
+(the existing row is found by its complaint id wherever it is), and its ``duplicate_count`` grows.
+Every rule here is order-free (the kept copy is the most recently landed; counts add up; the kept
+same-content stream event is the earliest landed, ties by id), so any sequence of incremental runs
+gives the rows one full run over the same raw files gives (``run_id`` aside). ``full=True``
+recomputes sources from all their raw files; ``event_dates`` recomputes only the partitions in that
+range of event dates (the backfill after a change of parsing or standardisation).
+
+By default a run takes the batch sources; the stream DAG runs ``STREAM_COMPLAINT_SOURCES`` (``sms``,
+``social``), so the two never write the same partitions. Reads and writes sit in
+``run_transform``; everything between is a pure ``DataFrame -> DataFrame`` function.
 """
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from common.lake import Lake
+from common.lake import Lake, event_partition, replace_folder
 from common.settings import Settings
 from jobs.classify import Rules, classify_complaints, load_rules
+from jobs.clean_zone import (
+    Partition,
+    dates_between,
+    existing_partitions,
+    parquet_files,
+    read_keys,
+    read_partitions,
+    rows_in,
+    swap_partitions,
+    write_staged,
+)
+from jobs.ledger import (
+    PROCESSED,
+    LedgerEntry,
+    SourcePlan,
+    clear_intent,
+    plan_increment,
+    read_ledger,
+    write_intent,
+    write_ledger,
+)
 from jobs.parse_sources import JSON_LINE_PARSERS, parse_web_form
-from jobs.raw_zone import raw_files_of, read_json_lines, read_web_forms
+from jobs.raw_zone import read_json_lines, read_web_forms
 from jobs.runs import (
+    FileRead,
     SourceCounts,
     TransformResult,
     new_run_id,
     raise_unless_conserved,
+    write_run_files,
     write_run_record,
 )
 from jobs.spark import spark_session
@@ -48,7 +80,7 @@ from jobs.standardise import (
     parse_event_time,
     region_of,
 )
-from schemas.complaint import COMPLAINT, QUARANTINE
+from schemas.complaint import COMPLAINT, QUARANTINE, STREAM_BY_ID, RecordSchema
 from schemas.sources import (
     BATCH_COMPLAINT_SOURCES,
     COMPLAINT_SOURCES,
@@ -57,6 +89,8 @@ from schemas.sources import (
 
 QUARANTINE_RECORD_CHARS = 10_000
 FUTURE_TOLERANCE = "INTERVAL 1 HOUR"
+# The lineage of a copy; the greatest is the most recently landed (ties: later file, later line).
+LINEAGE = ("ingest_time", "raw_file", "raw_line")
 
 
 def stage_source(spark: SparkSession, settings: Settings, source: str,
@@ -111,48 +145,86 @@ def complaint_id(source: Column, source_record_id: Column) -> Column:
 def content_key(source: Column, text_raw: Column, sender: Column, event_time: Column) -> Column:
     """Same-content key of a stream event (null for batch sources): source, whitespace-normalised
     lower-cased text, sender and event time. Two events with different event ids and the same key
-    are one message sent twice (a producer that re-created the event instead of retrying it)."""
+    are one message sent twice (a producer that re-created the event instead of retrying it).
+    The event time is part of the key, so same-content copies always share an event date."""
     parts = [source, F.lower(normalise_text(text_raw)), F.coalesce(sender, F.lit("\u0000")),
              F.unix_micros(event_time).cast("string")]
     return F.when(source.isin(*STREAM_COMPLAINT_SOURCES),
                   F.sha2(F.concat_ws("\u0001", *parts), 256))
 
 
-def dedupe_complaints(usable: DataFrame, by_content: bool = True) -> DataFrame:
-    """One row per complaint; ``duplicate_count`` copies seen (>= 1).
-
-    1. By complaint id (source + source record id): the most recently landed copy is kept. For the
-       stream sources this makes Kinesis's at-least-once delivery exactly-once per event id (a
-       producer retry or a shard replay lands the same event in another raw file).
-    2. Stream sources only, by ``content_key``: of the events with the same content but different
-       event ids, the earliest landed is kept (ties: smallest complaint id) and the others count as
-       its duplicates. Batch sources are untouched by this step, so a run without stream sources
-       passes ``by_content=False`` and saves its shuffle.
-    """
-    with_id = usable.withColumn("complaint_id",
-                                complaint_id(F.col("source"), F.col("source_record_id")))
+def collapse_copies(usable: DataFrame) -> DataFrame:
+    """One row per complaint id (source + source record id): the most recently landed copy, with
+    ``duplicate_count`` (copies seen, >= 1), ``first_ingest_time`` (the earliest copy's landing)
+    and ``content_key``. For the stream sources this makes Kinesis's at-least-once delivery
+    exactly-once per event id (a producer retry or a shard replay lands the same event again)."""
+    with_id = usable.withColumn(
+        "complaint_id", complaint_id(F.col("source"), F.col("source_record_id"))
+    ).withColumn("content_key", content_key(F.col("source"), F.col("text_raw"), F.col("sender"),
+                                            F.col("event_time")))
     copies = Window.partitionBy("complaint_id")
-    latest_first = copies.orderBy(F.col("ingest_time").desc(), F.col("raw_file").desc(),
-                                  F.col("raw_line").desc())
-    by_id = (
+    latest_first = copies.orderBy(*[F.col(c).desc() for c in LINEAGE])
+    return (
         with_id.withColumn("duplicate_count", F.count(F.lit(1)).over(copies).cast("int"))
-        .withColumn("_first_landed", F.min("ingest_time").over(copies))
+        .withColumn("first_ingest_time", F.min("ingest_time").over(copies))
         .withColumn("_copy", F.row_number().over(latest_first))
         .where(F.col("_copy") == 1)
+        .drop("_copy")
     )
-    if not by_content:
-        return by_id.drop("_copy", "_first_landed")
-    same = Window.partitionBy(F.coalesce(
-        content_key(F.col("source"), F.col("text_raw"), F.col("sender"), F.col("event_time")),
-        F.col("complaint_id"),
-    ))
-    earliest_first = same.orderBy(F.col("_first_landed"), F.col("complaint_id"))
+
+
+def collapse_same_content(by_id: DataFrame) -> DataFrame:
+    """Stream rows with the same ``content_key`` (different event ids, same message) become the
+    earliest landed one (ties: smallest complaint id); its ``duplicate_count`` sums theirs. Rows
+    without a content key (batch sources) pass through untouched."""
+    same = Window.partitionBy(F.coalesce(F.col("content_key"), F.col("complaint_id")))
+    earliest_first = same.orderBy(F.col("first_ingest_time"), F.col("complaint_id"))
     return (
         by_id.withColumn("duplicate_count", F.sum("duplicate_count").over(same).cast("int"))
         .withColumn("_copy", F.row_number().over(earliest_first))
         .where(F.col("_copy") == 1)
-        .drop("_copy", "_first_landed")
+        .drop("_copy")
     )
+
+
+def dedupe_complaints(usable: DataFrame, by_content: bool = True) -> DataFrame:
+    """One row per complaint over ``usable`` records: ``collapse_copies``, then (stream sources)
+    ``collapse_same_content``. ``by_content=False`` skips the second step's shuffle when no stream
+    source is present (batch rows pass through it unchanged anyway)."""
+    by_id = collapse_copies(usable)
+    return collapse_same_content(by_id) if by_content else by_id
+
+
+def merge_copies(existing: DataFrame, increment: DataFrame, run_id: str) -> DataFrame:
+    """Merge an increment's complaints (enriched, one row per id) into the existing rows of the
+    partitions it touches. For an id in both, the copies add up, ``first_ingest_time`` is the
+    earlier, and the row is the increment's when its copy landed later, else the existing one.
+    Rows only in ``existing`` are kept as they are; rows the increment touches get ``run_id``."""
+    columns = STREAM_BY_ID.names
+    old = existing.select(F.col("complaint_id").alias("_id"),
+                          F.struct(*[F.col(c) for c in columns]).alias("_old"))
+    new = increment.select(F.col("complaint_id").alias("_id"),
+                           F.struct(*[F.col(c) for c in columns]).alias("_new"))
+    joined = old.join(new, "_id", "full_outer")
+    lineage_old = F.struct(*[F.col(f"_old.{c}") for c in LINEAGE])
+    lineage_new = F.struct(*[F.col(f"_new.{c}") for c in LINEAGE])
+    take_new = F.col("_old").isNull() | (F.col("_new").isNotNull() & (lineage_new > lineage_old))
+    chosen = joined.select(
+        F.when(take_new, F.col("_new")).otherwise(F.col("_old")).alias("_row"),
+        (F.coalesce(F.col("_old.duplicate_count"), F.lit(0))
+         + F.coalesce(F.col("_new.duplicate_count"), F.lit(0))).cast("int").alias("_copies"),
+        F.least(F.col("_old.first_ingest_time"), F.col("_new.first_ingest_time"))
+        .alias("_first"),
+        F.col("_new").isNotNull().alias("_touched"),
+    )
+    return chosen.select(*[
+        F.col("_copies").alias(c) if c == "duplicate_count"
+        else F.col("_first").alias(c) if c == "first_ingest_time"
+        else F.when(F.col("_touched"), F.lit(run_id)).otherwise(F.col("_row.run_id")).alias(c)
+        if c == "run_id"
+        else F.col(f"_row.{c}").alias(c)
+        for c in columns
+    ])
 
 
 def quality_flags() -> Column:
@@ -169,7 +241,8 @@ def quality_flags() -> Column:
 
 
 def enrich_complaints(deduped: DataFrame, rules: Rules, run_id: str) -> DataFrame:
-    """Classify, set severity and flags, and shape rows as the unified COMPLAINT record."""
+    """Classify, set severity and flags, and shape rows as the unified COMPLAINT record (plus
+    ``content_key``, kept for the stream dedupe state)."""
     classified = classify_complaints(
         deduped.withColumn("classify_text", F.concat_ws(". ", F.col("text"), F.col("hints"))),
         rules,
@@ -184,18 +257,196 @@ def enrich_complaints(deduped: DataFrame, rules: Rules, run_id: str) -> DataFram
         F.lit(run_id).alias("run_id"),
         F.to_date(F.col("event_time")).alias("event_date"),
     )
-    schema = COMPLAINT.spark_schema()
+    schema = STREAM_BY_ID.spark_schema()  # the complaint record, plus its content key
     return enriched.select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in schema.fields])
 
 
 # --- the run (edges)
-def _remove_stale_partitions(lake: Lake, source: str, kept_dates: Iterable[str]) -> None:
-    kept = {f"event_date={d}" for d in kept_dates}
-    for part in lake.complaint_partitions(source):
-        if part.parent.name not in kept:
-            shutil.rmtree(part)
-            if not any(part.parent.iterdir()):
-                part.parent.rmdir()
+@dataclass
+class _Run:
+    """What one run is doing: its id, the sources' plans, and what it will report."""
+
+    settings: Settings
+    run_id: str
+    plans: dict[str, SourcePlan]
+    event_dates: tuple[date, date] | None
+    files_read: list[FileRead] = field(default_factory=list)
+
+    @property
+    def lake(self) -> Lake:
+        return self.settings.zones
+
+    @property
+    def staging(self) -> Path:
+        return self.lake.staging(self.run_id)
+
+    def layer_root(self, source: str) -> Path:
+        """Where a source's complaints are kept once per complaint id: the clean zone itself for
+        batch sources, the dedupe state for the stream sources (clean keeps one per content)."""
+        return self.lake.stream_by_id if source in STREAM_COMPLAINT_SOURCES else \
+            self.lake.clean_complaints
+
+
+def _layer_schema(source: str) -> RecordSchema:
+    return STREAM_BY_ID if source in STREAM_COMPLAINT_SOURCES else COMPLAINT
+
+
+def _stage_all(spark: SparkSession, settings: Settings, plans: Sequence[SourcePlan]
+               ) -> DataFrame:
+    frames = [stage_source(spark, settings, p.source, p.files) for p in plans if p.files]
+    staged = frames[0]
+    for frame in frames[1:]:
+        staged = staged.unionByName(frame)
+    return staged
+
+
+def _touched(run: _Run, increment: DataFrame, spark: SparkSession) -> set[Partition]:
+    """Partitions the run rewrites: those its complaints land in, those where an existing row of
+    one of its complaint ids lives (it may move), and for full sources every existing one."""
+    touched: set[Partition] = set()
+    full = [s for s, p in run.plans.items() if p.full]
+    incremental = [s for s, p in run.plans.items() if not p.full]
+    new_keys = increment.select("complaint_id", "event_date", "source")
+    found = [(r["event_date"], r["source"]) for r in new_keys.select("event_date", "source")
+             .distinct().collect()]
+    touched |= {(d.isoformat(), s) for d, s in found}
+    roots = {run.layer_root(s) for s in incremental}
+    for root in roots:
+        sources = [s for s in incremental if run.layer_root(s) == root]
+        keys = read_keys(spark, root, sources)
+        if keys is None:
+            continue
+        moved = keys.join(new_keys.select("complaint_id"), "complaint_id", "left_semi")
+        touched |= {(r["event_date"].isoformat(), r["source"]) for r in
+                    moved.select("event_date", "source").distinct().collect()}
+    for source in full:
+        touched |= existing_partitions(run.layer_root(source), [source])
+        touched |= existing_partitions(run.lake.clean_complaints, [source])
+    if run.event_dates is not None:
+        touched = dates_between(touched, *run.event_dates)
+    return touched
+
+
+def _existing_rows(run: _Run, spark: SparkSession, touched: set[Partition]) -> DataFrame:
+    """Rows already kept (once per complaint id) in the touched partitions of incremental
+    sources; none for sources recomputed in full."""
+    frames = []
+    for source, plan in run.plans.items():
+        if plan.full:
+            continue
+        mine = {p for p in touched if p[1] == source}
+        rows = read_partitions(spark, run.layer_root(source), mine, _layer_schema(source))
+        if source not in STREAM_COMPLAINT_SOURCES:
+            rows = rows.withColumn("content_key", F.lit(None).cast("string"))
+        frames.append(rows.select(*STREAM_BY_ID.names))
+    if not frames:
+        return spark.createDataFrame([], STREAM_BY_ID.spark_schema())
+    merged = frames[0]
+    for frame in frames[1:]:
+        merged = merged.unionByName(frame)
+    return merged
+
+
+def _quarantine_staged(run: _Run, quarantined: DataFrame) -> None:
+    """Write the run's quarantine rows to staging, then add them to (or, for full sources,
+    replace) ``quarantine/records/source=…``."""
+    staged = run.staging / "quarantine"
+    quarantined.repartition("source").write.mode("overwrite").partitionBy(
+        *QUARANTINE.partition_by).parquet(str(staged))
+    for source, plan in run.plans.items():
+        if run.event_dates is not None:
+            continue  # a date-range backfill leaves the quarantine as it is
+        live = run.lake.quarantine_records / f"source={source}"
+        files = parquet_files(staged / f"source={source}")
+        if plan.full:
+            replace_folder(live, staged / f"source={source}" if files else None)
+            continue
+        live.mkdir(parents=True, exist_ok=True)
+        for f in files:
+            f.rename(live / f"{run.run_id}-{f.name}")
+
+
+def _commit_ledger(run: _Run, per_file: dict[str, tuple[int, date | None, date | None]]) -> None:
+    for source, plan in run.plans.items():
+        entries = {} if plan.full else read_ledger(run.lake, source)
+        for path in plan.files:
+            relative = run.lake.relative(path)
+            records, first, last = per_file.get(relative, (0, None, None))
+            entries[relative] = LedgerEntry(relative, path.stat().st_size, PROCESSED, None,
+                                            run.run_id, records, first, last)
+            run.files_read.append(FileRead(source, relative, PROCESSED, None, records))
+        if run.event_dates is None or not plan.files:
+            write_ledger(run.lake, source, entries.values())
+        clear_intent(run.lake, source)
+
+
+def _counts(run: _Run, standardised: DataFrame, before: dict[str, int],
+            touched: set[Partition]) -> list[SourceCounts]:
+    tally = {r["source"]: r for r in standardised.groupBy("source").agg(
+        F.count(F.lit(1)).alias("records"),
+        F.count_if(F.col("reason").isNotNull()).alias("quarantined"),
+    ).collect()}
+    counts = []
+    for source, plan in run.plans.items():
+        mine = [p for p in touched if p[1] == source]
+        after = rows_in(event_partition(run.lake.clean_complaints, d, s) for d, s in mine)
+        records = int(tally[source]["records"]) if source in tally else 0
+        quarantined = int(tally[source]["quarantined"]) if source in tally else 0
+        clean = after if plan.full else after - before.get(source, 0)
+        counts.append(SourceCounts(
+            source, len(plan.files), records, clean, quarantined, records - quarantined - clean,
+            mode="full" if plan.full else "incremental", partitions_written=len(mine)))
+    return counts
+
+
+def _per_file(standardised: DataFrame) -> dict[str, tuple[int, date | None, date | None]]:
+    usable_date = F.when(F.col("reason").isNull(), F.to_date("event_time"))
+    rows = standardised.groupBy("raw_file").agg(
+        F.count(F.lit(1)).alias("n"), F.min(usable_date).alias("first"),
+        F.max(usable_date).alias("last")).collect()
+    return {r["raw_file"]: (int(r["n"]), r["first"], r["last"]) for r in rows}
+
+
+def _transform(run: _Run, spark: SparkSession, rules: Rules) -> tuple[list[SourceCounts],
+                                                                      set[Partition]]:
+    """Read the increment, merge it into the partitions it touches, swap them in."""
+    plans = [p for p in run.plans.values() if p.files]
+    lake = run.lake
+    standardised = standardise_complaints(_stage_all(spark, run.settings, plans)).persist()
+    try:
+        usable = standardised.where(F.col("reason").isNull())
+        increment = enrich_complaints(collapse_copies(usable), rules, run.run_id)
+        if run.event_dates is not None:
+            first, last = run.event_dates
+            increment = increment.where(F.col("event_date").between(first, last))
+        increment = increment.persist()
+        touched = _touched(run, increment, spark)
+        before = {s: rows_in(event_partition(lake.clean_complaints, d, s2)
+                             for d, s2 in touched if s2 == s) for s in run.plans}
+        merged = merge_copies(_existing_rows(run, spark, touched), increment, run.run_id)
+        stream = [s for s in run.plans if s in STREAM_COMPLAINT_SOURCES]
+        if stream:
+            write_staged(merged.where(F.col("source").isin(*stream)),
+                         run.staging / "stream_by_id", STREAM_BY_ID)
+            by_id = spark.read.schema(STREAM_BY_ID.spark_schema()).parquet(
+                str(run.staging / "stream_by_id"))
+            clean = merged.where(~F.col("source").isin(*stream)).unionByName(
+                collapse_same_content(by_id))
+        else:
+            clean = merged
+        write_staged(clean, run.staging / "complaints", COMPLAINT)
+        _quarantine_staged(run, quarantine_records(standardised, run.run_id))
+        per_file = _per_file(standardised)
+        swap_partitions(run.staging / "complaints", lake.clean_complaints, touched)
+        if stream:
+            swap_partitions(run.staging / "stream_by_id", lake.stream_by_id,
+                            {p for p in touched if p[1] in stream})
+        counts = _counts(run, standardised, before, touched)
+        _commit_ledger(run, per_file)
+        increment.unpersist()
+    finally:
+        standardised.unpersist()
+    return counts, touched
 
 
 def run_transform(
@@ -203,61 +454,57 @@ def run_transform(
     sources: Sequence[str] = BATCH_COMPLAINT_SOURCES,
     run_id: str | None = None,
     spark: SparkSession | None = None,
+    *,
+    full: bool = False,
+    event_dates: tuple[date, date] | None = None,
+    retry_quarantined: bool = False,
 ) -> TransformResult:
+    """Transform the raw files of ``sources`` that no run has processed yet (all of them with
+    ``full``; only partitions of ``event_dates`` when given, from all files). With nothing new
+    it starts no Spark session and records the sources as skipped."""
     unknown = [s for s in sources if s not in COMPLAINT_SOURCES]
     if unknown:
         raise ValueError(f"unknown sources {unknown}; known: {COMPLAINT_SOURCES}")
     started_at = datetime.now(UTC)
     run_id = run_id or new_run_id(started_at)
     rules = load_rules(settings.rules)
-    spark = spark or spark_session(settings.spark_master)
-    clean_root = settings.zones.clean_complaints
-    quarantine_root = settings.zones.quarantine_records
-
-    files = {s: raw_files_of(settings, s) for s in sources}
-    present = [s for s in sources if files[s]]
-    counts: list[SourceCounts] = [SourceCounts(s, 0, 0, 0, 0, 0) for s in sources if not files[s]]
-    if present:
-        staged = stage_source(spark, settings, present[0], files[present[0]])
-        for source in present[1:]:
-            staged = staged.unionByName(stage_source(spark, settings, source, files[source]))
-        standardised = standardise_complaints(staged).persist()
+    plan = plan_increment(settings, sources, full=full or event_dates is not None,
+                          retry_quarantined=retry_quarantined)
+    working = {p.source: p for p in plan.sources if p.has_work}
+    run = _Run(settings, run_id, working, event_dates)
+    counts: list[SourceCounts] = [SourceCounts(p.source, 0, 0, 0, 0, 0, mode="skipped")
+                                  for p in plan.sources if not p.has_work]
+    touched: set[Partition] = set()
+    if any(p.files for p in working.values()):
+        for source, source_plan in working.items():
+            write_intent(run.lake, source, run_id, source_plan.files)
         try:
-            quarantined = quarantine_records(standardised, run_id)
-            clean = enrich_complaints(
-                dedupe_complaints(
-                    standardised.where(F.col("reason").isNull()),
-                    by_content=any(s in STREAM_COMPLAINT_SOURCES for s in present),
-                ),
-                rules, run_id,
-            ).persist()
-            clean.write.mode("overwrite").partitionBy(*COMPLAINT.partition_by).parquet(
-                str(clean_root))
-            quarantined.write.mode("overwrite").partitionBy(*QUARANTINE.partition_by).parquet(
-                str(quarantine_root))
-            records_in: dict[str, int] = {
-                r["source"]: r["count"] for r in standardised.groupBy("source").count().collect()}
-            n_quarantined: dict[str, int] = {
-                r["source"]: r["count"] for r in quarantined.groupBy("source").count().collect()}
-            clean_dates = clean.groupBy("source", "event_date").agg(
-                F.count(F.lit(1)).alias("count"), F.sum("duplicate_count").alias("copies")
-            ).collect()
-            clean.unpersist()
+            done, touched = _transform(run, spark or spark_session(settings.spark_master),
+                                       rules)
         finally:
-            standardised.unpersist()
-        for source in present:
-            dates = [str(r["event_date"]) for r in clean_dates if r["source"] == source]
-            _remove_stale_partitions(settings.zones, source, dates)
-            if not n_quarantined.get(source):
-                shutil.rmtree(quarantine_root / f"source={source}", ignore_errors=True)
-            rows = [r for r in clean_dates if r["source"] == source]
-            n_clean = sum(int(r["count"]) for r in rows)
-            n_duplicates = sum(int(r["copies"]) for r in rows) - n_clean
-            counts.append(SourceCounts(source, len(files[source]), int(records_in.get(source, 0)),
-                                       n_clean, int(n_quarantined.get(source, 0)), n_duplicates))
+            replace_folder(run.staging, None)
+        counts += done
+    elif working:  # full runs of sources whose raw files are all gone: empty them
+        counts += _empty_sources(run)
     order = {s: i for i, s in enumerate(sources)}
     result = TransformResult(run_id, rules.version, started_at,
-                             tuple(sorted(counts, key=lambda c: order[c.source])))
+                             tuple(sorted(counts, key=lambda c: order[c.source])),
+                             tuple(sorted(touched)))
     write_run_record(settings, result, "complaints")
+    write_run_files(settings, run_id, run.files_read)
     raise_unless_conserved(result)
     return result
+
+
+def _empty_sources(run: _Run) -> list[SourceCounts]:
+    counts = []
+    for source in run.plans:
+        live = existing_partitions(run.lake.clean_complaints, [source])
+        swap_partitions(run.staging / "none", run.lake.clean_complaints, live)
+        swap_partitions(run.staging / "none", run.lake.stream_by_id,
+                        existing_partitions(run.lake.stream_by_id, [source]))
+        replace_folder(run.lake.quarantine_records / f"source={source}", None)
+        write_ledger(run.lake, source, [])
+        counts.append(SourceCounts(source, 0, 0, 0, 0, 0, mode="full",
+                                   partitions_written=len(live)))
+    return counts

@@ -92,7 +92,10 @@ COMPLAINT = RecordSchema(
         Column("case_id", "string", True,
                "the ticket / case the complaint belongs to in its source system, if any"),
         Column("event_time", "timestamp", False, "when the customer complained, UTC"),
-        Column("ingest_time", "timestamp", False, "when the raw record was landed, UTC"),
+        Column("ingest_time", "timestamp", False,
+               "when the raw copy this row comes from was landed (its hour), UTC"),
+        Column("first_ingest_time", "timestamp", False,
+               "when the first copy of this complaint was landed (its hour), UTC"),
         Column("text", "string", False, "complaint text, whitespace-normalised, PII masked"),
         Column("category", "string", False, "taxonomy category (rules file)"),
         Column("subcategory", "string", False, "taxonomy subcategory (rules file)"),
@@ -128,6 +131,17 @@ QUARANTINE = RecordSchema(
     ),
 )
 
+# Stream events once per event id: the dedupe state the clean stream rows are derived from (the
+# clean zone keeps one row per content; this keeps every event id, so a later copy merges exactly).
+STREAM_BY_ID = RecordSchema(
+    name="stream_by_id",
+    partition_by=COMPLAINT.partition_by,
+    columns=COMPLAINT.columns + (
+        Column("content_key", "string", True,
+               "hash of source, normalised text, sender and event time (same key: same message)"),
+    ),
+)
+
 RUN = RecordSchema(
     name="runs",
     columns=(
@@ -135,10 +149,29 @@ RUN = RecordSchema(
         Column("source", "string", False, "raw source"),
         Column("started_at", "timestamp", False, "run start, UTC"),
         Column("taxonomy_version", "string", False, "rules version used"),
-        Column("raw_files", "long", False, "raw files read"),
-        Column("records_in", "long", False, "raw records read"),
-        Column("clean", "long", False, "rows written to the clean zone"),
+        Column("mode", "string", True,
+               "incremental (new raw files only), full (every raw file) or skipped (nothing new)"),
+        Column("raw_files", "long", False, "raw files read by this run"),
+        Column("files_quarantined", "long", True,
+               "raw files that could not be read as a whole (one quarantine entry each)"),
+        Column("records_in", "long", False, "raw records read by this run"),
+        Column("clean", "long", False,
+               "complaints this run added to the clean zone (all of them in a full run)"),
         Column("quarantined", "long", False, "records quarantined"),
-        Column("duplicates", "long", False, "duplicate copies removed"),
+        Column("duplicates", "long", False,
+               "copies of complaints already known (in this run or earlier ones)"),
+        Column("partitions_written", "long", True, "(event_date, source) partitions rewritten"),
+    ),
+)
+
+RUN_FILE = RecordSchema(
+    name="run_files",
+    columns=(
+        Column("run_id", "string", False, "transform run id"),
+        Column("source", "string", False, "raw source"),
+        Column("raw_file", "string", False, "raw-zone file the run read, relative to the lake"),
+        Column("status", "string", False, "processed, or quarantined (unreadable as a whole)"),
+        Column("reason", "string", True, "why a quarantined file could not be read"),
+        Column("records", "long", False, "records read from the file"),
     ),
 )

@@ -14,6 +14,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from common.settings import Settings
+from jobs.ledger import plan_increment, read_ledger
 from jobs.parse_sources import (
     OUTBOUND_REASON,
     SPAM_REASON,
@@ -22,7 +23,6 @@ from jobs.parse_sources import (
     parse_social,
 )
 from jobs.standardise import parse_event_time
-from jobs.stream_ledger import ledger_dir, plan_stream_run, run_stream_transform
 from jobs.transform import dedupe_complaints, run_transform, standardise_complaints
 from schemas.streaming import MAX_EVENT_BYTES, STREAM_SOURCES, raw_file_name
 
@@ -303,42 +303,49 @@ def test_run_transform_over_raw_stream_files(spark: Any, settings: Settings) -> 
                for r in quarantined)
 
     again = run_transform(settings, sources=("sms", "social"), run_id="stream-test-2", spark=spark)
-    assert [c.__dict__ for c in again.counts] == [c.__dict__ for c in result.counts]
+    assert {c.mode for c in again.counts} == {"skipped"}  # nothing new: no file is read twice
+    assert sum(c.records_in for c in again.counts) == 0
+    full = run_transform(settings, sources=("sms", "social"), run_id="stream-full", spark=spark,
+                         full=True)
+    assert [(c.records_in, c.clean, c.quarantined, c.duplicates) for c in full.counts] == [
+        (c.records_in, c.clean, c.quarantined, c.duplicates) for c in result.counts]
     assert len(read_table(settings.zones.clean_complaints)) == len(clean)
+    assert len(read_table(settings.zones.quarantine_records)) == len(quarantined)
 
 
-# --- the micro-batch ledger
-def test_stream_ledger_skips_when_nothing_is_new(spark: Any, settings: Settings) -> None:
-    assert not plan_stream_run(settings).has_work  # no raw files, no ledger: nothing to do
+# --- the ledger: what is new
+def test_ledger_plans_only_new_files(spark: Any, settings: Settings) -> None:
+    sources = ("sms", "social")
+    assert not plan_increment(settings, sources).has_work  # no raw files, no ledger
     stream_lake(settings)
-    first = run_stream_transform(settings, run_id="mb-1", spark=spark)
-    assert first["skipped"] is False and first["new_files"] == 4
-    (entry_path,) = ledger_dir(settings).glob("*.json")
-    entry = json.loads(entry_path.read_text())
-    assert entry["run_id"] == "mb-1" and len(entry["files"]) == 4
-    assert all(len(f["sha256"]) == 64 and f["size"] > 0 for f in entry["files"])
-    assert {c["source"] for c in entry["counts"]} == {"sms", "social"}
-
-    assert run_stream_transform(settings, run_id="mb-2", spark=spark)["skipped"] is True
+    plan = plan_increment(settings, sources)
+    assert plan.has_work and sum(len(p.files) for p in plan.sources) == 4
+    first = run_transform(settings, sources=sources, run_id="mb-1", spark=spark)
+    assert {c.mode for c in first.counts} == {"incremental"}
+    ledger = read_ledger(settings.zones, "sms")
+    assert len(ledger) == 2 and {e.run_id for e in ledger.values()} == {"mb-1"}
+    assert sum(e.records for e in ledger.values()) == 9
+    assert not plan_increment(settings, sources).has_work
 
     # A replay re-writes a file under the same name with the same bytes: not new.
     replayed = write_raw(settings, "social", "03", 300, [
         {**SOCIAL, "event_id": "social-0002", "platform": "reddit",
          "posted_at": "2026-11-22T00:10:00+00:00", "text": "app keeps crashing"}])
     replayed.touch()
-    assert not plan_stream_run(settings).has_work
+    assert not plan_increment(settings, sources).has_work
 
-    added = write_raw(settings, "sms", "04", 400, [{**SMS, "event_id": "sms-0100"}])
-    plan = plan_stream_run(settings)
-    assert plan.new_files == (added.relative_to(settings.lake).as_posix(),)
-    third = run_stream_transform(settings, run_id="mb-3", spark=spark)
-    assert third["skipped"] is False and third["new_files"] == 1
-    assert len(list(ledger_dir(settings).glob("*.json"))) == 2
-    assert not plan_stream_run(settings).has_work
+    added = write_raw(settings, "sms", "04", 400, [{**SMS, "event_id": "sms-0100",
+                                                     "text": "no signal at all today"}])
+    (sms_plan, social_plan) = plan_increment(settings, sources).sources
+    assert sms_plan.files == (added,) and not sms_plan.full and not social_plan.files
+    third = run_transform(settings, sources=sources, run_id="mb-3", spark=spark)
+    assert [(c.source, c.mode, c.raw_files, c.records_in, c.clean) for c in third.counts] == [
+        ("sms", "incremental", 1, 1, 1), ("social", "skipped", 0, 0, 0)]
+    assert not plan_increment(settings, sources).has_work
 
-    added.unlink()
-    assert plan_stream_run(settings).removed_files == (
-        added.relative_to(settings.lake).as_posix(),)
+    added.unlink()  # a processed file is gone: only a full recompute can take its rows back
+    (sms_plan, _) = plan_increment(settings, sources).sources
+    assert sms_plan.full and sms_plan.why_full is not None and "gone" in sms_plan.why_full
 
 
 @pytest.mark.parametrize("value", ["0", "abc", "2000"])

@@ -25,7 +25,7 @@ from jobs.transform import (
     quarantine_records,
     standardise_complaints,
 )
-from schemas.complaint import COMPLAINT, QUARANTINE
+from schemas.complaint import QUARANTINE, STREAM_BY_ID
 from schemas.sources import WEB_FORM_COLUMNS
 
 INGESTED = datetime(2026, 11, 3, 7, 0)  # naive = session zone (UTC)
@@ -257,8 +257,8 @@ def test_enrich_complaints_shape_and_severity(spark: Any, rules: Rules) -> None:
     out = enrich_complaints(dedupe_complaints(standardise_complaints(staged(spark, *rows))),
                             rules, run_id)
     assert [(f.name, f.dataType) for f in out.schema.fields] == [
-        (f.name, f.dataType) for f in COMPLAINT.spark_schema().fields
-    ]
+        (f.name, f.dataType) for f in STREAM_BY_ID.spark_schema().fields
+    ]  # the complaint record plus its content key (null for batch sources)
     got = {r.raw_line: r for r in out.collect()}
     assert {n: (r.category, r.subcategory, r.severity, r.quality_flags)
             for n, r in got.items()} == {
@@ -277,7 +277,8 @@ def test_enrich_complaints_shape_and_severity(spark: Any, rules: Rules) -> None:
     )
     first = got[1]
     assert first.asDict() | {"event_time": as_utc(first.event_time),
-                             "ingest_time": as_utc(first.ingest_time)} == {
+                             "ingest_time": as_utc(first.ingest_time),
+                             "first_ingest_time": as_utc(first.first_ingest_time)} == {
         "complaint_id": expected_id("call_center", "A"),
         "source": "call_center",
         "source_record_id": "A",
@@ -285,6 +286,7 @@ def test_enrich_complaints_shape_and_severity(spark: Any, rules: Rules) -> None:
         "case_id": None,
         "event_time": utc(2026, 11, 3, 6, 22, 5),
         "ingest_time": utc(2026, 11, 3, 7),
+        "first_ingest_time": utc(2026, 11, 3, 7),
         "text": "my internet has been down for 3 days",
         "category": "network",
         "subcategory": "outage",
@@ -300,6 +302,7 @@ def test_enrich_complaints_shape_and_severity(spark: Any, rules: Rules) -> None:
         "raw_line": 1,
         "run_id": run_id,
         "event_date": date(2026, 11, 3),
+        "content_key": None,
     }
     assert {r.run_id for r in got.values()} == {run_id}
     assert got[6].event_date == date(2026, 11, 5)
