@@ -5,13 +5,13 @@ The stream consumer lands Kinesis records continuously into `raw/sms/` and `raw/
 (`ingest_date=YYYY-MM-DD/hour=HH/`, one base64-encoded record per JSON line). Every
 `COMPLAINTS_STREAM_INTERVAL_MINUTES` minutes (default 15; read when the DAG file is parsed):
 
-1. **Find new stream files**: compare the raw files with the stream ledger
-   (`runs/stream_ledger/`, one JSON entry per successful run: files, sizes, sha256). When nothing
-   is new, changed or gone the run stops here and every later task is skipped (cheap: no Spark).
-2. **Transform** (Spark) `sms` and `social` from all their raw files: decode and validate each
-   record (quarantining bad ones, spam and brand posts with the reason), collapse duplicates by
-   event id and by content, classify, and replace those sources' clean partitions. Counts go to
-   `runs`; the files taken in go to the ledger.
+1. **Find new stream files**: compare the raw files with the transform's ledger
+   (`runs/ledger/<source>.parquet`). When nothing is new the run stops here and every later task
+   is skipped (cheap: no Spark).
+2. **Transform** (Spark) the new `sms` and `social` files only: decode and validate each record
+   (quarantining bad ones, spam and brand posts with the reason), collapse duplicates by event id
+   and by content across all history, classify, and merge into the partitions they touch. Counts
+   go to `runs`, the files read to `run_files` and the ledger.
 3. **Check** the clean complaints with the Great Expectations suite (alerts in `alerts/quality/`).
 4. **Refresh** the DuckDB warehouse views.
 
@@ -67,23 +67,24 @@ def complaints_stream() -> None:
     @task.short_circuit
     def find_new_stream_files() -> dict[str, Any] | bool:
         from common.settings import Settings
-        from jobs.stream_ledger import plan_stream_run
+        from jobs.ledger import plan_increment
+        from schemas.sources import STREAM_COMPLAINT_SOURCES
 
-        plan = plan_stream_run(Settings.from_env())
+        plan = plan_increment(Settings.from_env(), STREAM_COMPLAINT_SOURCES)
         print(plan.summary())
         return plan.summary() if plan.has_work else False
 
     @task
     def transform_stream() -> dict[str, Any]:
         from common.settings import Settings
-        from jobs.stream_ledger import run_stream_transform
+        from jobs.transform import run_transform
+        from schemas.sources import STREAM_COMPLAINT_SOURCES
 
-        result = run_stream_transform(Settings.from_env(),
-                                      run_id=get_current_context()["run_id"])
-        print({k: v for k, v in result.items() if k != "counts"})
-        for counts in result.get("counts", []):
+        result = run_transform(Settings.from_env(), STREAM_COMPLAINT_SOURCES,
+                               run_id=get_current_context()["run_id"])
+        for counts in result.counts:
             print(counts)
-        return result
+        return result.to_dict()
 
     @task
     def check_complaints_quality() -> dict[str, object]:

@@ -13,7 +13,8 @@ T0 = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
 def clean_complaint(n: int, **overrides: Any) -> dict[str, Any]:
     """Clean complaint number ``n`` (every COMPLAINT column); ``overrides`` replace fields.
 
-    ``event_date`` follows ``event_time`` and ``ingest_time`` is an hour later unless given.
+    ``event_date`` follows ``event_time``; ``ingest_time`` and ``first_ingest_time`` are an hour
+    later unless given.
     """
     event_time: datetime = overrides.pop("event_time", T0 + timedelta(minutes=n))
     source: str = overrides.pop("source", "call_center")
@@ -25,6 +26,7 @@ def clean_complaint(n: int, **overrides: Any) -> dict[str, Any]:
         "case_id": None,
         "event_time": event_time,
         "ingest_time": event_time + timedelta(hours=1),
+        "first_ingest_time": event_time + timedelta(hours=1),
         "text": f"no internet since monday, ticket {n}",
         "category": "network",
         "subcategory": "outage",

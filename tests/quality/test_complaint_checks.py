@@ -436,3 +436,14 @@ def test_module_import_is_cheap() -> None:
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, timeout=60)
+
+
+def test_gate_reads_only_the_partitions_a_run_wrote(tmp_path: Path) -> None:
+    rows = [complaint(i) for i in range(12)]
+    root = write_lake(tmp_path / "complaints", rows)
+    written = [("2026-03-02", DEFAULT_SOURCES[1])]
+    frame = load_clean_complaints(root, partitions=written)
+    expected = [r for r in rows if (r["event_date"].isoformat(), r["source"]) in written]
+    assert 0 < len(frame) == len(expected) < len(rows)
+    assert set(frame["complaint_id"]) == {r["complaint_id"] for r in expected}
+    assert len(load_clean_complaints(root, partitions=[("2030-01-01", "sms")])) == 0
