@@ -18,6 +18,8 @@ Views (column lists and types come from ``schemas.complaint``, never written out
 ``runs``
     Every ``RUN`` column (``<lake>/runs/[!._]*.parquet``) plus ``counts_conserved``:
     ``records_in = clean + quarantined + duplicates`` (false, never NULL, if any is NULL).
+``run_files``
+    Every ``RUN_FILE`` column: the raw files each transform run read (``<lake>/runs/files/``).
 
 Types. ``string`` -> VARCHAR, ``long`` -> BIGINT, ``int`` -> INTEGER, ``date`` -> DATE,
 ``array<string>`` -> VARCHAR[], and ``timestamp`` -> **TIMESTAMP WITH TIME ZONE**
@@ -59,7 +61,7 @@ from typing import Any, Literal
 import duckdb  # noqa: TID253 - not a DAG file; the warehouse is DuckDB through and through
 
 from common.settings import Settings
-from schemas.complaint import COMPLAINT, QUARANTINE, RUN, RecordSchema
+from schemas.complaint import COMPLAINT, QUARANTINE, RUN, RUN_FILE, RecordSchema
 from schemas.sources import DYNAMODB_TABLES, operational_schema
 
 __all__ = [
@@ -88,7 +90,7 @@ DUCKDB_TYPES: dict[str, str] = {
 }
 
 #: The views ``refresh_warehouse`` creates, in creation order.
-VIEWS: tuple[str, ...] = ("complaints", "daily_complaints", "quarantine", "runs",
+VIEWS: tuple[str, ...] = ("complaints", "daily_complaints", "quarantine", "runs", "run_files",
                           *DYNAMODB_TABLES)
 
 _DAILY_SQL = """\
@@ -141,6 +143,8 @@ def _zones(settings: Settings) -> list[_Zone]:
         # Quarantined records of every source and table: <lake>/quarantine/records/source=.../
         _Zone("quarantine", QUARANTINE, settings.zones.quarantine_records),
         _Zone("runs", RUN, settings.zones.runs),
+        # The raw files each transform run read: <lake>/runs/files/<run id>.parquet
+        _Zone("run_files", RUN_FILE, settings.zones.run_files),
         # The operational tables' latest snapshots: <lake>/clean/<table>/part-*.parquet
         *[_Zone(t.logical, operational_schema(t), settings.zones.clean / t.logical)
           for t in DYNAMODB_TABLES.values()],
@@ -226,6 +230,7 @@ def _view_sql(conn: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, 
         "daily_complaints": _DAILY_SQL,
         "quarantine": selects["quarantine"],
         "runs": f"SELECT *, {_COUNTS_CONSERVED}\nFROM (\n{selects['runs']}\n) AS r",
+        "run_files": selects["run_files"],
         **{table: selects[table] for table in DYNAMODB_TABLES},
     }
 
