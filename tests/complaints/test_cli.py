@@ -16,9 +16,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from common.settings import REPO_ROOT
+from common.settings import REPO_ROOT, Settings
 from schemas.complaint import COMPLAINT
 from tests.builders import clean_complaint
+from warehouse.duckdb_warehouse import refresh_warehouse
 
 CONSOLE_SCRIPT = Path(sys.executable).with_name("complaints")
 
@@ -57,10 +58,18 @@ def write_clean_lake(lake: Path, rows: list[dict[str, Any]]) -> None:
 
 
 @pytest.fixture
-def lake(tmp_path: Path) -> Path:
+def clean_lake(tmp_path: Path) -> Path:
+    """Clean complaints, no warehouse yet."""
     lake = tmp_path / "lake"
     write_clean_lake(lake, ROWS)
     return lake
+
+
+@pytest.fixture
+def lake(clean_lake: Path) -> Path:
+    """Clean complaints and the warehouse over them."""
+    refresh_warehouse(Settings(lake=clean_lake))
+    return clean_lake
 
 
 def run_cli(lake: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -75,6 +84,13 @@ def test_console_script_is_installed() -> None:
     assert "complaints.cli" in CONSOLE_SCRIPT.read_text()
 
 
+def test_refresh_builds_the_warehouse_in_the_lake_of_the_environment(clean_lake: Path) -> None:
+    done = run_cli(clean_lake, "refresh")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["complaints"] == len(ROWS)
+    assert (clean_lake / "warehouse.duckdb").is_file()
+
+
 def test_sql_csv_has_the_header_first(lake: Path) -> None:
     done = run_cli(lake, "sql", COUNT_BY_SOURCE, "--format", "csv")
     assert done.returncode == 0, done.stderr
@@ -82,8 +98,6 @@ def test_sql_csv_has_the_header_first(lake: Path) -> None:
     assert list(csv.reader(io.StringIO(done.stdout))) == [
         ["source", "n"], ["call_center", "2"], ["web_form", "1"],
     ]
-    # The warehouse was built in the lake the environment points at, not in the repo.
-    assert (lake / "warehouse.duckdb").is_file()
 
 
 def test_sql_csv_quotes_commas(lake: Path) -> None:
