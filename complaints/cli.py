@@ -2,58 +2,193 @@
 
 Settings are resolved here, once, from the environment (see ``common.settings``) and passed
 down. Heavy modules (Spark, Airflow, DuckDB) are imported only by the subcommand that needs them.
+Commands check what a user can get wrong before starting work (a lake that is missing or cannot
+be written, nothing to transform, no emulator) and raise ``CliError``; ``main`` turns that and the
+stages' own errors into one line on stderr (``complaints.errors``). Progress and timings go to
+stderr (``complaints.progress``), results to stdout.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
+import re
 import socket
 import sys
+import textwrap
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
 from common.settings import REPO_ROOT, Settings
+from complaints.arguments import (
+    HelpFormatter,
+    Parser,
+    dag_ids,
+    iso_date,
+    iso_day,
+    known_dag,
+    landable_source,
+    positive_int,
+)
+from complaints.errors import USAGE, CliError, exit_code, explain
+from complaints.progress import timed
+from schemas.sources import COMPLAINT_SOURCES, DYNAMODB_TABLES, FILE_SOURCES
+from schemas.streaming import STREAM_SOURCES
+
+DESCRIPTION = """\
+Complaint analytics pipeline: each step on its own (generate, land, transform, check, refresh),
+SQL on the warehouse, the Kinesis producer and consumer, and the DAGs through Airflow.
+`complaints COMMAND --help` describes a command and its options."""
+
+EPILOG = """\
+Settings come from the environment: COMPLAINTS_LAKE (default ./lake), COMPLAINTS_AWS_ENDPOINT_URL
+(the local emulator; unset means real AWS), COMPLAINTS_RULES, ... (README, "Settings").
+Progress and timings are printed on stderr, results on stdout.
+A mistake ends with one line on stderr saying what is wrong and what to do, and a non-zero exit
+status (2 for usage errors). Set COMPLAINTS_DEBUG=1 to see the Python traceback as well."""
+
+# The last "SomeError: message" line of a log: why a DAG run failed, most of the time.
+_ERROR_LINE = re.compile(r"^\s*(?:[\w.]+\.)?\w*(?:Error|Exception|Failed)\w*: .+$")
 
 
 def _airflow_home() -> Path:
     return Path(os.environ.get("AIRFLOW_HOME") or REPO_ROOT / ".airflow").resolve()
 
 
+# ------------------------------------------------------------------------------------------------
+# Checks before work starts
+# ------------------------------------------------------------------------------------------------
+
+
+def require_lake(settings: Settings) -> None:
+    """Readers and transforms never create a lake: a mistyped COMPLAINTS_LAKE is an error."""
+    if not settings.lake.is_dir():
+        raise CliError(f"there is no lake at {settings.lake}: check COMPLAINTS_LAKE, or build one "
+                       "with `make demo` (or `complaints generate` and `complaints land ...`)")
+
+
+def require_writable(*paths: Path) -> None:
+    """Raise ``PermissionError`` (``NotADirectoryError``) for the first path this process cannot
+    write: the path itself if it exists, else the folder it would be created in."""
+    for path in paths:
+        existing = path
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if existing != path and not existing.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(existing))
+        mode = os.W_OK | (os.X_OK if existing.is_dir() else 0)
+        if not os.access(existing, mode, effective_ids=os.access in os.supports_effective_ids):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(existing))
+
+
+def _reachable(settings: Settings) -> None:
+    """Fail fast, before any work, when AWS (or the emulator) cannot be used."""
+    from common.aws import check_reachable
+
+    check_reachable(settings)
+    if not settings.aws_endpoint_url:
+        import boto3
+        from botocore.exceptions import NoCredentialsError
+
+        if boto3.session.Session().get_credentials() is None:
+            raise NoCredentialsError()
+
+
+def _has_files(folder: Path) -> bool:
+    """Whether ``folder`` holds a file landing would take (a regular, not hidden file)."""
+    if not folder.is_dir():
+        return False
+    with os.scandir(folder) as entries:
+        return any(not e.name.startswith(".") and e.is_file(follow_symlinks=False)
+                   for e in entries)
+
+
+# ------------------------------------------------------------------------------------------------
+# Commands
+# ------------------------------------------------------------------------------------------------
+
+
 def cmd_generate(settings: Settings, args: argparse.Namespace) -> int:
     from samples.generate import generate
 
-    if not args.no_dynamodb and not settings.aws_endpoint_url:
-        print("generate: DynamoDB tables need an endpoint (COMPLAINTS_AWS_ENDPOINT_URL), or "
-              "pass --no-dynamodb", file=sys.stderr)
-        return 2
-    summary = generate(settings, seed=args.seed, days=args.days, start=args.start,
-                       load_dynamodb=not args.no_dynamodb)
+    if not args.no_dynamodb:
+        if not settings.aws_endpoint_url:
+            raise CliError("the DynamoDB tables are written to the local AWS emulator only: start "
+                           "it with `complaints emulator start` and set COMPLAINTS_AWS_ENDPOINT_URL"
+                           " to the URL it prints, or pass --no-dynamodb", USAGE)
+        _reachable(settings)
+    require_writable(settings.zones.inbox)
+    tables = "" if args.no_dynamodb else " and the DynamoDB tables"
+    with timed("generate", f"{args.days} days from {args.start} into {settings.zones.inbox}"
+               f"{tables}") as step:
+        summary = generate(settings, seed=args.seed, days=args.days, start=args.start,
+                           load_dynamodb=not args.no_dynamodb)
+        step.outcome = (f"{sum(summary.records.values())} inbox records, "
+                        f"{sum(summary.dynamodb_items.values())} DynamoDB items")
     print(json.dumps(summary.to_dict(), indent=2, default=str))
     return 0
 
 
 def cmd_land(settings: Settings, args: argparse.Namespace) -> int:
-    from jobs.landing import land_dynamodb_export, land_files
+    require_writable(settings.zones.raw)
+    if args.source in FILE_SOURCES:
+        return _land_inbox(settings, args.source)
+    return _land_table(settings, args.source, args.label or date.today().isoformat())
 
-    if args.source in ("call_center", "web_form"):
-        landing = land_files(settings, args.source)
-        print(f"{args.source}: landed {len(landing.landed)}, already landed {len(landing.skipped)}")
-    else:
-        label = args.label or date.today().isoformat()
-        export = land_dynamodb_export(settings, args.source, snapshot_label=label)
-        print(f"{args.source}: {export.items} items in {export.data_files} files -> "
-              f"{export.folder}{' (already landed)' if export.skipped else ''}")
+
+def _land_inbox(settings: Settings, source: str) -> int:
+    from jobs.landing import land_files
+
+    inbox = settings.zones.inbox / source
+    if not _has_files(inbox):
+        state = "holds no files" if inbox.is_dir() else "does not exist"
+        raise CliError(f"nothing to land: {inbox} {state}; drop {source} exports there (or "
+                       "write sample ones with `complaints generate --no-dynamodb`)")
+    with timed(f"land {source}", f"files of {inbox}") as step:
+        landing = land_files(settings, source)
+        step.outcome = f"landed {len(landing.landed)}, already landed {len(landing.skipped)}"
+    print(f"{source}: landed {len(landing.landed)}, already landed {len(landing.skipped)}")
+    return 0
+
+
+def _land_table(settings: Settings, table: str, label: str) -> int:
+    from jobs.landing import land_dynamodb_export
+
+    _reachable(settings)
+    with timed(f"land {table}", f"export of DynamoDB table {settings.tables[table]} "
+               f"(snapshot {label})") as step:
+        export = land_dynamodb_export(settings, table, snapshot_label=label)
+        step.outcome = f"{export.items} items" + (" (already landed)" if export.skipped else "")
+    print(f"{table}: {export.items} items in {export.data_files} files -> "
+          f"{export.folder}{' (already landed)' if export.skipped else ''}")
     return 0
 
 
 def cmd_transform(settings: Settings, args: argparse.Namespace) -> int:
+    from jobs.raw_zone import raw_files_of
     from jobs.transform import run_transform
-    from schemas.sources import COMPLAINT_SOURCES
 
-    result = run_transform(settings, sources=args.sources or COMPLAINT_SOURCES)
+    require_lake(settings)
+    sources = args.sources or COMPLAINT_SOURCES
+    files = {source: len(raw_files_of(settings, source)) for source in sources}
+    if not any(files.values()):
+        raise CliError(f"nothing to transform: no raw files for {', '.join(sources)} under "
+                       f"{settings.zones.raw}; land them first with `complaints land SOURCE` "
+                       "(sms and social: `complaints consume`)")
+    zones = settings.zones
+    require_writable(zones.clean, zones.quarantine, zones.runs)
+    present = {source: n for source, n in files.items() if n}
+    with timed("transform", f"{len(present)} sources, {sum(present.values())} raw files "
+               f"({', '.join(present)})") as step:
+        result = run_transform(settings, sources=sources)
+        counts = result.counts
+        step.outcome = (f"{sum(c.records_in for c in counts)} records in, "
+                        f"{sum(c.clean for c in counts)} clean, "
+                        f"{sum(c.quarantined for c in counts)} quarantined, "
+                        f"{sum(c.duplicates for c in counts)} duplicates")
     print(json.dumps(result.to_dict(), indent=2))
     return 0
 
@@ -61,7 +196,14 @@ def cmd_transform(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
     from quality.complaint_checks import check_clean_complaints, load_clean_complaints
 
-    report = check_clean_complaints(load_clean_complaints(settings.zones.clean_complaints))
+    require_lake(settings)
+    frame = load_clean_complaints(settings.zones.clean_complaints)
+    if frame.empty:
+        raise CliError(f"no clean complaints yet in {settings.zones.clean_complaints}: run "
+                       "`complaints transform` first (after `complaints land SOURCE`)")
+    with timed("check", f"quality suite on {len(frame)} clean complaints") as step:
+        report = check_clean_complaints(frame)
+        step.outcome = "passed" if report.success else "FAILED"
     print(report.summary())
     return 0 if report.success else 1
 
@@ -69,19 +211,18 @@ def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_refresh(settings: Settings, args: argparse.Namespace) -> int:
     from warehouse.duckdb_warehouse import refresh_warehouse
 
-    print(json.dumps(refresh_warehouse(settings), indent=2))
+    require_lake(settings)
+    require_writable(settings.zones.warehouse)
+    with timed("refresh", f"views of {settings.zones.warehouse}"):
+        counts = refresh_warehouse(settings)
+    print(json.dumps(counts, indent=2))
     return 0
 
 
 def cmd_sql(settings: Settings, args: argparse.Namespace) -> int:
-    from warehouse.duckdb_warehouse import WarehouseQueryError, format_result, run_query
+    from warehouse.duckdb_warehouse import format_result, run_query
 
-    try:
-        result = run_query(settings, args.query)
-    except WarehouseQueryError as exc:
-        print(f"sql: {exc}", file=sys.stderr)
-        return 1
-    text = format_result(result, args.format)
+    text = format_result(run_query(settings, args.query), args.format)
     # CSV already ends with a newline; print() would add a blank last line.
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return 0
@@ -94,26 +235,48 @@ def cmd_schema(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _last_error(log_file: Path) -> str:
+    """The last ``SomeError: message`` line of a log, also inside an error's repr (Airflow puts a
+    DAG file's import traceback in one string, newlines escaped)."""
+    try:
+        text = log_file.read_text(errors="replace")
+    except OSError:
+        return ""
+    lines = text.replace("\\n", "\n").replace("\\'", "'").splitlines()
+    found = [line.strip() for line in lines if _ERROR_LINE.match(line)]
+    return found[-1][:300] if found else ""
+
+
 def cmd_run_dag(settings: Settings, args: argparse.Namespace) -> int:
     from complaints.airflow_local import run_dag
 
-    state = run_dag(settings, args.dag_id, args.date, _airflow_home())
+    home = _airflow_home()
+    log_file = home / "dag-runs" / f"{args.dag_id}-{args.date}.log"
+    require_writable(settings.lake, log_file.parent)
+    with timed("run-dag", f"{args.dag_id} for {args.date} through Airflow (log: {log_file})"):
+        state = run_dag(settings, args.dag_id, args.date, home, log_file=log_file)
+        if state != "success":
+            reason = _last_error(log_file)
+            raise CliError(f"{args.dag_id} {args.date} ended {state}"
+                           + (f" ({reason})" if reason else "") + f"; the whole log: {log_file}")
     print(f"{args.dag_id} {args.date}: {state}")
-    return 0 if state == "success" else 1
+    return 0
 
 
 def cmd_produce(settings: Settings, args: argparse.Namespace) -> int:
     from samples.producer import EventPlan, SendOptions, produce
 
     if args.count is None and args.duration is None and not args.replay:
-        print("produce: give --count or --duration (or --replay for the whole sample)",
-              file=sys.stderr)
-        return 2
+        raise CliError("give --count or --duration (or --replay for the whole sample)", USAGE)
+    _reachable(settings)
     plan = EventPlan(rate_per_s=args.rate, duration_s=args.duration, count=args.count,
                      seed=args.seed, replay=args.replay, surge=args.surge,
                      bad_fraction=args.bad_fraction)
-    stats = produce(settings, args.source, plan,
-                    SendOptions(ids_path=args.ids_file, keep_ids=False))
+    with timed("produce", f"{args.source} events to stream {settings.stream_of(args.source)}"
+               ) as step:
+        stats = produce(settings, args.source, plan,
+                        SendOptions(ids_path=args.ids_file, keep_ids=False))
+        step.outcome = f"{stats.sent} sent, {stats.failed_permanently} failed"
     print(json.dumps(stats.to_dict(), indent=2), flush=True)
     return 0 if stats.failed_permanently == 0 else 1
 
@@ -121,6 +284,7 @@ def cmd_produce(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from complaints.demo import run_demo
 
+    require_writable(settings.lake, _airflow_home())
     return run_demo(settings, _airflow_home(), seed=args.seed, days=args.days, start=args.start)
 
 
@@ -136,93 +300,163 @@ def cmd_consume(settings: Settings, args: argparse.Namespace) -> int:
 
     from streaming.consumer import consume
 
+    _reachable(settings)
+    require_writable(settings.zones.raw_source(args.source), settings.zones.runs)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
-    stats = consume(settings, args.source, worker_id=args.worker_id, stop=stop,
-                    max_seconds=args.max_seconds, idle_exit_s=args.idle_exit_seconds,
-                    batch_limit=args.batch_limit, lease_table=args.lease_table,
-                    lease_duration_s=args.lease_seconds, stream=args.stream)
+    stream = args.stream or settings.stream_of(args.source)
+    with timed("consume", f"stream {stream} into raw/{args.source}/ as worker "
+               f"{args.worker_id}") as step:
+        stats = consume(settings, args.source, worker_id=args.worker_id, stop=stop,
+                        max_seconds=args.max_seconds, idle_exit_s=args.idle_exit_seconds,
+                        batch_limit=args.batch_limit, lease_table=args.lease_table,
+                        lease_duration_s=args.lease_seconds, stream=args.stream)
+        step.outcome = f"{stats.records_landed} records in {stats.files_written} files"
     print(json.dumps(stats.to_dict(), indent=2), flush=True)
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="complaints", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+# ------------------------------------------------------------------------------------------------
+# The parser, one small function per group of commands
+# ------------------------------------------------------------------------------------------------
 
-    def generation_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--seed", type=int, default=7)
-        p.add_argument("--days", type=int, default=5)
-        p.add_argument("--start", type=date.fromisoformat, default=date(2026, 11, 2))
+def _command(sub: argparse._SubParsersAction[Parser], name: str, summary: str, func: object,
+             details: str = "") -> Parser:
+    """A subcommand: ``summary`` in the command list, ``details`` below it in its own help."""
+    paragraphs = [summary[0].upper() + summary[1:] + ".", *details.split("\n")]
+    parser = sub.add_parser(name, help=summary, formatter_class=HelpFormatter,
+                            description="\n\n".join(textwrap.fill(p, 79) for p in paragraphs if p))
+    parser.set_defaults(func=func)
+    return parser
 
-    p = sub.add_parser("generate", help="write sample sources (inbox files, DynamoDB tables)")
-    generation_args(p)
-    p.add_argument("--no-dynamodb", action="store_true", help="only the inbox files")
-    p.set_defaults(func=cmd_generate)
 
-    p = sub.add_parser("land", help="land one source into the raw zone")
-    p.add_argument("source", help="call_center, web_form, or a DynamoDB table's logical name")
-    p.add_argument("--label", help="snapshot label of a DynamoDB export (default: today)")
-    p.set_defaults(func=cmd_land)
+def _generation_args(parser: Parser) -> None:
+    parser.add_argument("--seed", type=int, default=7, help="random seed of the sample data")
+    parser.add_argument("--days", type=positive_int, default=5, help="days of sample data")
+    parser.add_argument("--start", type=iso_day, default=date(2026, 11, 2),
+                        help="first day of the sample data, YYYY-MM-DD")
 
-    p = sub.add_parser("transform", help="raw -> clean complaints (Spark)")
-    p.add_argument("--sources", nargs="*", help="only these sources (default: all)")
-    p.set_defaults(func=cmd_transform)
 
-    sub.add_parser("check", help="run the quality suite on the clean complaints").set_defaults(
-        func=cmd_check)
-    sub.add_parser("refresh", help="(re)create the warehouse views").set_defaults(func=cmd_refresh)
+def _add_batch_commands(sub: argparse._SubParsersAction[Parser]) -> None:
+    p = _command(sub, "generate", "write sample sources (inbox files, DynamoDB tables)",
+                 cmd_generate, "The DynamoDB tables need the local emulator "
+                 "(COMPLAINTS_AWS_ENDPOINT_URL); --no-dynamodb writes only the inbox files.")
+    _generation_args(p)
+    p.add_argument("--no-dynamodb", action="store_true",
+                   help="write only the inbox files (call_center, web_form)")
 
-    p = sub.add_parser("sql", help="run SQL on the DuckDB warehouse (read-only)")
-    p.add_argument("query")
-    p.add_argument("--format", choices=("table", "csv", "json"), default="table")
-    p.set_defaults(func=cmd_sql)
+    tables = tuple(DYNAMODB_TABLES)
+    p = _command(sub, "land", "land one source into the raw zone", cmd_land,
+                 "File sources are copied from the inbox (COMPLAINTS_INBOX, default "
+                 "<lake>/inbox/<source>/); DynamoDB tables are exported to S3 and copied.\n"
+                 "sms and social are landed by `complaints consume`.")
+    p.add_argument("source", metavar="SOURCE",
+                   type=landable_source(FILE_SOURCES, tables, tuple(STREAM_SOURCES)),
+                   help=f"a file source ({', '.join(FILE_SOURCES)}) or a DynamoDB table "
+                        f"({', '.join(tables)})")
+    p.add_argument("--label", help="snapshot label of a DynamoDB export (default: today's date)")
 
-    sub.add_parser("schema", help="print the unified complaint record as a Markdown table"
-                   ).set_defaults(func=cmd_schema)
+    p = _command(sub, "transform", "raw -> clean complaints (Spark)", cmd_transform,
+                 "Recomputes each source from all its raw files and replaces its partitions.")
+    p.add_argument("--sources", nargs="+", choices=COMPLAINT_SOURCES, metavar="SOURCE",
+                   help=f"only these sources (default: all: {', '.join(COMPLAINT_SOURCES)})")
 
-    p = sub.add_parser("run-dag", help="run a DAG through Airflow (dag.test) and report its state")
-    p.add_argument("dag_id")
-    p.add_argument("date", help="logical date, YYYY-MM-DD")
-    p.set_defaults(func=cmd_run_dag)
+    _command(sub, "check", "run the quality suite on the clean complaints", cmd_check,
+             "Exits 1 when an expectation fails.")
+    _command(sub, "refresh", "(re)create the warehouse views over the lake", cmd_refresh)
 
-    p = sub.add_parser("produce", help="send SMS or social events to their Kinesis stream")
-    p.add_argument("--source", choices=("sms", "social"), required=True)
+
+def _add_query_commands(sub: argparse._SubParsersAction[Parser]) -> None:
+    p = _command(sub, "sql", "run SQL on the DuckDB warehouse (read-only)", cmd_sql,
+                 "Views: complaints, daily_complaints, runs, quarantine and one per DynamoDB "
+                 "table (README, \"Querying\").")
+    p.add_argument("query", help="the SQL (DuckDB dialect); several statements: the last one's "
+                                 "result is printed")
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table",
+                   help="table for people, csv or json for programs")
+    _command(sub, "schema", "print the unified complaint record as a Markdown table", cmd_schema)
+
+
+def _add_streaming_commands(sub: argparse._SubParsersAction[Parser]) -> None:
+    streamed = tuple(STREAM_SOURCES)
+    p = _command(sub, "produce", "send SMS or social events to their Kinesis stream",
+                 cmd_produce, "Creates the stream when it is missing.")
+    p.add_argument("--source", choices=streamed, required=True, help="which stream")
     p.add_argument("--rate", type=float, default=200.0, help="events per second")
-    p.add_argument("--duration", type=float, help="seconds of events to send")
-    p.add_argument("--count", type=int, help="number of (valid) events to send")
-    p.add_argument("--replay", action="store_true", help="replay the real sample in ../shared")
+    p.add_argument("--duration", type=float,
+                   help="seconds of events to send (default: --count decides)")
+    p.add_argument("--count", type=int,
+                   help="number of (valid) events to send (default: --duration decides)")
+    p.add_argument("--replay", action="store_true",
+                   help="replay the real sample in ../shared/data instead of synthetic events")
     p.add_argument("--surge", action="store_true", help="network surge in the South, mid-run")
     p.add_argument("--bad-fraction", type=float, default=0.0, help="share of bad events added")
-    p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--ids-file", type=Path, help="write the sent event ids here, one a line")
-    p.set_defaults(func=cmd_produce)
+    p.add_argument("--seed", type=int, default=7, help="random seed of the synthetic events")
+    p.add_argument("--ids-file", type=Path,
+                   help="write the sent event ids here, one a line (default: not written)")
 
-    p = sub.add_parser("demo", help="the whole pipeline end to end on the local default")
-    generation_args(p)
-    p.set_defaults(func=cmd_demo)
-
-    p = sub.add_parser("consume", help="read a Kinesis stream (sms, social) into the raw zone")
-    p.add_argument("--source", choices=("sms", "social"), required=True)
-    p.add_argument("--worker-id", default=f"{socket.gethostname()}-{os.getpid()}")
+    p = _command(sub, "consume", "read a Kinesis stream (sms, social) into the raw zone",
+                 cmd_consume, "A long-running service: run it under a supervisor; several "
+                 "workers share the shards by lease. SIGTERM finishes the batch and stops.")
+    p.add_argument("--source", choices=streamed, required=True, help="which stream")
+    p.add_argument("--worker-id", default=f"{socket.gethostname()}-{os.getpid()}",
+                   help="this worker's name in the lease table (default: host-pid)")
     p.add_argument("--max-seconds", type=float, help="stop after this long (default: never)")
     p.add_argument("--idle-exit-seconds", type=float,
                    help="stop once nothing was landed for this long (default: never)")
     p.add_argument("--batch-limit", type=int, default=500, help="records per get_records")
     p.add_argument("--lease-table", help="default: complaints-consumer-leases-<source>")
-    p.add_argument("--lease-seconds", type=float, default=10.0, help="lease duration")
+    p.add_argument("--lease-seconds", type=float, default=10.0,
+                   help="seconds a shard's lease lasts without renewal")
     p.add_argument("--stream", help="default: the source's stream (COMPLAINTS_STREAM_<SOURCE>)")
-    p.set_defaults(func=cmd_consume)
 
-    p = sub.add_parser("airflow", help="start the Airflow UI (airflow standalone) on 127.0.0.1")
-    p.add_argument("--port", type=int, default=8793)
-    p.set_defaults(func=cmd_airflow)
+
+def _add_airflow_commands(sub: argparse._SubParsersAction[Parser]) -> None:
+    from complaints.airflow_local import DAGS_FOLDER
+
+    dags = ", ".join(dag_ids(DAGS_FOLDER))
+    p = _command(sub, "run-dag", "run a DAG through Airflow (dag.test) and report its state",
+                 cmd_run_dag, "Airflow's output goes to a log under $AIRFLOW_HOME/dag-runs/ "
+                 "(default AIRFLOW_HOME: ./.airflow); its path is printed.")
+    p.add_argument("dag_id", type=known_dag(DAGS_FOLDER),
+                   help=f"a DAG of {DAGS_FOLDER.name}/: {dags}")
+    p.add_argument("date", type=iso_date, help="the run's logical date, YYYY-MM-DD")
+
+    p = _command(sub, "demo", "the whole pipeline end to end on the local default", cmd_demo)
+    _generation_args(p)
+
+    p = _command(sub, "airflow", "start the Airflow UI (airflow standalone) on 127.0.0.1",
+                 cmd_airflow)
+    p.add_argument("--port", type=int, default=8793, help="port of the UI and API")
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="complaints", description=DESCRIPTION, epilog=EPILOG,
+                    formatter_class=HelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                title="commands")
+    _add_batch_commands(sub)
+    _add_query_commands(sub)
+    _add_streaming_commands(sub)
+    _add_airflow_commands(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(Settings.from_env(), args))
+    settings = Settings.from_env()
+    try:
+        return int(args.func(settings, args))
+    except BrokenPipeError:
+        # Whoever read stdout (`| head`) has stopped reading: nothing is wrong with the command.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except (Exception, KeyboardInterrupt) as exc:
+        line = explain(exc, settings)
+        if line is None or os.environ.get("COMPLAINTS_DEBUG"):
+            raise
+        print(f"complaints {args.command}: {line}", file=sys.stderr, flush=True)
+        return exit_code(exc)
 
 
 if __name__ == "__main__":

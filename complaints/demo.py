@@ -21,6 +21,7 @@ from typing import Literal
 from common.settings import Settings
 from complaints.airflow_local import run_dag
 from complaints.emulator import moto_server
+from complaints.progress import say, timed
 from samples.generate import generate
 from warehouse.duckdb_warehouse import format_result, run_query
 
@@ -78,11 +79,12 @@ def stream_burst(settings: Settings, start: datetime) -> None:
     )
     for source, bad in bursts:
         plan = EventPlan(rate_per_s=math.inf, count=STREAM_BURST, bad_events=bad, start=start)
-        sent = produce(settings, source, plan, SendOptions(keep_ids=False))
-        landed = consume(settings, source, worker_id=f"demo-{source}", idle_exit_s=2.0)
-        print(f"Streamed {source}: {sent.sent} events sent to Kinesis, "
-              f"{landed.records_landed} consumed into raw/{source}/ "
-              f"({landed.files_written} files)", flush=True)
+        with timed(f"stream {source}", f"{STREAM_BURST} events (and {len(bad)} bad ones) to "
+                   f"Kinesis, then consumed into raw/{source}/") as step:
+            sent = produce(settings, source, plan, SendOptions(keep_ids=False))
+            landed = consume(settings, source, worker_id=f"demo-{source}", idle_exit_s=2.0)
+            step.outcome = (f"{sent.sent} sent, {landed.records_landed} consumed "
+                            f"({landed.files_written} files)")
 
 
 def run_demo(settings: Settings, airflow_home: Path, *, seed: int = 7, days: int = 5,
@@ -92,21 +94,25 @@ def run_demo(settings: Settings, airflow_home: Path, *, seed: int = 7, days: int
     run_date = (start + timedelta(days=days - 1)).isoformat()
     with moto_server(log_file=settings.lake / "emulator.log") as endpoint:
         local = replace(settings, aws_endpoint_url=endpoint)
-        print(f"AWS emulator (moto server) on {endpoint}")
-        summary = generate(local, seed=seed, days=days, start=start)
-        print(f"Generated {days} days from {start}: {summary.records} inbox records, "
-              f"{sum(summary.dynamodb_items.values())} DynamoDB items in "
-              f"{len(summary.dynamodb_items)} tables")
+        say(f"AWS emulator (moto server) on {endpoint}")
+        with timed("generate", f"{days} days of sample data from {start} (inbox files, "
+                   "DynamoDB tables)") as step:
+            summary = generate(local, seed=seed, days=days, start=start)
+            step.outcome = (f"{sum(summary.records.values())} inbox records, "
+                            f"{sum(summary.dynamodb_items.values())} DynamoDB items in "
+                            f"{len(summary.dynamodb_items)} tables")
         stream_burst(local, datetime.combine(start + timedelta(days=days - 1), dt_time(12),
                                               tzinfo=UTC))
         for dag_id in (DEMO_DAG, STREAM_DAG):
             log_file = airflow_home / "dag-runs" / f"{dag_id}-{run_date}.log"
-            print(f"Running DAG {dag_id} for {run_date} through Airflow (log: {log_file}) ...",
-                  flush=True)
-            state = run_dag(local, dag_id, run_date, airflow_home, log_file=log_file)
+            with timed(f"DAG {dag_id}", f"run for {run_date} through Airflow (log: {log_file})"
+                       ) as step:
+                state = run_dag(local, dag_id, run_date, airflow_home, log_file=log_file)
+                step.outcome = state
             if state != "success":
-                print(f"DAG run ended {state}; last lines of {log_file}:")
-                print("\n".join(log_file.read_text(errors="replace").splitlines()[-40:]))
+                say("\n".join(log_file.read_text(errors="replace").splitlines()[-40:]))
+                say(f"complaints demo: DAG {dag_id} ended {state} (its last log lines are above); "
+                    f"the whole log: {log_file}")
                 return 1
     _section("Counts per source (latest run of each): in = clean + quarantined + duplicates",
              settings, COUNTS_BY_SOURCE)

@@ -43,6 +43,9 @@ view with the same columns; refresh again once files appear. A column missing fr
 file of a zone becomes a typed NULL if the schema says it is nullable, and fails the refresh
 (``WarehouseError``) if it is required. DuckDB locks the file: a refresh cannot run while
 another process holds the warehouse open, read-only or not.
+
+Readers (``open_readonly``, ``run_query``) never create a lake or a warehouse: without the file
+they raise ``WarehouseMissing``, so a mistyped lake path is an error, not an empty answer.
 """
 
 from __future__ import annotations
@@ -69,6 +72,7 @@ __all__ = [
     "VIEWS",
     "QueryResult",
     "WarehouseError",
+    "WarehouseMissing",
     "WarehouseQueryError",
     "format_result",
     "open_readonly",
@@ -114,6 +118,17 @@ class WarehouseQueryError(WarehouseError):
     def __init__(self, message: str, sql: str = "") -> None:
         super().__init__(message)
         self.sql = sql
+
+
+class WarehouseMissing(WarehouseError):
+    """There is no warehouse file to read. Readers never build one (a mistyped lake path must not
+    turn into a new, empty lake that answers every query with 0 rows)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.lake_exists = path.parent.is_dir()
+        where = "" if self.lake_exists else f" (there is no lake at {path.parent} either)"
+        super().__init__(f"there is no warehouse at {path}{where}")
 
 
 @dataclass(frozen=True)
@@ -239,6 +254,15 @@ def _set_session(conn: duckdb.DuckDBPyConnection) -> None:
     conn.execute("SET TimeZone = 'UTC'")
 
 
+def _connect(path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """A connection to the warehouse file; DuckDB's I/O errors (no permission, the file locked
+    by a writer in another process) become ``WarehouseError`` with DuckDB's message."""
+    try:
+        return duckdb.connect(str(path), read_only=read_only)
+    except duckdb.IOException as exc:
+        raise WarehouseError(f"cannot open the warehouse {path}: {exc}") from exc
+
+
 def refresh_warehouse(settings: Settings) -> dict[str, int]:
     """(Re)create every view in ``settings.zones.warehouse``; return the row count per view.
 
@@ -247,7 +271,7 @@ def refresh_warehouse(settings: Settings) -> dict[str, int]:
     """
     path = settings.zones.warehouse
     path.parent.mkdir(parents=True, exist_ok=True)
-    conn = duckdb.connect(str(path))
+    conn = _connect(path, read_only=False)
     try:
         _set_session(conn)
         statements = _view_sql(conn, settings)
@@ -271,11 +295,13 @@ def refresh_warehouse(settings: Settings) -> dict[str, int]:
 def open_readonly(settings: Settings) -> duckdb.DuckDBPyConnection:
     """A read-only connection to the warehouse (session time zone UTC); the caller closes it.
 
-    Builds the warehouse first if its file does not exist yet.
+    Never builds anything: without a warehouse file it raises ``WarehouseMissing``
+    (``refresh_warehouse`` builds one).
     """
-    if not settings.zones.warehouse.exists():
-        refresh_warehouse(settings)
-    conn = duckdb.connect(str(settings.zones.warehouse), read_only=True)
+    path = settings.zones.warehouse
+    if not path.is_file():
+        raise WarehouseMissing(path)
+    conn = _connect(path, read_only=True)
     try:
         _set_session(conn)
     except BaseException:

@@ -26,6 +26,7 @@ from warehouse.duckdb_warehouse import (
     VIEWS,
     QueryResult,
     WarehouseError,
+    WarehouseMissing,
     WarehouseQueryError,
     format_result,
     open_readonly,
@@ -405,8 +406,26 @@ def test_missing_nullable_column_is_null_and_missing_required_column_fails(
 # ---------------------------------------------------------------------------------------------
 
 
-def test_open_readonly_builds_a_missing_warehouse(lake: Settings) -> None:
-    assert not lake.zones.warehouse.exists()
+def test_readers_never_build_a_warehouse(lake: Settings) -> None:
+    before = sorted(lake.lake.rglob("*"))
+    with pytest.raises(WarehouseMissing) as missing:
+        open_readonly(lake)
+    assert missing.value.path == lake.zones.warehouse and missing.value.lake_exists
+    with pytest.raises(WarehouseMissing):
+        run_query(lake, "SELECT count(*) FROM complaints")
+    assert sorted(lake.lake.rglob("*")) == before, "a reader wrote to the lake"
+
+
+def test_readers_never_create_a_lake(tmp_path: Path) -> None:
+    mistyped = Settings(lake=tmp_path / "lkae")
+    with pytest.raises(WarehouseMissing, match="there is no lake") as missing:
+        run_query(mistyped, "SELECT 1")
+    assert not missing.value.lake_exists
+    assert not mistyped.lake.exists()
+
+
+def test_open_readonly_reads_a_refreshed_warehouse_in_utc(lake: Settings) -> None:
+    refresh_warehouse(lake)
     conn = open_readonly(lake)
     try:
         assert conn.execute("SELECT count(*) FROM complaints").fetchone() == (7,)
