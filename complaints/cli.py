@@ -181,16 +181,32 @@ def cmd_transform(settings: Settings, args: argparse.Namespace) -> int:
     zones = settings.zones
     require_writable(zones.clean, zones.quarantine, zones.runs)
     present = {source: n for source, n in files.items() if n}
-    with timed("transform", f"{len(present)} sources, {sum(present.values())} raw files "
-               f"({', '.join(present)})") as step:
-        result = run_transform(settings, sources=sources)
+    dates = _event_dates(args)
+    how = "full recompute" if args.full else (
+        f"event dates {dates[0]}..{dates[1]}" if dates else "new raw files only")
+    with timed("transform", f"{len(present)} sources, {sum(present.values())} raw files in the "
+               f"lake ({', '.join(present)}); {how}") as step:
+        result = run_transform(settings, sources=sources, full=args.full, event_dates=dates,
+                               retry_quarantined=args.retry_quarantined)
         counts = result.counts
-        step.outcome = (f"{sum(c.records_in for c in counts)} records in, "
+        step.outcome = (f"{sum(c.raw_files for c in counts)} files read, "
+                        f"{sum(c.records_in for c in counts)} records in, "
                         f"{sum(c.clean for c in counts)} clean, "
                         f"{sum(c.quarantined for c in counts)} quarantined, "
                         f"{sum(c.duplicates for c in counts)} duplicates")
     print(json.dumps(result.to_dict(), indent=2))
     return 0
+
+
+def _event_dates(args: argparse.Namespace) -> tuple[date, date] | None:
+    """``--from``/``--to`` as an inclusive range (one alone means that single day onwards/up to)."""
+    if args.date_from is None and args.date_to is None:
+        return None
+    first = args.date_from or args.date_to
+    last = args.date_to or args.date_from
+    if first > last:
+        raise CliError(f"--from {first} is after --to {last}; give the earlier date first")
+    return first, last
 
 
 def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
@@ -357,9 +373,19 @@ def _add_batch_commands(sub: argparse._SubParsersAction[Parser]) -> None:
     p.add_argument("--label", help="snapshot label of a DynamoDB export (default: today's date)")
 
     p = _command(sub, "transform", "raw -> clean complaints (Spark)", cmd_transform,
-                 "Recomputes each source from all its raw files and replaces its partitions.")
+                 "Reads only the raw files no run has processed yet (runs/ledger/) and merges "
+                 "them into the partitions they touch; nothing new: nothing is read.")
     p.add_argument("--sources", nargs="+", choices=COMPLAINT_SOURCES, metavar="SOURCE",
                    help=f"only these sources (default: all: {', '.join(COMPLAINT_SOURCES)})")
+    p.add_argument("--full", action="store_true",
+                   help="recompute the sources from all their raw files (default: off)")
+    p.add_argument("--from", dest="date_from", type=iso_day, metavar="YYYY-MM-DD",
+                   help="recompute only the partitions of these event dates, from all raw files "
+                        "(the backfill after a change; with --to; default: none)")
+    p.add_argument("--to", dest="date_to", type=iso_day, metavar="YYYY-MM-DD",
+                   help="last event date of the backfill (default: the --from date)")
+    p.add_argument("--retry-quarantined", action="store_true",
+                   help="read again raw files quarantined as unreadable (default: off)")
 
     _command(sub, "check", "run the quality suite on the clean complaints", cmd_check,
              "Exits 1 when an expectation fails.")
