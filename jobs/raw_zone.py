@@ -128,11 +128,14 @@ def _read_web_form_group(spark: SparkSession, lake: Path, paths: Sequence[str],
                  columnNameOfCorruptRecord=_CORRUPT, enforceSchema=True)
         .csv(list(paths))
     )
+    raw_record = F.coalesce(F.col(_CORRUPT), as_json)
     return rows.select(
         *known, raw_file, ingest_time,
         F.monotonically_increasing_id().alias("_order"),
-        F.coalesce(F.col(_CORRUPT), as_json).alias("raw_record"),
-        F.col(_CORRUPT).isNotNull().alias("_malformed"),
+        raw_record.alias("raw_record"),
+        # Same as "_corrupt_record is not null", but through every column: Spark refuses a query
+        # on raw CSV that needs the corrupt-record column alone (e.g. counting parse errors).
+        (F.col(_CORRUPT) == raw_record).alias("_malformed"),
         F.lit(truncated).alias("_truncated"),
     )
 
@@ -161,7 +164,7 @@ def read_web_forms(spark: SparkSession, lake: Path,
     rows = reduce(DataFrame.unionByName, frames)
     in_file = Window.partitionBy("raw_file")
     record_number = F.row_number().over(in_file.orderBy("_order"))
-    parse_error = F.when(F.col("_malformed"), F.lit(MALFORMED_ROW))
+    parse_error = F.when(F.col("_malformed"), F.lit(MALFORMED_ROW))  # null: not malformed
     if any(truncated for _, truncated in groups):
         is_last = record_number == F.count(F.lit(1)).over(in_file)
         parse_error = F.when(F.col("_truncated") & is_last, F.lit(TRUNCATED_RECORD)).otherwise(

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pyspark.sql import functions as F
 
 from common.settings import Settings
 from jobs.raw_files import (
@@ -299,6 +300,11 @@ def test_a_malformed_row_is_quarantined_with_its_record_number(
         None, MALFORMED_ROW, None]
     assert got[("malformed.csv", 2)]["raw_record"] == bad_row
     assert got[("malformed.csv", 3)]["Complaint ID"] == "7000003"
+    # parse errors can be counted on their own (Spark refuses raw-CSV queries that need only the
+    # corrupt-record column)
+    frame = read_web_forms(spark, settings.lake, [settings.zones.raw / "web_form" / PARTITION
+                                                  / "malformed.csv"])
+    assert frame.where(F.col("parse_error").isNotNull()).count() == 1
 
 
 # --- compression ------------------------------------------------------------------------------
