@@ -3,11 +3,14 @@
 Raw files are immutable and partitioned by landing time (``ingest_date=…/hour=…``). Every reader
 returns one row per record with ``raw_file`` (relative to the lake), ``raw_line`` (1-based) and
 ``ingest_time`` (the landing hour, UTC), so each clean or quarantined row traces back to its input.
+The readers expect files that ``jobs.raw_files.inspect_raw_file`` found readable: a file that
+cannot be read as a whole is quarantined as a file by the transform, never handed to Spark.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import reduce
 from pathlib import Path
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
@@ -16,7 +19,23 @@ from pyspark.sql import types as T
 
 from common.lake import EXPORT_DIR, INGEST_PARTITION_REGEX
 from common.settings import Settings
+from jobs.raw_files import FileVerdict, inspect_raw_file, match_web_form_header
 from schemas.sources import COMPLAINT_SOURCE_TABLE, WEB_FORM_COLUMNS
+
+MALFORMED_ROW = "malformed CSV row"
+TRUNCATED_RECORD = "truncated CSV record (the file ends inside a quoted field)"
+_CORRUPT = "_corrupt_record"
+_LINEAGE_FIELDS = [
+    T.StructField("raw_file", T.StringType()),
+    T.StructField("raw_line", T.LongType()),
+    T.StructField("raw_record", T.StringType()),
+    T.StructField("ingest_time", T.TimestampType()),
+]
+JSON_LINES_SCHEMA = T.StructType(_LINEAGE_FIELDS)
+WEB_FORM_READ_SCHEMA = T.StructType(
+    [T.StructField(c, T.StringType()) for c in WEB_FORM_COLUMNS]
+    + _LINEAGE_FIELDS + [T.StructField("parse_error", T.StringType())]
+)
 
 
 def raw_files_of(settings: Settings, source: str) -> list[Path]:
@@ -42,41 +61,119 @@ def _lineage(lake: Path) -> tuple[Column, Column]:
 
 def read_json_lines(spark: SparkSession, lake: Path, files: Sequence[Path]) -> DataFrame:
     """One row per non-blank line, with its 1-based line number. Gzip files are decompressed."""
+    if not files:
+        return spark.createDataFrame([], JSON_LINES_SCHEMA)
     raw_file, ingest_time = _lineage(lake)
     whole = spark.read.text([str(f) for f in files], wholetext=True)
     lines = whole.select(
         raw_file, ingest_time, F.posexplode(F.split(F.col("value"), "\n")).alias("pos", "line")
     )
-    return lines.where(~F.col("line").rlike(r"^\s*$")).select(
+    # A UTF-8 byte-order mark is not part of the first record (it would make it malformed JSON).
+    line = F.when(F.col("pos") == 0, F.regexp_replace(F.col("line"), "^\ufeff", "")).otherwise(
+        F.col("line"))
+    return lines.where(~line.rlike(r"^\s*$")).select(
         "raw_file",
         (F.col("pos") + 1).cast("long").alias("raw_line"),
-        F.regexp_replace(F.col("line"), "\r$", "").alias("raw_record"),
+        F.regexp_replace(line, "\r$", "").alias("raw_record"),
         "ingest_time",
     )
 
 
-def read_web_forms(spark: SparkSession, lake: Path, files: Sequence[Path]) -> DataFrame:
-    """CFPB-layout CSV (quoted multi-line narratives); raw_line is the 1-based record number."""
-    schema = T.StructType(
-        [T.StructField(c, T.StringType()) for c in WEB_FORM_COLUMNS]
-        + [T.StructField("_corrupt_record", T.StringType())]
-    )
+# --- web forms (CSV)
+class UnreadableRawFile(ValueError):
+    """A raw file given by path cannot be read as a whole (pass its FileVerdict to skip it)."""
+
+
+def _readable_web_forms(files: Sequence[FileVerdict | Path]) -> list[FileVerdict]:
+    """Verdicts of the files to read: unreadable verdicts are skipped (their caller quarantines
+    them as files); a bare path is inspected here, and raises when it is unreadable, since then
+    nobody would quarantine it."""
+    readable = []
+    for given in files:
+        verdict = given if isinstance(given, FileVerdict) else inspect_raw_file(given, "web_form")
+        if isinstance(given, Path) and not verdict.readable:
+            raise UnreadableRawFile(f"{given}: {verdict.reason}")
+        if verdict.readable:
+            readable.append(verdict)
+    return readable
+
+
+def _json_names(header: Sequence[str]) -> list[str]:
+    """The header's names as JSON keys of raw_record; blank or repeated ones become _c<index>."""
+    seen: set[str] = set()
+    names = []
+    for index, name in enumerate(header):
+        names.append(name if name.strip() and name not in seen else f"_c{index}")
+        seen.add(name)
+    return names
+
+
+def _read_web_form_group(spark: SparkSession, lake: Path, paths: Sequence[str],
+                         header: Sequence[str], truncated: bool) -> DataFrame:
+    """Files sharing one header: read by position with that header's width (the header line is
+    skipped), then each WEB_FORM_COLUMNS column taken by name from the header."""
+    fields = [f"_c{i}" for i in range(len(header))]
+    schema = T.StructType([T.StructField(f, T.StringType()) for f in fields]
+                          + [T.StructField(_CORRUPT, T.StringType())])
+    positions = match_web_form_header(header).positions
+    known = [(F.col(fields[positions[c]]) if c in positions else F.lit(None).cast("string"))
+             .alias(c) for c in WEB_FORM_COLUMNS]
+    # The row as the file has it (every column, file order) for the quarantine.
+    as_json = F.to_json(F.struct(*[F.col(f).alias(n) for f, n in zip(fields, _json_names(header),
+                                                                      strict=True)]))
     raw_file, ingest_time = _lineage(lake)
     rows = (
         spark.read.schema(schema)
         .options(header=True, multiLine=True, escape='"', mode="PERMISSIVE",
-                 columnNameOfCorruptRecord="_corrupt_record", enforceSchema=False)
-        .csv([str(f) for f in files])
-        .select("*", raw_file, ingest_time, F.monotonically_increasing_id().alias("_order"))
+                 columnNameOfCorruptRecord=_CORRUPT, enforceSchema=True)
+        .csv(list(paths))
     )
-    in_file_order = Window.partitionBy("raw_file").orderBy("_order")
-    as_json = F.to_json(F.struct(*[F.col(f"`{c}`") for c in WEB_FORM_COLUMNS]))
+    raw_record = F.coalesce(F.col(_CORRUPT), as_json)
+    return rows.select(
+        *known, raw_file, ingest_time,
+        F.monotonically_increasing_id().alias("_order"),
+        raw_record.alias("raw_record"),
+        # Same as "_corrupt_record is not null", but through every column: Spark refuses a query
+        # on raw CSV that needs the corrupt-record column alone (e.g. counting parse errors).
+        (F.col(_CORRUPT) == raw_record).alias("_malformed"),
+        F.lit(truncated).alias("_truncated"),
+    )
+
+
+def read_web_forms(spark: SparkSession, lake: Path,
+                   files: Sequence[FileVerdict | Path]) -> DataFrame:
+    """Web-form CSV (quoted multi-line narratives, UTF-8, optionally gzip), each file read by its
+    own header: columns by name in any order, extra ones ignored, missing optional ones null.
+
+    ``files``: verdicts of ``jobs.raw_files.inspect_raw_file`` (unreadable ones are skipped), or
+    paths (inspected here). raw_line is the 1-based record number in the file; a row the CSV
+    parser cannot split into the header's columns, and the last record of a file that ends inside
+    a quoted field, get a parse_error (record-level quarantine).
+    """
+    verdicts = _readable_web_forms(files)
+    if not verdicts:
+        return spark.createDataFrame([], WEB_FORM_READ_SCHEMA)
+    groups: dict[tuple[tuple[str, ...], bool], list[str]] = {}
+    for verdict in verdicts:
+        if verdict.header is None:
+            raise ValueError(f"{verdict.path}: a readable web-form verdict without a header")
+        groups.setdefault((verdict.header, verdict.truncated_last_record), []).append(
+            str(verdict.path))
+    frames = [_read_web_form_group(spark, lake, paths, header, truncated)
+              for (header, truncated), paths in groups.items()]
+    rows = reduce(DataFrame.unionByName, frames)
+    in_file = Window.partitionBy("raw_file")
+    record_number = F.row_number().over(in_file.orderBy("_order"))
+    parse_error = F.when(F.col("_malformed"), F.lit(MALFORMED_ROW))  # null: not malformed
+    if any(truncated for _, truncated in groups):
+        is_last = record_number == F.count(F.lit(1)).over(in_file)
+        parse_error = F.when(F.col("_truncated") & is_last, F.lit(TRUNCATED_RECORD)).otherwise(
+            parse_error)
     return rows.select(
         *[F.col(f"`{c}`") for c in WEB_FORM_COLUMNS],
         "raw_file",
-        F.row_number().over(in_file_order).cast("long").alias("raw_line"),
-        F.coalesce(F.col("_corrupt_record"), as_json).alias("raw_record"),
+        record_number.cast("long").alias("raw_line"),
+        "raw_record",
         "ingest_time",
-        F.when(F.col("_corrupt_record").isNotNull(), F.lit("malformed CSV row"))
-        .alias("parse_error"),
+        parse_error.alias("parse_error"),
     )

@@ -3,7 +3,7 @@
 * ``call_center``: call-centre log exports, JSON Lines, one call per line, semi-structured (nested
   objects, optional fields, several timestamp formats).
 * ``web_form``: web-form exports, CSV in the CFPB complaint-database layout (18 columns, quoted
-  multi-line narratives).
+  multi-line narratives), UTF-8, optionally gzip; read by header name (``WEB_FORM_REQUIRED``).
 * DynamoDB tables (``../shared/seeds``): "Export to S3" output, DynamoDB JSON, one
   ``{"Item": {...}}`` per line in ``data/*.json.gz``. ``DYNAMODB_TABLES`` declares each table's key
   and attribute types (S, N, BOOL, NULL, M, L, SS, NS).
@@ -64,6 +64,21 @@ WEB_FORM_COLUMNS: tuple[str, ...] = (
     "Complaint ID",
 )
 # "Date received" is a date only: yyyy-MM-dd (CFPB) or MM/dd/yyyy (older exports).
+
+# A web-form file is read by its own header, by column name (jobs/raw_files.py, jobs/raw_zone.py):
+# columns may come in any order, extra columns are ignored (schema drift, noted with a count) and
+# a missing optional column reads as null. Each group below names columns of which the header must
+# hold at least one, or the whole file is quarantined with the missing names:
+# * "Complaint ID": the source record id, hence the complaint id and its dedupe;
+# * "Date received": the event time and the clean partition;
+# * a complaint text: the narrative, or else the issue (CFPB withholds most narratives, so "Issue"
+#   is the text of most rows; an export with neither has nothing to classify).
+# Rows with a blank value in a required column are still quarantined one by one (parse_sources).
+WEB_FORM_REQUIRED: tuple[tuple[str, ...], ...] = (
+    ("Complaint ID",),
+    ("Date received",),
+    ("Consumer complaint narrative", "Issue"),
+)
 
 
 # --- DynamoDB exports

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+from common.settings import Settings
 from jobs.parse_sources import (
     MAX_RECORD_CHARS,
     STAGED_COLUMNS,
@@ -15,6 +20,8 @@ from jobs.parse_sources import (
     parse_mbpp_reports,
     parse_web_form,
 )
+from jobs.raw_files import inspect_raw_file
+from jobs.raw_zone import read_web_forms
 from schemas.sources import WEB_FORM_COLUMNS
 
 INGESTED = datetime(2026, 11, 3, 7, 0)  # naive = session zone (UTC)
@@ -207,6 +214,59 @@ def test_parse_web_form(spark: Any) -> None:
         5: ("7000005", "11/03/2026", "Billing dispute", None),
         # the reader's error comes first
         6: (None, None, None, "malformed CSV row"),
+    }
+
+
+def land_web_form(settings: Settings, name: str, header: Sequence[str],
+                  rows: Sequence[dict[str, str | None]]) -> Path:
+    folder = settings.zones.raw / "web_form" / "ingest_date=2026-11-03" / "hour=07"
+    folder.mkdir(parents=True, exist_ok=True)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows([[row.get(c) or "" for c in header] for row in rows])
+    (folder / name).write_text(buffer.getvalue())
+    return folder / name
+
+
+def staged_by_id(spark: Any, settings: Settings, files: Sequence[Path]) -> dict[str, Any]:
+    """parse_web_form over files read by their own headers: staged rows by source record id."""
+    verdicts = [inspect_raw_file(f, "web_form") for f in files]
+    assert all(v.readable for v in verdicts)
+    out = parse_web_form(read_web_forms(spark, settings.lake, verdicts))
+    return {r.source_record_id: r.asDict() for r in out.collect()}
+
+
+def test_parse_web_form_by_header_name_whatever_the_column_order(
+    spark: Any, settings: Settings
+) -> None:
+    drifted = ["Complaint ID", "Internal note", *reversed(WEB_FORM_COLUMNS[:-1])]
+    drifted.remove("Tags")
+    cfpb = land_web_form(settings, "cfpb.csv", WEB_FORM_COLUMNS, [WEB_ROW])
+    moved = land_web_form(settings, "moved.csv", drifted,
+                          [{**WEB_ROW, "Complaint ID": "7000002", "Internal note": "vip"}])
+    got = staged_by_id(spark, settings, [cfpb, moved])
+    assert sorted(got) == ["7000001", "7000002"]
+    lineage = ("source_record_id", "raw_file", "raw_record", "ingest_time")
+    same = [{k: v for k, v in got[i].items() if k not in lineage} for i in ("7000001", "7000002")]
+    assert same[0] == same[1]
+    assert same[0]["text_raw"] == "I was charged twice for my October bill.\nPlease help."
+    assert same[0]["hints"] == "Internet service. Cable internet. Billing dispute. Charged twice"
+    assert (same[0]["state_raw"], same[0]["location"], same[0]["parse_error"]) == (
+        "TX", "78701", None)
+
+
+def test_parse_web_form_without_a_narrative_column_takes_the_issue(
+    spark: Any, settings: Settings
+) -> None:
+    header = [c for c in WEB_FORM_COLUMNS if c != "Consumer complaint narrative"]
+    path = land_web_form(settings, "no_narrative.csv", header,
+                         [WEB_ROW, {**WEB_ROW, "Complaint ID": "7000002", "Date received": ""}])
+    got = staged_by_id(spark, settings, [path])
+    assert {i: (r["text_raw"], r["event_time_raw"], r["parse_error"]) for i, r in got.items()} == {
+        "7000001": ("Billing dispute. Charged twice", "2026-11-03", None),
+        # a required value left blank is still a record-level quarantine
+        "7000002": ("Billing dispute. Charged twice", None, "missing field: Date received"),
     }
 
 
