@@ -51,6 +51,7 @@ from jobs.clean_zone import (
 )
 from jobs.ledger import (
     PROCESSED,
+    QUARANTINED,
     LedgerEntry,
     SourcePlan,
     clear_intent,
@@ -60,6 +61,7 @@ from jobs.ledger import (
     write_ledger,
 )
 from jobs.parse_sources import JSON_LINE_PARSERS, parse_web_form
+from jobs.raw_files import FileVerdict, inspect_raw_file
 from jobs.raw_zone import read_json_lines, read_web_forms
 from jobs.runs import (
     FileRead,
@@ -94,10 +96,13 @@ LINEAGE = ("ingest_time", "raw_file", "raw_line")
 
 
 def stage_source(spark: SparkSession, settings: Settings, source: str,
-                 files: Sequence[Path]) -> DataFrame:
+                 files: Sequence[FileVerdict]) -> DataFrame:
+    """Parse the readable raw files of one source into the staged shape (web forms by their own
+    CSV header; everything else as JSON Lines)."""
     if source == "web_form":
         return parse_web_form(read_web_forms(spark, settings.lake, files))
-    return JSON_LINE_PARSERS[source](read_json_lines(spark, settings.lake, files))
+    return JSON_LINE_PARSERS[source](read_json_lines(spark, settings.lake,
+                                                     [f.path for f in files]))
 
 
 # --- pure transforms
@@ -271,6 +276,19 @@ class _Run:
     plans: dict[str, SourcePlan]
     event_dates: tuple[date, date] | None
     files_read: list[FileRead] = field(default_factory=list)
+    verdicts: dict[str, list[FileVerdict]] = field(default_factory=dict)
+
+    def inspect(self) -> None:
+        """Look at every file to read before Spark does: one unreadable file must not fail the
+        run (``jobs.raw_files``)."""
+        self.verdicts = {s: [inspect_raw_file(f, s) for f in p.files]
+                         for s, p in self.plans.items()}
+
+    def readable(self, source: str) -> list[FileVerdict]:
+        return [v for v in self.verdicts.get(source, []) if v.readable]
+
+    def unreadable(self) -> list[FileVerdict]:
+        return [v for vs in self.verdicts.values() for v in vs if not v.readable]
 
     @property
     def lake(self) -> Lake:
@@ -291,9 +309,8 @@ def _layer_schema(source: str) -> RecordSchema:
     return STREAM_BY_ID if source in STREAM_COMPLAINT_SOURCES else COMPLAINT
 
 
-def _stage_all(spark: SparkSession, settings: Settings, plans: Sequence[SourcePlan]
-               ) -> DataFrame:
-    frames = [stage_source(spark, settings, p.source, p.files) for p in plans if p.files]
+def _stage_all(spark: SparkSession, run: _Run) -> DataFrame:
+    frames = [stage_source(spark, run.settings, s, run.readable(s)) for s in run.plans]
     staged = frames[0]
     for frame in frames[1:]:
         staged = staged.unionByName(frame)
@@ -366,15 +383,23 @@ def _quarantine_staged(run: _Run, quarantined: DataFrame) -> None:
             f.rename(live / f"{run.run_id}-{f.name}")
 
 
+def _unreadable_files(spark: SparkSession, run: _Run) -> DataFrame:
+    """One quarantine entry per raw file that cannot be read as a whole (``raw_line`` 0)."""
+    rows = [(v.source, f"unreadable file: {v.reason}", run.lake.relative(v.path), 0, None,
+             run.run_id) for v in run.unreadable()]
+    return spark.createDataFrame(rows, QUARANTINE.spark_schema()).select(*QUARANTINE.names)
+
+
 def _commit_ledger(run: _Run, per_file: dict[str, tuple[int, date | None, date | None]]) -> None:
     for source, plan in run.plans.items():
         entries = {} if plan.full else read_ledger(run.lake, source)
-        for path in plan.files:
-            relative = run.lake.relative(path)
+        for verdict in run.verdicts.get(source, []):
+            relative = run.lake.relative(verdict.path)
             records, first, last = per_file.get(relative, (0, None, None))
-            entries[relative] = LedgerEntry(relative, path.stat().st_size, PROCESSED, None,
-                                            run.run_id, records, first, last)
-            run.files_read.append(FileRead(source, relative, PROCESSED, None, records))
+            status = PROCESSED if verdict.readable else QUARANTINED
+            entries[relative] = LedgerEntry(relative, verdict.path.stat().st_size, status,
+                                            verdict.reason, run.run_id, records, first, last)
+            run.files_read.append(FileRead(source, relative, status, verdict.reason, records))
         if run.event_dates is None or not plan.files:
             write_ledger(run.lake, source, entries.values())
         clear_intent(run.lake, source)
@@ -393,9 +418,11 @@ def _counts(run: _Run, standardised: DataFrame, before: dict[str, int],
         records = int(tally[source]["records"]) if source in tally else 0
         quarantined = int(tally[source]["quarantined"]) if source in tally else 0
         clean = after if plan.full else after - before.get(source, 0)
+        poison = sum(1 for v in run.verdicts.get(source, []) if not v.readable)
         counts.append(SourceCounts(
-            source, len(plan.files), records, clean, quarantined, records - quarantined - clean,
-            mode="full" if plan.full else "incremental", partitions_written=len(mine)))
+            source, len(plan.files) - poison, records, clean, quarantined,
+            records - quarantined - clean, mode="full" if plan.full else "incremental",
+            files_quarantined=poison, partitions_written=len(mine)))
     return counts
 
 
@@ -410,9 +437,9 @@ def _per_file(standardised: DataFrame) -> dict[str, tuple[int, date | None, date
 def _transform(run: _Run, spark: SparkSession, rules: Rules) -> tuple[list[SourceCounts],
                                                                       set[Partition]]:
     """Read the increment, merge it into the partitions it touches, swap them in."""
-    plans = [p for p in run.plans.values() if p.files]
     lake = run.lake
-    standardised = standardise_complaints(_stage_all(spark, run.settings, plans)).persist()
+    run.inspect()
+    standardised = standardise_complaints(_stage_all(spark, run)).persist()
     try:
         usable = standardised.where(F.col("reason").isNull())
         increment = enrich_complaints(collapse_copies(usable), rules, run.run_id)
@@ -435,7 +462,8 @@ def _transform(run: _Run, spark: SparkSession, rules: Rules) -> tuple[list[Sourc
         else:
             clean = merged
         write_staged(clean, run.staging / "complaints", COMPLAINT)
-        _quarantine_staged(run, quarantine_records(standardised, run.run_id))
+        _quarantine_staged(run, quarantine_records(standardised, run.run_id).unionByName(
+            _unreadable_files(spark, run)))
         per_file = _per_file(standardised)
         swap_partitions(run.staging / "complaints", lake.clean_complaints, touched)
         if stream:

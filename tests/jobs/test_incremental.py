@@ -208,3 +208,33 @@ def test_event_date_backfill_rewrites_only_its_partitions(spark: Any, tmp_path: 
     rows = table(settings.zones.clean_complaints, COMPLAINT.names, drop=())
     assert {r["run_id"] for r in rows if r["event_date"] == "2026-11-04"} == {"backfill"}
     assert {r["run_id"] for r in rows if r["event_date"] != "2026-11-04"} == {"base"}
+
+
+def test_a_poison_file_is_one_quarantine_entry_and_not_retried(spark: Any, tmp_path: Path
+                                                               ) -> None:
+    settings = Settings(lake=tmp_path / "lake")
+    stream_steps(settings, 0)
+    folder = settings.zones.raw_partition("web_form", LANDED)
+    folder.mkdir(parents=True)
+    (folder / "bad-header.csv").write_text("Date received,Product\n2026-11-02,Phone\n")
+    good = "Complaint ID,Date received,Issue\n7000001,2026-11-02,Billing dispute\n"
+    (folder / "reordered.csv").write_text(good)
+    (folder / "truncated.csv.gz").write_bytes(b"\x1f\x8b\x08\x00" + b"\x00" * 6)
+    sources = ("web_form", "sms")
+    first = run_transform(settings, sources, run_id="one", spark=spark)
+    web = next(c for c in first.counts if c.source == "web_form")
+    assert (web.raw_files, web.files_quarantined, web.records_in, web.clean) == (1, 2, 1, 1)
+    entries = {r["raw_file"].rsplit("/", 1)[1]: r for r in table(
+        settings.zones.quarantine_records, QUARANTINE.names) if r["raw_line"] == 0}
+    assert set(entries) == {"bad-header.csv", "truncated.csv.gz"}
+    assert "Complaint ID" in entries["bad-header.csv"]["reason"]
+    assert all(r["reason"].startswith("unreadable file: ") for r in entries.values())
+    ledger = read_ledger(settings.zones, "web_form")
+    assert sorted(e.status for e in ledger.values()) == ["processed", "quarantined",
+                                                         "quarantined"]
+
+    again = run_transform(settings, sources, run_id="two", spark=spark)
+    assert all(c.mode == "skipped" for c in again.counts)  # poison files are not retried
+    retried = run_transform(settings, ("web_form",), run_id="three", spark=spark,
+                            retry_quarantined=True)
+    assert [(c.raw_files, c.files_quarantined) for c in retried.counts] == [(0, 2)]
