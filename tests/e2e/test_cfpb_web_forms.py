@@ -88,7 +88,8 @@ def landed(tmp_path_factory: pytest.TempPathFactory, spark: Any) -> Landed:
         result=result,
         clean=read_zone(settings.zones.clean_complaints, COMPLAINT),
         quarantine=read_zone(settings.zones.quarantine_records, QUARANTINE),
-        runs=pq.read_table(settings.zones.runs).to_pylist(),
+        runs=[row for path in sorted(settings.zones.runs.glob("*.parquet"))
+              for row in pq.read_table(path).to_pylist()],
     )
 
 
