@@ -123,9 +123,40 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_airflow(settings: Settings, args: argparse.Namespace) -> int:
-    from complaints.airflow_local import standalone
+    from complaints.airflow_local import LauncherError, serve
 
-    return standalone(settings, _airflow_home(), args.port)
+    try:
+        return serve(settings, _airflow_home(), port=args.port, seed_days=args.seed_days)
+    except LauncherError as exc:
+        print(f"airflow: {exc}", file=sys.stderr)
+        return 1
+
+
+def cmd_emulator(settings: Settings, args: argparse.Namespace) -> int:
+    from complaints.emulator import (
+        EmulatorError,
+        emulator_status,
+        start_detached,
+        stop_detached,
+    )
+
+    home = _airflow_home()
+    try:
+        if args.action == "start":
+            state, started = start_detached(home, args.port)
+            verb = "started" if started else "already running"
+            print(f"emulator {verb} on {state.url} (pid {state.pid}); "
+                  f"export COMPLAINTS_AWS_ENDPOINT_URL={state.url}")
+        elif args.action == "status":
+            state = emulator_status(home)
+            print(f"emulator running on {state.url} (pid {state.pid}, since {state.started_at})")
+        else:
+            state = stop_detached(home)
+            print(f"emulator stopped (was {state.url}, pid {state.pid})")
+    except EmulatorError as exc:
+        print(f"emulator: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def cmd_consume(settings: Settings, args: argparse.Namespace) -> int:
@@ -212,9 +243,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stream", help="default: the source's stream (COMPLAINTS_STREAM_<SOURCE>)")
     p.set_defaults(func=cmd_consume)
 
-    p = sub.add_parser("airflow", help="start the Airflow UI (airflow standalone) on 127.0.0.1")
-    p.add_argument("--port", type=int, default=8793)
+    p = sub.add_parser(
+        "airflow", help="Airflow standalone (UI, scheduler) on 127.0.0.1 with these DAGs, the AWS "
+                        "emulator started and seeded unless COMPLAINTS_AWS_ENDPOINT_URL is set")
+    p.add_argument("--port", type=int, default=None,
+                   help="UI / API port (default: 8080, or the next free port; never 8793)")
+    p.add_argument("--seed-days", type=int, default=3,
+                   help="days of sample data for an empty emulator (default: 3)")
     p.set_defaults(func=cmd_airflow)
+
+    p = sub.add_parser("emulator", help="the local AWS emulator (moto server) on its own: start it "
+                                        "detached, check it answers, stop it")
+    p.add_argument("action", choices=("start", "status", "stop"))
+    p.add_argument("--port", type=int, default=None,
+                   help="port for `start` (default: a free one); recorded in "
+                        "$AIRFLOW_HOME/emulator.json")
+    p.set_defaults(func=cmd_emulator)
     return parser
 
 
