@@ -47,5 +47,6 @@ airflow: $(STAMP) ## Airflow (UI + scheduler) on 127.0.0.1 with these DAGs, the 
 bench: $(STAMP) ## Run the benchmarks and write a report (bench/report.md)
 	$(BIN)/python -m bench
 
-clean: ## Remove the lake and the Airflow home (keeps .venv)
+clean: ## Remove the lake and the Airflow home (keeps .venv); stops an emulator recorded there
+	@test -x $(BIN)/complaints && AIRFLOW_HOME=$(CURDIR)/.airflow $(BIN)/complaints emulator stop 2>/dev/null || true
 	rm -rf lake .airflow
