@@ -24,6 +24,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
@@ -49,7 +50,6 @@ PORT_SEARCH = 200
 # Two cores: two tasks at a time (the Spark pool keeps it to one JVM).
 LOCAL_PARALLELISM = 2
 HEALTH_TIMEOUT_S = 300.0
-SHUTDOWN_TIMEOUT_S = 60.0
 PASSWORD_FILE = "simple_auth_manager_passwords.json.generated"
 
 
@@ -337,21 +337,64 @@ def _raise_stop(signum: int, frame: FrameType | None) -> None:
     raise _Stop(signum)
 
 
-def _stop_standalone(process: subprocess.Popen[bytes], signum: int) -> None:
-    """Let ``airflow standalone`` stop its components: it does so on SIGINT. A Ctrl+C in the
-    terminal has reached it already (same process group); a SIGTERM sent to the launcher alone
-    has not, so it is forwarded as SIGINT."""
+# Every process of one `complaints airflow` session carries this variable (with a value of its
+# own), whatever process group it ends up in: Airflow's task processes (and their Spark JVMs) run in
+# groups of their own and outlive the scheduler unless stopped.
+SESSION_VARIABLE = "COMPLAINTS_AIRFLOW_SESSION"
+GRACEFUL_STOP_S = 10.0
+
+
+def session_processes(session: str) -> set[tuple[int, str]]:
+    """(pid, start time) of the live processes of this session, from /proc (empty elsewhere)."""
+    marker = f"{SESSION_VARIABLE}={session}\0".encode()
+    found = set()
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if marker not in (proc / "environ").read_bytes():
+                continue
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] != "Z":
+            found.add((int(proc.name), fields[19]))  # field 22 of stat: start time
+    return found
+
+
+def _signal_session(session: str, sig: signal.Signals) -> None:
+    for pid, _ in session_processes(session):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def _wait_session(process: subprocess.Popen[bytes], session: str, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        process.poll()  # reap standalone when it is done
+        if process.returncode is not None and not session_processes(session):
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def stop_airflow(process: subprocess.Popen[bytes], session: str, signum: int,
+                 grace_s: float = GRACEFUL_STOP_S) -> None:
+    """Stop ``airflow standalone`` and everything it started.
+
+    Standalone stops its components on SIGINT: a Ctrl+C in the terminal has reached it already
+    (same process group), a SIGTERM sent to the launcher alone has not, so it is forwarded as
+    SIGINT. Airflow's scheduler then waits for running tasks to finish; a Ctrl+C should not, so
+    after a grace period what is left of the session gets SIGTERM, then SIGKILL.
+    """
     if process.poll() is None and signum != signal.SIGINT:
         process.send_signal(signal.SIGINT)
-    try:
-        process.wait(timeout=SHUTDOWN_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    for sig, grace in ((None, grace_s), (signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+        if sig is not None:
+            _signal_session(session, sig)
+        if _wait_session(process, session, grace):
+            return
+    process.wait()
 
 
 def serve(settings: Settings, airflow_home: Path, port: int | None = None,
@@ -367,7 +410,9 @@ def serve(settings: Settings, airflow_home: Path, port: int | None = None,
             env = standalone_env(local, airflow_home, ui_port)
             prepare_metadata_db(env)
             print(startup_line(url, airflow_home), flush=True)
+            env[SESSION_VARIABLE] = session = uuid.uuid4().hex
             process = subprocess.Popen([sys.executable, "-m", "airflow", "standalone"], env=env)
+            stopped_by = signal.SIGTERM
             try:
                 if _wait_until_healthy(url, process, HEALTH_TIMEOUT_S):
                     paused = env["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"].lower() == "true"
@@ -378,12 +423,14 @@ def serve(settings: Settings, airflow_home: Path, port: int | None = None,
                           flush=True)
                 return process.wait()
             except _Stop as stop:
+                print(f"\nStopping Airflow ({stop}) ...", flush=True)
+                stopped_by = signal.Signals(stop.signum)
+                return 0
+            finally:
                 # A second Ctrl+C must not cut the shutdown short (it is bounded by timeouts).
                 for signum in previous:
                     signal.signal(signum, signal.SIG_IGN)
-                print(f"\nStopping Airflow ({stop}) ...", flush=True)
-                _stop_standalone(process, stop.signum)
-                return 0
+                stop_airflow(process, session, stopped_by)
     except _Stop:
         return 0  # stopped before Airflow started; the emulator block has cleaned up
     finally:

@@ -1,12 +1,16 @@
-"""``complaints airflow`` before Airflow starts: the port it takes and the environment it gives
-Airflow's processes (the run through the real scheduler is tests/e2e/test_airflow_ui.py)."""
+"""``complaints airflow`` around Airflow: the port it takes, the environment it gives Airflow's
+processes, what it prints and how it stops them (the run through the real scheduler is
+tests/e2e/test_airflow_ui.py)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,11 +20,14 @@ import pytest
 from common.settings import Settings
 from complaints.airflow_local import (
     LOG_SERVER_PORTS,
+    SESSION_VARIABLE,
     LauncherError,
     choose_ui_port,
     port_is_free,
     ready_banner,
+    session_processes,
     standalone_env,
+    stop_airflow,
 )
 from complaints.emulator import free_port
 
@@ -129,3 +136,36 @@ def test_ready_banner_says_how_to_log_in_and_trigger(tmp_path: Path) -> None:
     assert "unpaused" in banner and "complaints_spark (1 slot(s))" in banner
     assert "export COMPLAINTS_AWS_ENDPOINT_URL=http://127.0.0.1:5999" in banner
     assert "unpause them in the UI" in ready_banner(url, home, settings, paused=True)
+
+
+# A stand-in for `airflow standalone`: it ignores SIGINT (as the scheduler waits for its tasks)
+# and starts a "task" in a session of its own (as Airflow's task supervisor does).
+FAKE_STANDALONE = r"""
+import signal, subprocess, sys, time
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+task = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"],
+                        start_new_session=True)
+print(task.pid, flush=True)
+time.sleep(300)
+"""
+
+
+def test_stop_airflow_stops_every_process_of_the_session() -> None:
+    session = "test-" + os.urandom(6).hex()
+    env = dict(os.environ, **{SESSION_VARIABLE: session})
+    standalone = subprocess.Popen([sys.executable, "-c", FAKE_STANDALONE], env=env,
+                                  stdout=subprocess.PIPE)
+    assert standalone.stdout is not None
+    task_pid = int(standalone.stdout.readline())
+    try:
+        assert {pid for pid, _ in session_processes(session)} == {standalone.pid, task_pid}
+        began = time.monotonic()
+        stop_airflow(standalone, session, signal.SIGTERM, grace_s=1.0)
+        assert time.monotonic() - began < 15
+        assert standalone.returncode is not None
+        assert session_processes(session) == set()
+    finally:
+        for pid in (standalone.pid, task_pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        standalone.wait()
