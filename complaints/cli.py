@@ -254,7 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("emulator", help="the local AWS emulator (moto server) on its own: start it "
                                         "detached, check it answers, stop it")
-    p.add_argument("action", choices=("start", "status", "stop"))
+    p.add_argument("action", choices=("start", "status", "stop"),
+                   help="start: run it detached and record it; status: check it answers; stop: "
+                        "stop the recorded one")
     p.add_argument("--port", type=int, default=None,
                    help="port for `start` (default: a free one); recorded in "
                         "$AIRFLOW_HOME/emulator.json")
