@@ -7,7 +7,8 @@ STAMP := $(VENV)/.installed
 export COMPLAINTS_LAKE ?= $(CURDIR)/lake
 export SPARK_LOCAL_IP ?= 127.0.0.1
 export PYSPARK_PYTHON ?= $(CURDIR)/$(BIN)/python
-AIRFLOW_PORT ?= 8793
+# Empty: 8080, or the next free port. `make airflow AIRFLOW_PORT=9090` to choose.
+AIRFLOW_PORT ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help install demo test test-fast lint airflow bench clean
@@ -40,11 +41,12 @@ lint: $(STAMP) ## ruff (explicit rule set, complexity), mypy --strict, import fl
 	$(BIN)/mypy $(PACKAGES) bench tests
 	$(BIN)/lint-imports
 
-airflow: $(STAMP) ## Start the Airflow UI (airflow standalone) on 127.0.0.1 with these DAGs
-	$(BIN)/complaints airflow --port $(AIRFLOW_PORT)
+airflow: $(STAMP) ## Airflow (UI + scheduler) on 127.0.0.1 with these DAGs, the AWS emulator started and seeded
+	$(BIN)/complaints airflow $(if $(AIRFLOW_PORT),--port $(AIRFLOW_PORT))
 
 bench: $(STAMP) ## Run the benchmarks and write a report (bench/report.md)
 	$(BIN)/python -m bench
 
-clean: ## Remove the lake and the Airflow home (keeps .venv)
+clean: ## Remove the lake and the Airflow home (keeps .venv); stops an emulator recorded there
+	@test -x $(BIN)/complaints && AIRFLOW_HOME=$(CURDIR)/.airflow $(BIN)/complaints emulator stop 2>/dev/null || true
 	rm -rf lake .airflow

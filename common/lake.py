@@ -10,7 +10,8 @@ stay in their folder, and atomic writes.
     <lake>/quarantine/records/source=<source>/part-*.parquet
     <lake>/state/stream_by_id/event_date=…/source=…/   stream events once per event id
     <lake>/runs/...        run records, the files each run read, the transform's ledger
-    <lake>/alerts/...      quality reports, task failures
+    <lake>/alerts/quality/...            quality reports
+    <lake>/alerts/task_failures/<dag id>/<run>__<task>[__<map index>]__try<n>.json   failed tasks
     <lake>/warehouse.duckdb
 
 Every writer here writes a hidden temporary file (or folder) beside its target and renames it into
@@ -197,6 +198,21 @@ class Lake:
     @property
     def alerts(self) -> Path:
         return self.root / "alerts"
+
+    @property
+    def task_failure_alerts(self) -> Path:
+        """``alerts/task_failures``: one JSON file per task that failed for good (retries spent)."""
+        return self.alerts / "task_failures"
+
+    def task_failure_alert(self, dag_id: str, run_id: str, task_id: str, *, try_number: int,
+                           map_index: int = -1) -> Path:
+        """The alert file of one failed try: ``alerts/task_failures/<dag id>/<run>__<task>
+        [__<map index>]__try<n>.json``, every part made safe (run ids hold ``:`` and ``+``)."""
+        parts = [unique_safe_name(run_id, "run"), safe_name(task_id, "task")]
+        if map_index >= 0:
+            parts.append(str(map_index))
+        name = "__".join(parts) + f"__try{try_number}.json"
+        return self.task_failure_alerts / safe_name(dag_id, "dag") / name
 
     @property
     def warehouse(self) -> Path:

@@ -33,6 +33,17 @@ DEFAULT_TABLES: dict[str, str] = {
 }
 
 
+def _pool_slots(raw: str) -> int:
+    """``COMPLAINTS_SPARK_POOL_SLOTS``: a whole number of Spark tasks at once, at least 1."""
+    try:
+        slots = int(raw)
+    except ValueError:
+        slots = 0
+    if slots < 1:
+        raise ValueError(f"COMPLAINTS_SPARK_POOL_SLOTS must be a whole number >= 1, got {raw!r}")
+    return slots
+
+
 @dataclass(frozen=True)
 class Settings:
     lake: Path = Path("lake")
@@ -44,6 +55,10 @@ class Settings:
     tables: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_TABLES))
     streams: Mapping[str, str] = field(default_factory=lambda: dict(STREAM_SOURCES))
     spark_master: str = "local[*]"
+    # The Airflow pool every Spark task runs in, and its size: 1 on a 2-core machine, so the batch
+    # DAG's two transforms and the stream DAG's transform never start three JVMs at once.
+    spark_pool: str = "complaints_spark"
+    spark_pool_slots: int = 1
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -68,6 +83,8 @@ class Settings:
             tables=tables,
             streams=streams,
             spark_master=env.get("COMPLAINTS_SPARK_MASTER", "local[*]"),
+            spark_pool=env.get("COMPLAINTS_SPARK_POOL") or "complaints_spark",
+            spark_pool_slots=_pool_slots(env.get("COMPLAINTS_SPARK_POOL_SLOTS", "1")),
         )
 
     def with_lake(self, lake: Path) -> Settings:
@@ -81,6 +98,8 @@ class Settings:
             "COMPLAINTS_AWS_REGION": self.aws_region,
             "COMPLAINTS_EXPORT_BUCKET": self.export_bucket,
             "COMPLAINTS_SPARK_MASTER": self.spark_master,
+            "COMPLAINTS_SPARK_POOL": self.spark_pool,
+            "COMPLAINTS_SPARK_POOL_SLOTS": str(self.spark_pool_slots),
         }
         if self.inbox is not None:
             env["COMPLAINTS_INBOX"] = str(self.inbox)

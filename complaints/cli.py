@@ -305,9 +305,40 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_airflow(settings: Settings, args: argparse.Namespace) -> int:
-    from complaints.airflow_local import standalone
+    from complaints.airflow_local import LauncherError, serve
 
-    return standalone(settings, _airflow_home(), args.port)
+    try:
+        return serve(settings, _airflow_home(), port=args.port, seed_days=args.seed_days)
+    except LauncherError as exc:
+        print(f"airflow: {exc}", file=sys.stderr)
+        return 1
+
+
+def cmd_emulator(settings: Settings, args: argparse.Namespace) -> int:
+    from complaints.emulator import (
+        EmulatorError,
+        emulator_status,
+        start_detached,
+        stop_detached,
+    )
+
+    home = _airflow_home()
+    try:
+        if args.action == "start":
+            state, started = start_detached(home, args.port)
+            verb = "started" if started else "already running"
+            print(f"emulator {verb} on {state.url} (pid {state.pid}); "
+                  f"export COMPLAINTS_AWS_ENDPOINT_URL={state.url}")
+        elif args.action == "status":
+            state = emulator_status(home)
+            print(f"emulator running on {state.url} (pid {state.pid}, since {state.started_at})")
+        else:
+            state = stop_detached(home)
+            print(f"emulator stopped (was {state.url}, pid {state.pid})")
+    except EmulatorError as exc:
+        print(f"emulator: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def cmd_consume(settings: Settings, args: argparse.Namespace) -> int:
@@ -451,9 +482,20 @@ def _add_airflow_commands(sub: argparse._SubParsersAction[Parser]) -> None:
     p = _command(sub, "demo", "the whole pipeline end to end on the local default", cmd_demo)
     _generation_args(p)
 
-    p = _command(sub, "airflow", "start the Airflow UI (airflow standalone) on 127.0.0.1",
-                 cmd_airflow)
-    p.add_argument("--port", type=int, default=8793, help="port of the UI and API")
+    p = _command(sub, "airflow", "Airflow standalone (UI, scheduler) on 127.0.0.1 with these DAGs",
+                 cmd_airflow, "The AWS emulator is started and seeded with sample data when empty, "
+                 "unless COMPLAINTS_AWS_ENDPOINT_URL points elsewhere. The URL, the login and how "
+                 "to trigger a run are printed; Ctrl+C stops everything it started.")
+    p.add_argument("--port", type=int, default=None,
+                   help="UI / API port (default: 8080, or the next free port; never 8793)")
+    p.add_argument("--seed-days", type=positive_int, default=3,
+                   help="days of sample data for an empty emulator (default: 3)")
+
+    p = _command(sub, "emulator", "the local AWS emulator (moto server) on its own", cmd_emulator,
+                 "start: run it detached and record it in $AIRFLOW_HOME/emulator.json; status: "
+                 "check it answers; stop: stop the recorded one.")
+    p.add_argument("action", choices=("start", "status", "stop"), help="start, status or stop")
+    p.add_argument("--port", type=int, default=None, help="port for `start` (default: a free one)")
 
 
 def build_parser() -> Parser:

@@ -13,25 +13,32 @@
    a readable summary (also written to `alerts/quality/`).
 4. **Refresh** the DuckDB warehouse views (`complaints`, `daily_complaints`, `runs`, `quarantine`).
 
+Both transforms run in the Spark pool (`complaints_spark`, one slot by default), one after the
+other. Every task has an execution timeout and two retries; a task that fails for good leaves a
+JSON alert in `alerts/task_failures/`. Assets: the landing tasks update `raw/<source>`, the
+transforms read those and update `clean/complaints` and `clean/<table>`, the refresh updates
+`warehouse` (see the UI's Assets view).
+
 Settings come from the environment (`COMPLAINTS_LAKE`, `COMPLAINTS_AWS_ENDPOINT_URL`, ...), see
-the README. This file only wires callables; heavy libraries are imported inside the tasks.
+the README. This file only wires callables; the shared wiring is in `dags/complaint_tasks.py`, and
+heavy libraries are imported inside the tasks.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 import pendulum
 from airflow.sdk import dag, get_current_context, task
 
-from schemas.sources import DYNAMODB_TABLES
-
-DEFAULT_ARGS: dict[str, Any] = {
-    "owner": "complaints-data",
-    "retries": 2,
-    "retry_delay": timedelta(minutes=1),
-}
+from dags.complaint_tasks import (
+    ASSETS,
+    DEFAULT_ARGS,
+    check_complaints_quality,
+    refresh_warehouse,
+    spark_task,
+)
+from schemas.sources import BATCH_COMPLAINT_SOURCES, DYNAMODB_TABLES
 
 
 def _run_date() -> str:
@@ -60,23 +67,25 @@ def _land_inbox(source: str) -> dict[str, int]:
     doc_md=__doc__,
 )
 def complaints_batch() -> None:
-    @task
+    @task(outlets=[ASSETS.raw["call_center"]])
     def land_call_logs() -> dict[str, int]:
         return _land_inbox("call_center")
 
-    @task
+    @task(outlets=[ASSETS.raw["web_form"]])
     def land_web_forms() -> dict[str, int]:
         return _land_inbox("web_form")
 
-    @task
+    @task(outlets=[ASSETS.raw_exports])
     def land_dynamodb_export(table: str) -> dict[str, Any]:
         from common.settings import Settings
         from jobs.landing import land_dynamodb_export as land
 
         export = land(Settings.from_env(), table, snapshot_label=_run_date())
+        # This mapped instance updated this table's raw asset (through the alias).
+        get_current_context()["outlet_events"][ASSETS.raw_exports].add(ASSETS.raw[table])
         return {"table": table, "items": export.items, "skipped": export.skipped}
 
-    @task
+    @spark_task(inlets=ASSETS.raw_of(BATCH_COMPLAINT_SOURCES), outlets=[ASSETS.clean_complaints])
     def transform_complaints() -> dict[str, object]:
         from common.settings import Settings
         from jobs.transform import run_transform
@@ -87,7 +96,7 @@ def complaints_batch() -> None:
             print(counts)
         return result.to_dict()
 
-    @task
+    @spark_task(inlets=ASSETS.raw_of(DYNAMODB_TABLES), outlets=list(ASSETS.clean_tables.values()))
     def transform_operational_tables() -> dict[str, object]:
         from common.settings import Settings
         from jobs.operational import run_operational_tables
@@ -98,22 +107,6 @@ def complaints_batch() -> None:
             print(counts)
         return result.to_dict()
 
-    @task
-    def check_complaints_quality() -> dict[str, object]:
-        from common.settings import Settings
-        from quality.complaint_checks import run_quality_gate
-
-        settings = Settings.from_env()
-        return run_quality_gate(settings.zones.clean_complaints, settings.zones.alerts,
-                                get_current_context()["run_id"])
-
-    @task
-    def refresh_warehouse() -> dict[str, int]:
-        from common.settings import Settings
-        from warehouse.duckdb_warehouse import refresh_warehouse as refresh
-
-        return refresh(Settings.from_env())
-
     landed = [
         land_call_logs(),
         land_web_forms(),
@@ -121,8 +114,8 @@ def complaints_batch() -> None:
     ]
     complaints = transform_complaints()
     operational = transform_operational_tables()
-    checked = check_complaints_quality()
-    landed >> complaints >> checked
+    checked = check_complaints_quality(complaints)
+    landed >> complaints
     landed >> operational
     [checked, operational] >> refresh_warehouse()
 

@@ -16,8 +16,11 @@ The stream consumer lands Kinesis records continuously into `raw/sms/` and `raw/
 4. **Refresh** the DuckDB warehouse views.
 
 The batch DAG (`complaints_batch`) transforms the other sources, so the two never write the same
-partitions. Settings come from the environment, see the README; heavy libraries are imported
-inside the tasks.
+partitions. The transform runs in the Spark pool it shares with the batch DAG's transforms, so the
+two DAGs never run Spark at the same time on a small machine. Timeouts, retries, the failure alerts
+(`alerts/task_failures/`) and the assets (`raw/sms`, `raw/social` -> `clean/complaints` ->
+`warehouse`) are those of `dags/complaint_tasks.py`. Settings come from the environment, see the
+README; heavy libraries are imported inside the tasks.
 """
 
 from __future__ import annotations
@@ -29,7 +32,17 @@ from typing import Any
 import pendulum
 from airflow.sdk import dag, get_current_context, task
 
+from dags.complaint_tasks import (
+    ASSETS,
+    DEFAULT_ARGS,
+    check_complaints_quality,
+    refresh_warehouse,
+    spark_task,
+)
+from schemas.sources import STREAM_COMPLAINT_SOURCES
+
 DEFAULT_INTERVAL_MINUTES = 15
+PLANNING_TIMEOUT = timedelta(minutes=10)
 
 
 def interval_minutes(environ: dict[str, str] | None = None) -> int:
@@ -46,13 +59,6 @@ def interval_minutes(environ: dict[str, str] | None = None) -> int:
     return minutes
 
 
-DEFAULT_ARGS: dict[str, Any] = {
-    "owner": "complaints-data",
-    "retries": 2,
-    "retry_delay": timedelta(minutes=1),
-}
-
-
 @dag(
     dag_id="complaints_stream",
     schedule=timedelta(minutes=interval_minutes()),
@@ -64,7 +70,9 @@ DEFAULT_ARGS: dict[str, Any] = {
     doc_md=__doc__,
 )
 def complaints_stream() -> None:
-    @task.short_circuit
+    stream_raw = ASSETS.raw_of(STREAM_COMPLAINT_SOURCES)
+
+    @task.short_circuit(inlets=stream_raw, execution_timeout=PLANNING_TIMEOUT)
     def find_new_stream_files() -> dict[str, Any] | bool:
         from common.settings import Settings
         from jobs.ledger import plan_increment
@@ -74,7 +82,7 @@ def complaints_stream() -> None:
         print(plan.summary())
         return plan.summary() if plan.has_work else False
 
-    @task
+    @spark_task(inlets=stream_raw, outlets=[ASSETS.clean_complaints])
     def transform_stream() -> dict[str, Any]:
         from common.settings import Settings
         from jobs.transform import run_transform
@@ -86,26 +94,11 @@ def complaints_stream() -> None:
             print(counts)
         return result.to_dict()
 
-    @task
-    def check_complaints_quality() -> dict[str, object]:
-        from common.settings import Settings
-        from quality.complaint_checks import run_quality_gate
-
-        settings = Settings.from_env()
-        return run_quality_gate(settings.zones.clean_complaints, settings.zones.alerts,
-                                get_current_context()["run_id"])
-
-    @task
-    def refresh_warehouse() -> dict[str, int]:
-        from common.settings import Settings
-        from warehouse.duckdb_warehouse import refresh_warehouse as refresh
-
-        return refresh(Settings.from_env())
-
     found = find_new_stream_files()
     transformed = transform_stream()
-    checked = check_complaints_quality()
-    found >> transformed >> checked >> refresh_warehouse()
+    checked = check_complaints_quality(transformed)
+    found >> transformed
+    checked >> refresh_warehouse()
 
 
 complaints_stream()

@@ -28,16 +28,20 @@ RUN pip install --no-cache-dir -r /opt/complaints/requirements.lock
 # Then the project, installed editable so a bind mount of the source over /opt/complaints
 # (docker-compose.yml does this) is picked up without rebuilding.
 COPY --chown=airflow:0 pyproject.toml README.md /opt/complaints/
+COPY --chown=airflow:0 common /opt/complaints/common
 COPY --chown=airflow:0 complaints /opt/complaints/complaints
+COPY --chown=airflow:0 dags /opt/complaints/dags
 COPY --chown=airflow:0 jobs /opt/complaints/jobs
+COPY --chown=airflow:0 samples /opt/complaints/samples
 COPY --chown=airflow:0 streaming /opt/complaints/streaming
 COPY --chown=airflow:0 schemas /opt/complaints/schemas
 COPY --chown=airflow:0 quality /opt/complaints/quality
 COPY --chown=airflow:0 warehouse /opt/complaints/warehouse
 COPY --chown=airflow:0 rules /opt/complaints/rules
+# The DAG files import their shared modules as `dags.*` (the package installed above).
 COPY --chown=airflow:0 dags /opt/airflow/dags
 RUN pip install --no-cache-dir --no-deps -e /opt/complaints \
-    && python -c "import psycopg2, pyspark, complaints.settings" \
+    && python -c "import psycopg2, pyspark, common.settings, complaints.cli, dags.failure_alerts" \
     && java -version
 
 ENV COMPLAINTS_LAKE=/opt/lake

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from common.settings import DEFAULT_TABLES, Settings
 from schemas.streaming import STREAM_SOURCES
 
@@ -36,3 +38,16 @@ def test_overrides_and_round_trip_through_the_environment(tmp_path: Path) -> Non
     assert settings.tables["chat_sessions"] == DEFAULT_TABLES["chat_sessions"]
     assert settings.streams == {"sms": "prod-sms", "social": STREAM_SOURCES["social"]}
     assert Settings.from_env(settings.to_env()) == settings
+
+
+def test_spark_pool_is_one_slot_by_default_and_configurable(tmp_path: Path) -> None:
+    default = Settings.from_env({"COMPLAINTS_LAKE": str(tmp_path)})
+    assert (default.spark_pool, default.spark_pool_slots) == ("complaints_spark", 1)
+    bigger = Settings.from_env({"COMPLAINTS_LAKE": str(tmp_path),
+                                "COMPLAINTS_SPARK_POOL": "spark_big",
+                                "COMPLAINTS_SPARK_POOL_SLOTS": "3"})
+    assert (bigger.spark_pool, bigger.spark_pool_slots) == ("spark_big", 3)
+    assert Settings.from_env(bigger.to_env()) == bigger
+    for bad in ("0", "two", "-1"):
+        with pytest.raises(ValueError, match="COMPLAINTS_SPARK_POOL_SLOTS"):
+            Settings.from_env({"COMPLAINTS_SPARK_POOL_SLOTS": bad})

@@ -1,8 +1,12 @@
 """DAG integrity: every DAG in ``dags/`` loads in Airflow's DagBag and follows the house rules.
 
 Airflow reads its configuration when it is first imported, so the DagBag is filled in a fresh
-interpreter with a temporary ``AIRFLOW_HOME`` (examples off); it reports what it found as JSON
-and the tests assert on that. The test process itself never imports Airflow.
+interpreter with a temporary ``AIRFLOW_HOME`` (examples off) and a temporary lake; it reports what
+it found as JSON and the tests assert on that. The test process itself never imports Airflow.
+
+House rules: tags, docs, an owner, retries, an execution timeout and the failure-alert callback on
+every task; the Spark transforms (and only they) in the Spark pool; assets saying what each task
+reads and updates; the shared modules of ``dags/`` not parsed as DAG files.
 """
 
 from __future__ import annotations
@@ -16,16 +20,39 @@ from typing import Any
 
 import pytest
 
-from common.settings import REPO_ROOT
+from common.settings import REPO_ROOT, Settings
 from schemas.sources import DYNAMODB_TABLES
 
 DAGS_FOLDER = REPO_ROOT / "dags"
 HEAVY_MODULES = ("pyspark", "duckdb", "great_expectations", "pandas")
+FAILURE_CALLBACK = "dags.failure_alerts.record_task_failure"
+SPARK_TASKS = {
+    ("complaints_batch", "transform_complaints"),
+    ("complaints_batch", "transform_operational_tables"),
+    ("complaints_stream", "transform_stream"),
+}
 
 # Runs in the child: fill a DagBag from the dags folder and describe every DAG and task.
 DESCRIBE_DAGS = r"""
 import json, sys
 from airflow.dag_processing.dagbag import DagBag
+from airflow.sdk import Asset, AssetAlias
+from airflow.utils.file import list_py_file_paths
+
+def callbacks(value):
+    found = value if isinstance(value, (list, tuple)) else [value] if value else []
+    return [f"{c.__module__}.{c.__qualname__}" for c in found]
+
+def assets(values):
+    described = []
+    for a in values or []:
+        if isinstance(a, AssetAlias):
+            described.append({"alias": a.name})
+        elif isinstance(a, Asset):
+            described.append({"name": a.name, "uri": a.uri, "group": a.group})
+        else:
+            described.append({"other": repr(a)})
+    return described
 
 bag = DagBag(dag_folder=sys.argv[1])
 dags = {}
@@ -36,6 +63,7 @@ for dag_id, dag in bag.dags.items():
         expand = {}
         if mapped:
             expand = {k: list(v) for k, v in task._get_specified_expand_input().value.items()}
+        timeout = task.execution_timeout
         tasks[task.task_id] = {
             "owner": task.owner,
             "retries": task.retries,
@@ -43,6 +71,11 @@ for dag_id, dag in bag.dags.items():
             "expand": expand,
             "upstream": sorted(task.upstream_task_ids),
             "downstream": sorted(task.downstream_task_ids),
+            "execution_timeout_s": timeout.total_seconds() if timeout else None,
+            "pool": task.pool,
+            "on_failure_callback": callbacks(task.on_failure_callback),
+            "inlets": assets(task.inlets),
+            "outlets": assets(task.outlets),
         }
     dags[dag_id] = {
         "fileloc": str(dag.fileloc),
@@ -54,6 +87,7 @@ for dag_id, dag in bag.dags.items():
     }
 report = {
     "import_errors": {str(k): str(v) for k, v in bag.import_errors.items()},
+    "parsed_files": sorted(list_py_file_paths(sys.argv[1])),
     "dags": dags,
 }
 print("DAGBAG_REPORT=" + json.dumps(report))
@@ -73,26 +107,36 @@ print("HEAVY_REPORT=" + json.dumps(found))
 """
 
 
+def shared_modules() -> list[Path]:
+    """Modules of dags/ that DAG files import, kept from the DAG processor by .airflowignore."""
+    patterns = [line.strip() for line in (DAGS_FOLDER / ".airflowignore").read_text().splitlines()
+                if line.strip() and not line.startswith("#")]
+    return sorted(p for p in DAGS_FOLDER.glob("*.py") if any(p.match(g) for g in patterns))
+
+
 def dag_files() -> list[Path]:
-    return sorted(p for p in DAGS_FOLDER.glob("*.py") if not p.name.startswith(("_", ".")))
+    return sorted(p for p in DAGS_FOLDER.glob("*.py")
+                  if not p.name.startswith(("_", ".")) and p not in shared_modules())
 
 
-def child_env(airflow_home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+def child_env(airflow_home: Path, lake: Path | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "COMPLAINTS_"))}
     env.update({
         "AIRFLOW_HOME": str(airflow_home),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
+        "COMPLAINTS_LAKE": str(lake or airflow_home.parent / "lake"),
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
     })
     return env
 
 
-def run_child(script: str, args: list[str], airflow_home: Path, marker: str) -> Any:
+def run_child(script: str, args: list[str], airflow_home: Path, marker: str,
+              lake: Path | None = None) -> Any:
     airflow_home.mkdir(parents=True, exist_ok=True)
     done = subprocess.run(
-        [sys.executable, "-c", script, *args], env=child_env(airflow_home), cwd=airflow_home,
-        capture_output=True, text=True, timeout=300, check=False,
+        [sys.executable, "-c", script, *args], env=child_env(airflow_home, lake),
+        cwd=airflow_home, capture_output=True, text=True, timeout=300, check=False,
     )
     lines = [line for line in done.stdout.splitlines() if line.startswith(marker)]
     assert done.returncode == 0 and lines, (
@@ -103,9 +147,19 @@ def run_child(script: str, args: list[str], airflow_home: Path, marker: str) -> 
 
 
 @pytest.fixture(scope="module")
-def dagbag(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    home = tmp_path_factory.mktemp("airflow_home")
-    return run_child(DESCRIBE_DAGS, [str(DAGS_FOLDER)], home, "DAGBAG_REPORT=")  # type: ignore[no-any-return]
+def lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("dag_parse") / "lake"
+
+
+@pytest.fixture(scope="module")
+def dagbag(lake: Path) -> dict[str, Any]:
+    home = lake.parent / "airflow_home"
+    return run_child(DESCRIBE_DAGS, [str(DAGS_FOLDER)], home, "DAGBAG_REPORT=", lake)  # type: ignore[no-any-return]
+
+
+def all_tasks(dagbag: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [(dag_id, task_id, task) for dag_id, dag in dagbag["dags"].items()
+            for task_id, task in dag["tasks"].items()]
 
 
 def test_every_dag_file_imports_without_errors(dagbag: dict[str, Any]) -> None:
@@ -114,7 +168,14 @@ def test_every_dag_file_imports_without_errors(dagbag: dict[str, Any]) -> None:
     assert files, f"no DAG files in {DAGS_FOLDER}"
     loaded_from = {Path(d["fileloc"]).resolve() for d in dagbag["dags"].values()}
     assert {p.resolve() for p in files} <= loaded_from, "a DAG file defines no DAG"
-    assert "complaints_batch" in dagbag["dags"]
+    assert {"complaints_batch", "complaints_stream"} <= set(dagbag["dags"])
+
+
+def test_shared_modules_are_not_parsed_as_dag_files(dagbag: dict[str, Any]) -> None:
+    shared = {p.name for p in shared_modules()}
+    assert {"complaint_tasks.py", "failure_alerts.py"} <= shared
+    parsed = {Path(f).name for f in dagbag["parsed_files"]}
+    assert parsed == {p.name for p in dag_files()}, "the DAG processor would parse these files"
 
 
 def test_every_dag_has_tags_owner_retries_and_docs(dagbag: dict[str, Any]) -> None:
@@ -126,6 +187,68 @@ def test_every_dag_has_tags_owner_retries_and_docs(dagbag: dict[str, Any]) -> No
             assert task["owner"] and task["owner"].lower() != "airflow", (
                 f"{dag_id}.{task_id}: owner is {task['owner']!r}")
             assert task["retries"] >= 2, f"{dag_id}.{task_id}: retries {task['retries']}"
+
+
+def test_every_task_has_an_execution_timeout(dagbag: dict[str, Any]) -> None:
+    for dag_id, task_id, task in all_tasks(dagbag):
+        timeout = task["execution_timeout_s"]
+        assert timeout is not None and 0 < timeout <= 6 * 3600, (dag_id, task_id, timeout)
+    # Spark transforms recompute whole sources: they get more time than the rest.
+    spark = {(d, t): task["execution_timeout_s"] for d, t, task in all_tasks(dagbag)
+             if (d, t) in SPARK_TASKS}
+    others = [task["execution_timeout_s"] for d, t, task in all_tasks(dagbag)
+              if (d, t) not in SPARK_TASKS]
+    assert min(spark.values()) > max(others)
+
+
+def test_spark_tasks_and_only_they_run_in_the_spark_pool(dagbag: dict[str, Any]) -> None:
+    pool = Settings().spark_pool
+    in_pool = {(dag_id, task_id) for dag_id, task_id, task in all_tasks(dagbag)
+               if task["pool"] == pool}
+    assert in_pool == SPARK_TASKS
+    for dag_id, task_id, task in all_tasks(dagbag):
+        if (dag_id, task_id) not in SPARK_TASKS:
+            assert task["pool"] == "default_pool", (dag_id, task_id, task["pool"])
+
+
+def test_every_task_records_its_failure_as_an_alert(dagbag: dict[str, Any]) -> None:
+    for dag_id, task_id, task in all_tasks(dagbag):
+        assert task["on_failure_callback"] == [FAILURE_CALLBACK], (dag_id, task_id)
+
+
+def asset_names(assets: list[dict[str, str]]) -> set[str]:
+    return {a.get("name") or f"alias:{a['alias']}" for a in assets}
+
+
+def test_assets_connect_the_dags_to_the_lake(dagbag: dict[str, Any], lake: Path) -> None:
+    batch = dagbag["dags"]["complaints_batch"]["tasks"]
+    stream = dagbag["dags"]["complaints_stream"]["tasks"]
+    tables = set(DYNAMODB_TABLES)
+    assert asset_names(batch["land_call_logs"]["outlets"]) == {"raw/call_center"}
+    assert asset_names(batch["land_web_forms"]["outlets"]) == {"raw/web_form"}
+    assert asset_names(batch["land_dynamodb_export"]["outlets"]) == {"alias:raw/dynamodb_exports"}
+    assert asset_names(batch["transform_complaints"]["inlets"]) == {
+        "raw/call_center", "raw/web_form", "raw/complaint_management", "raw/mbpp_reports",
+        "raw/chat_messages"}
+    assert asset_names(batch["transform_operational_tables"]["inlets"]) == {
+        f"raw/{t}" for t in tables}
+    assert asset_names(batch["transform_operational_tables"]["outlets"]) == {
+        f"clean/{t}" for t in tables}
+    for tasks, transform in ((batch, "transform_complaints"), (stream, "transform_stream")):
+        assert asset_names(tasks[transform]["outlets"]) == {"clean/complaints"}
+        assert "clean/complaints" in asset_names(tasks["check_complaints_quality"]["inlets"])
+        assert "clean/complaints" in asset_names(tasks["refresh_warehouse"]["inlets"])
+        assert asset_names(tasks["refresh_warehouse"]["outlets"]) == {"warehouse"}
+    assert asset_names(stream["transform_stream"]["inlets"]) == {"raw/sms", "raw/social"}
+    # Every asset is a folder (or the warehouse file) of the lake the DAGs were parsed with.
+    for dag_id, task_id, task in all_tasks(dagbag):
+        for asset in task["inlets"] + task["outlets"]:
+            if "alias" in asset:
+                continue
+            name = asset["name"]
+            path = lake / "warehouse.duckdb" if name == "warehouse" else lake / name
+            assert asset["uri"] == path.resolve().as_uri(), (dag_id, task_id, asset)
+            assert asset["group"] == "complaints-lake", (dag_id, task_id, asset)
 
 
 def ancestors(tasks: dict[str, Any], task_id: str) -> set[str]:

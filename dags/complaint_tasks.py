@@ -1,0 +1,119 @@
+"""What both complaint DAGs share, written once: default arguments, timeouts, the Spark pool, the
+lake's assets, and the two tasks that end every run (quality gate, warehouse refresh).
+
+Not a DAG file: ``dags/.airflowignore`` keeps Airflow's DAG processor from parsing it on its own;
+``complaints_batch.py`` and ``complaints_stream.py`` import it.
+
+* **Default arguments**: owner, retries with a delay, an ``execution_timeout`` for every task (Spark
+  tasks get a longer one) and ``on_failure_callback`` = ``dags.failure_alerts.record_task_failure``,
+  which writes a JSON alert under ``alerts/task_failures/`` when a task has failed for good.
+* **Spark pool**: ``spark_task`` puts a task in the Airflow pool ``COMPLAINTS_SPARK_POOL`` (default
+  ``complaints_spark``, ``COMPLAINTS_SPARK_POOL_SLOTS`` slots, default 1), so the batch DAG's two
+  transforms and the stream DAG's transform never start three JVMs at once on a small machine.
+  ``complaints airflow`` (and the docker-compose stack's init) creates the pool; a task whose pool
+  does not exist is never scheduled.
+* **Assets** (Airflow 3): one per raw source, the clean complaints, each clean operational table and
+  the warehouse, named after their folders (``raw/call_center``, ``clean/complaints``,
+  ``warehouse``) and located by ``file://`` URIs inside the lake. Tasks declare what they read
+  (inlets) and what they update (outlets), so the UI's asset graph shows what feeds what.
+
+The lake's location and the pool's name are read from the environment when the DAG files are
+parsed (``Settings.from_env()``: no I/O); the tasks resolve their settings again when they run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import Asset, AssetAlias, get_current_context, task
+
+from common.lake import Lake
+from common.settings import Settings
+from dags.failure_alerts import record_task_failure
+from schemas.sources import COMPLAINT_SOURCE_TABLE, DYNAMODB_TABLES, FILE_SOURCES
+from schemas.streaming import STREAM_SOURCES
+
+if TYPE_CHECKING:
+    from airflow.sdk.bases.decorator import TaskDecorator
+
+OWNER = "complaints-data"
+# Generous for the sample data on a laptop (minutes), tight enough that a hung task is noticed the
+# same day. Spark transforms recompute whole sources, so they get the longest.
+DEFAULT_TIMEOUT = timedelta(minutes=30)
+SPARK_TIMEOUT = timedelta(hours=2)
+QUALITY_TIMEOUT = timedelta(minutes=30)
+REFRESH_TIMEOUT = timedelta(minutes=10)
+
+DEFAULT_ARGS: dict[str, Any] = {
+    "owner": OWNER,
+    "retries": 2,
+    "retry_delay": timedelta(minutes=1),
+    "execution_timeout": DEFAULT_TIMEOUT,
+    "on_failure_callback": record_task_failure,
+}
+
+SETTINGS = Settings.from_env()
+SPARK_POOL = SETTINGS.spark_pool
+
+
+@dataclass(frozen=True)
+class LakeAssets:
+    """The lake's data as Airflow assets: raw sources, clean tables, the warehouse."""
+
+    raw: Mapping[str, Asset]
+    clean_complaints: Asset
+    clean_tables: Mapping[str, Asset]
+    warehouse: Asset
+    # Each mapped DynamoDB landing task updates one table's raw asset, chosen when it runs.
+    raw_exports: AssetAlias
+
+    @classmethod
+    def of(cls, lake: Lake) -> LakeAssets:
+        def asset(name: str, path: Path) -> Asset:
+            return Asset(name=name, uri=path.as_uri(), group="complaints-lake")
+
+        raw_sources = [*FILE_SOURCES, *STREAM_SOURCES, *DYNAMODB_TABLES]
+        return cls(
+            raw={s: asset(f"raw/{s}", lake.raw_source(s)) for s in raw_sources},
+            clean_complaints=asset("clean/complaints", lake.clean_complaints),
+            clean_tables={t: asset(f"clean/{t}", lake.clean_table(t)) for t in DYNAMODB_TABLES},
+            warehouse=asset("warehouse", lake.warehouse),
+            raw_exports=AssetAlias(name="raw/dynamodb_exports"),
+        )
+
+    def raw_of(self, sources: Iterable[str]) -> list[Asset]:
+        """Raw assets a transform of ``sources`` reads (DynamoDB-borne sources: their table)."""
+        return [self.raw[COMPLAINT_SOURCE_TABLE.get(s, s)] for s in sources]
+
+
+ASSETS = LakeAssets.of(SETTINGS.zones)
+
+
+def spark_task(**kwargs: Any) -> TaskDecorator:
+    """``@task`` for a Spark transform: in the Spark pool, with the Spark timeout."""
+    return task(pool=SPARK_POOL, execution_timeout=SPARK_TIMEOUT, **kwargs)
+
+
+@task(inlets=[ASSETS.clean_complaints], execution_timeout=QUALITY_TIMEOUT)
+def check_complaints_quality(transformed: Mapping[str, Any]) -> dict[str, object]:
+    """Great Expectations suite on the partitions the transform (``transformed``: its result)
+    wrote; fails the task when it fails (the report goes to ``alerts/quality/`` either way)."""
+    from quality.complaint_checks import run_quality_gate
+
+    settings = Settings.from_env()
+    partitions = [(str(day), str(source)) for day, source in transformed["partitions"]]
+    return run_quality_gate(settings.zones.clean_complaints, settings.zones.alerts,
+                            get_current_context()["run_id"], partitions=partitions)
+
+
+@task(inlets=[ASSETS.clean_complaints, *ASSETS.clean_tables.values()],
+      outlets=[ASSETS.warehouse], execution_timeout=REFRESH_TIMEOUT)
+def refresh_warehouse() -> dict[str, int]:
+    """(Re)create the DuckDB warehouse views over the clean Parquet."""
+    from warehouse.duckdb_warehouse import refresh_warehouse as refresh
+
+    return refresh(Settings.from_env())
