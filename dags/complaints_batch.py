@@ -114,7 +114,7 @@ def complaints_batch() -> None:
     ]
     complaints = transform_complaints()
     operational = transform_operational_tables()
-    checked = check_complaints_quality(complaints)
+    checked = check_complaints_quality(complaints)  # type: ignore[arg-type]  # XCom, resolved
     landed >> complaints
     landed >> operational
     [checked, operational] >> refresh_warehouse()

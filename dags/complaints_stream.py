@@ -96,7 +96,7 @@ def complaints_stream() -> None:
 
     found = find_new_stream_files()
     transformed = transform_stream()
-    checked = check_complaints_quality(transformed)
+    checked = check_complaints_quality(transformed)  # type: ignore[arg-type]  # XCom, resolved
     found >> transformed
     checked >> refresh_warehouse()
 
