@@ -1,15 +1,25 @@
-"""``make bench``: batch transform throughput and memory, and the streaming figures.
+"""``make bench``: batch transform throughput and memory, the streaming figures, and scale.
 
-Generates ``--days`` of sample inbox files (no DynamoDB), lands them, and times the Spark
-transform of the file sources twice (cold: first run in a fresh JVM; warm: a rerun, which also
-shows idempotence: the counts must match). Peak memory is the driver JVM's and this process's
-resident set, sampled while the transform runs. Figures are printed and written to
-``bench/report.md``.
+Sections (``--sections``, default all of them):
+
+* ``batch``: generates ``--days`` of sample inbox files (no DynamoDB), lands them, and times the
+  Spark transform of the file sources twice (cold: first run in a fresh JVM; warm: a rerun, which
+  also shows idempotence: the counts must match). Peak memory is the driver JVM's and this
+  process's resident set, sampled while the transform runs.
+* ``streaming``: consumer throughput and put-to-visible freshness (``bench/streaming.py``).
+* ``scale``: full transform vs the Spark I/O floor, an incremental run, a stream micro-batch with
+  and without history, per-stage timings, at each size of ``--scale`` (``bench/scale.py``; the
+  default size is small so that ``make bench`` stays quick: ``--scale 1000000,10000000`` for the
+  issue's figures).
+
+Figures are printed and written to ``bench/report.md``; a section that was not run this time keeps
+its text from the previous report.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import tempfile
 import time
 from datetime import date
@@ -18,25 +28,32 @@ from pathlib import Path
 import psutil
 
 from bench.memory import MemorySampler
+from bench.scale import (
+    DEFAULT_DAYS,
+    DEFAULT_SIZES,
+    PARTS,
+    ScaleOptions,
+    parse_mix,
+    parse_parts,
+    run_scale,
+)
 from bench.streaming import streaming_section
 from common.settings import REPO_ROOT, Settings
-from jobs.landing import land_files
-from jobs.spark import spark_session
-from jobs.transform import run_transform
-from samples.generate import generate
 
 REPORT = REPO_ROOT / "bench" / "report.md"
+SECTIONS = ("batch", "streaming", "scale")
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--days", type=int, default=30)
-    parser.add_argument("--stream-events", type=int, default=60_000)
-    args = parser.parse_args()
+def batch_section(days: int) -> tuple[list[str], bool]:
+    from jobs.landing import land_files
+    from jobs.spark import spark_session
+    from jobs.transform import run_transform
+    from samples.generate import generate
+
     with tempfile.TemporaryDirectory(prefix="complaints-bench-") as tmp:
         settings = Settings(lake=Path(tmp) / "lake")
         began = time.perf_counter()
-        summary = generate(settings, days=args.days, start=date(2026, 10, 1), load_dynamodb=False)
+        summary = generate(settings, days=days, start=date(2026, 10, 1), load_dynamodb=False)
         generated_s = time.perf_counter() - began
         raw_bytes = sum(f.stat().st_size for f in summary.files)
         for source in ("call_center", "web_form"):
@@ -52,16 +69,12 @@ def main() -> int:
                 seconds = time.perf_counter() - began
                 rows.append((label, seconds, result))
             spark.stop()
-        stream_lines = streaming_section(Settings(lake=Path(tmp) / "stream-lake"),
-                                         events=args.stream_events)
     lines = [
-        "# Benchmark report",
-        "",
         "## Batch transform (call logs + web forms)",
         "",
         f"Machine: {psutil.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB; "
         f"Spark `{settings.spark_master}`.",
-        f"Input: {args.days} days generated in {generated_s:.1f} s: {records:,} raw records, "
+        f"Input: {days} days generated in {generated_s:.1f} s: {records:,} raw records, "
         f"{raw_bytes / 2**20:.1f} MiB in {len(summary.files)} files (call logs + web forms).",
         "",
         "| transform run | seconds | records/s | MiB/s | clean | quarantined | duplicates |",
@@ -73,19 +86,85 @@ def main() -> int:
         dups = sum(c.duplicates for c in result.counts)
         lines.append(f"| {label} | {seconds:.1f} | {records / seconds:,.0f} | "
                      f"{raw_bytes / 2**20 / seconds:.2f} | {clean:,} | {bad:,} | {dups:,} |")
-    same = [c for c in rows[0][2].counts] == [c for c in rows[1][2].counts]
+    same = list(rows[0][2].counts) == list(rows[1][2].counts)
     lines += [
         "",
         f"Peak resident memory (Python driver + Spark JVM): {memory.peak / 2**20:,.0f} MiB.",
         f"Rerun gives the same counts: {'yes' if same else 'NO'}.",
         "",
-        *stream_lines,
     ]
-    report = "\n".join(lines) + "\n"
-    print(report)
-    REPORT.write_text(report)
+    return lines, same
+
+
+def earlier_sections(report: Path) -> dict[str, str]:
+    """The sections of the previous report, by name (empty when there is none)."""
+    if not report.exists():
+        return {}
+    found = re.findall(r"<!-- bench:(\w+) -->\n(.*?)<!-- /bench:\1 -->", report.read_text(),
+                       flags=re.S)
+    return dict(found)
+
+
+def write_report(report: Path, fresh: dict[str, list[str]]) -> str:
+    sections = earlier_sections(report)
+    sections.update({name: "\n".join(lines) + "\n" for name, lines in fresh.items()})
+    parts = ["# Benchmark report", ""]
+    for name in SECTIONS:
+        if name in sections:
+            parts += [f"<!-- bench:{name} -->", sections[name].rstrip("\n"),
+                      f"<!-- /bench:{name} -->", ""]
+    text = "\n".join(parts)
+    report.write_text(text)
+    return text
+
+
+def parse_sizes(text: str) -> tuple[int, ...]:
+    return tuple(int(s.replace("_", "")) for s in text.split(",") if s.strip())
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sections", default=",".join(SECTIONS),
+                        help=f"comma-separated, of {', '.join(SECTIONS)}")
+    parser.add_argument("--days", type=int, default=30, help="batch: days of sample data")
+    parser.add_argument("--stream-events", type=int, default=60_000)
+    parser.add_argument("--scale", type=parse_sizes, default=DEFAULT_SIZES,
+                        help="scale: comma-separated raw record counts, e.g. 1000000,10000000")
+    parser.add_argument("--scale-days", type=int, default=DEFAULT_DAYS)
+    parser.add_argument("--scale-mix", type=parse_mix, default=None,
+                        help="scale: shares by source, e.g. call_center=1 (default: every "
+                             "batch source, see samples/bulk.py)")
+    parser.add_argument("--scale-parts", type=parse_parts, default=PARTS,
+                        help=f"scale: which of {', '.join(PARTS)} besides the full run")
+    parser.add_argument("--no-profile", action="store_true", help="scale: no per-stage timings")
+    parser.add_argument("--stream-history-share", type=float, default=0.1,
+                        help="scale: SMS events of history, as a share of the size")
+    parser.add_argument("--scale-root", type=Path, default=None,
+                        help="scale: where the temporary lakes go (needs disk: checked first)")
+    parser.add_argument("--keep", action="store_true", help="scale: keep the temporary lakes")
+    args = parser.parse_args()
+    sections = [s.strip() for s in args.sections.split(",") if s.strip()]
+    unknown = set(sections) - set(SECTIONS)
+    if unknown:
+        parser.error(f"unknown sections {sorted(unknown)}; known: {SECTIONS}")
+
+    fresh: dict[str, list[str]] = {}
+    ok = True
+    if "batch" in sections:
+        fresh["batch"], ok = batch_section(args.days)
+    if "streaming" in sections:
+        with tempfile.TemporaryDirectory(prefix="complaints-bench-stream-") as tmp:
+            fresh["streaming"] = streaming_section(Settings(lake=Path(tmp) / "stream-lake"),
+                                                   events=args.stream_events)
+    if "scale" in sections:
+        fresh["scale"] = run_scale(ScaleOptions(
+            sizes=args.scale, days=args.scale_days, mix=args.scale_mix, parts=args.scale_parts,
+            profile=not args.no_profile, stream_history_share=args.stream_history_share,
+            root=args.scale_root, keep=args.keep))
+    print(write_report(REPORT, fresh))
     print(f"written to {REPORT}")
-    return 0 if same else 1
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

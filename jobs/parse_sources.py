@@ -4,6 +4,14 @@ Input of every parser: raw records with lineage (``RAW_RECORD_COLUMNS``);
 output: ``STAGED_COLUMNS``.
 A record that cannot be parsed keeps its lineage and gets a ``parse_error``; it is quarantined
 later, never dropped. The parsers are pure ``DataFrame -> DataFrame`` functions.
+
+JSON records are parsed once: ``try_parse_json`` gives a VARIANT (null when the record is not
+valid JSON, which is the "malformed JSON" test) and the fields are read from it. A field is read
+as text exactly as ``from_json`` with a string schema reads it (what the parsers did before they
+parsed each record twice): strings, whole numbers, booleans and nulls come straight from the
+VARIANT, where both agree; for the rare other values (fractions, exponents, objects and arrays
+in a text field) the two differ in detail (number format, key order), so those rows alone fall
+back to ``from_json``, evaluated only for them.
 """
 
 from __future__ import annotations
@@ -34,6 +42,8 @@ STAGED_COLUMNS = (
 )
 
 MAX_RECORD_CHARS = 100_000
+# VARIANT types whose text is the same as from_json's text of that JSON value.
+SAME_TEXT_TYPES = ("STRING", "BIGINT", "INT", "SMALLINT", "TINYINT", "BOOLEAN", "VOID")
 
 
 def _null() -> Column:
@@ -54,12 +64,28 @@ def _record_errors(raw: Column) -> Column:
     )
 
 
-def _json_errors(raw: Column) -> Column:
-    trimmed = F.trim(raw)
+def _json_document(raw: Column) -> Column:
+    """The record parsed once, as a VARIANT; null when it is not valid JSON."""
+    return F.try_parse_json(F.trim(raw))
+
+
+def _json_errors(raw: Column, document: Column) -> Column:
     return F.coalesce(
         _record_errors(raw),
-        F.when(F.try_parse_json(trimmed).isNull() | ~trimmed.startswith("{"),
-               F.lit("malformed JSON")),
+        F.when(document.isNull() | ~F.trim(raw).startswith("{"), F.lit("malformed JSON")),
+    )
+
+
+def _json_text(document: Column, path: str, as_from_json: Callable[[], Column]) -> Column:
+    """The value at ``path`` as text, as ``from_json`` reads a string field (see the module
+    docstring); ``as_from_json`` gives that field of a ``from_json`` of the record, used only
+    where the two readings differ."""
+    value = F.variant_get(document, path, "variant")
+    return (
+        F.when(value.isNull(), _null())
+        .when(F.schema_of_variant(value).isin(*SAME_TEXT_TYPES),
+              F.try_variant_get(value, "$", "string"))
+        .otherwise(as_from_json())
     )
 
 
@@ -82,29 +108,39 @@ def _call_center_text_schema() -> str:
 
 
 def parse_call_center(raw: DataFrame) -> DataFrame:
-    parsed = raw.withColumn("_j", F.from_json(F.col("raw_record"), _call_center_text_schema()))
-    j = F.col("_j")
-    call_id = _blank_to_null(j["call_id"])
-    duration = j["duration_s"]
+    document = _json_document(F.col("raw_record"))
+    text_schema = _call_center_text_schema()
+
+    def field(*names: str) -> Column:
+        def as_from_json() -> Column:
+            value = F.from_json(F.col("raw_record"), text_schema)
+            for name in names:
+                value = value[name]
+            return value
+
+        return _json_text(document, "$." + ".".join(names), as_from_json)
+
+    call_id = _blank_to_null(field("call_id"))
+    duration = field("duration_s")
     error = F.coalesce(
-        _json_errors(F.col("raw_record")),
+        _json_errors(F.col("raw_record"), document),
         F.when(call_id.isNull(), F.lit("missing field: call_id")),
-        F.when(_blank_to_null(j["started"]).isNull(), F.lit("missing field: started")),
-        F.when(_blank_to_null(j["notes"]).isNull(), F.lit("missing field: notes")),
+        F.when(_blank_to_null(field("started")).isNull(), F.lit("missing field: started")),
+        F.when(_blank_to_null(field("notes")).isNull(), F.lit("missing field: notes")),
         F.when(duration.isNotNull() & ~F.trim(duration).rlike(r"^[0-9]+$"),
                F.concat(F.lit("wrong type: duration_s is not a whole number: "),
                         F.substring(duration, 1, 40))),
     )
     return _staged(
-        parsed, "call_center", "America/New_York",
+        raw, "call_center", "America/New_York",
         source_record_id=F.trim(call_id),
-        customer_id=_blank_to_null(F.trim(j["caller"]["customer_id"])),
-        event_time_raw=j["started"],
-        event_zone=j["tz"],
-        text_raw=j["notes"],
-        state_raw=j["location"]["state"],
-        location=_blank_to_null(
-            F.concat_ws(" ", F.trim(j["location"]["city"]), F.trim(j["location"]["zip"]))),
+        customer_id=_blank_to_null(F.trim(field("caller", "customer_id"))),
+        event_time_raw=field("started"),
+        event_zone=field("tz"),
+        text_raw=field("notes"),
+        state_raw=field("location", "state"),
+        location=_blank_to_null(F.concat_ws(" ", F.trim(field("location", "city")),
+                                            F.trim(field("location", "zip")))),
         parse_error=error,
     )
 
@@ -137,23 +173,48 @@ def parse_web_form(raw: DataFrame) -> DataFrame:
 
 # --- DynamoDB exports
 def parse_dynamodb_items(raw: DataFrame, logical_table: str) -> DataFrame:
-    """Add ``_item`` (the typed-as-declared item) and ``_error`` to raw export lines."""
+    """Add ``_item`` (the typed-as-declared item) and ``_error`` to raw export lines (for the
+    operational tables, which keep every attribute typed)."""
     ddl = dynamodb_item_ddl(DYNAMODB_TABLES[logical_table])
     parsed = raw.withColumn("_doc", F.from_json(F.col("raw_record"), ddl))
     error = F.coalesce(
-        _json_errors(F.col("raw_record")),
+        _json_errors(F.col("raw_record"), _json_document(F.col("raw_record"))),
         F.when(F.col("_doc.Item").isNull(), F.lit("export line has no Item")),
     )
     return parsed.withColumn("_item", F.col("_doc.Item")).withColumn("_error", error).drop("_doc")
 
 
-def _s(attr: str) -> Column:
-    return _blank_to_null(F.col("_item")[attr]["S"])
+def _dynamodb_complaint_items(raw: DataFrame, logical_table: str) -> DataFrame:
+    """Add ``_document`` (the export line as a VARIANT, parsed once) and ``_error``; the
+    complaint parsers read the string attributes they need from it with ``_s``."""
+    document = _json_document(F.col("raw_record"))
+    item_type = F.schema_of_variant(F.variant_get(document, "$.Item", "variant"))
+    # from_json's Item is null unless the line's Item is an object.
+    no_item = ~F.coalesce(item_type.startswith("OBJECT"), F.lit(False))
+    error = F.coalesce(
+        _json_errors(F.col("raw_record"), document),
+        F.when(no_item, F.lit("export line has no Item")),
+    )
+    return raw.withColumn("_document", document).withColumn("_error", error)
+
+
+def _string_attributes(logical_table: str) -> Callable[[str], Column]:
+    """``s(attr)``: a string (S) attribute of the item of a ``_dynamodb_complaint_items`` row,
+    blank as null."""
+    ddl = dynamodb_item_ddl(DYNAMODB_TABLES[logical_table])
+
+    def s(attr: str) -> Column:
+        return _blank_to_null(_json_text(
+            F.col("_document"), f"$.Item.{attr}.S",
+            lambda: F.from_json(F.col("raw_record"), ddl)["Item"][attr]["S"]))
+
+    return s
 
 
 def parse_complaint_management(raw: DataFrame) -> DataFrame:
     """Complaint metadata items (SK = "metadata"); comm# items are communications instead."""
-    items = parse_dynamodb_items(raw, "complaint_management")
+    items = _dynamodb_complaint_items(raw, "complaint_management")
+    _s = _string_attributes("complaint_management")
     complaints = items.where(F.col("_error").isNotNull() | (_s("SK") == "metadata"))
     error = F.coalesce(
         F.col("_error"),
@@ -174,7 +235,8 @@ def parse_complaint_management(raw: DataFrame) -> DataFrame:
 
 
 def parse_mbpp_reports(raw: DataFrame) -> DataFrame:
-    items = parse_dynamodb_items(raw, "mbpp_reports")
+    items = _dynamodb_complaint_items(raw, "mbpp_reports")
+    _s = _string_attributes("mbpp_reports")
     error = F.coalesce(
         F.col("_error"),
         F.when(_s("ticket_number").isNull(), F.lit("missing field: ticket_number")),
@@ -195,7 +257,8 @@ def parse_mbpp_reports(raw: DataFrame) -> DataFrame:
 
 def parse_chat_feedback(raw: DataFrame) -> DataFrame:
     """Chat messages whose feedback is negative are complaints about the service."""
-    items = parse_dynamodb_items(raw, "chat_messages")
+    items = _dynamodb_complaint_items(raw, "chat_messages")
+    _s = _string_attributes("chat_messages")
     negative = F.lower(F.trim(_s("feedback_type"))) == "negative"
     complaints = items.where(F.col("_error").isNotNull() | negative)
     text = F.coalesce(_s("feedback_message"), _s("user_prompt"))
@@ -234,13 +297,15 @@ def decode_stream_records(raw: DataFrame) -> DataFrame:
     Each line is the landing envelope with the Kinesis record's bytes base64-encoded in
     ``data_b64``; the bytes are decoded and checked natively: envelope, size, UTF-8, JSON object.
     """
-    envelope = F.from_json(F.col("raw_record"), RAW_STREAM_DDL)
-    data = F.try_to_binary(envelope["data_b64"], F.lit("base64"))
+    envelope = _json_document(F.col("raw_record"))
+    data_b64 = _json_text(envelope, "$.data_b64",
+                          lambda: F.from_json(F.col("raw_record"), RAW_STREAM_DDL)["data_b64"])
+    data = F.try_to_binary(data_b64, F.lit("base64"))
     text = data.cast("string")  # no validation here; is_valid_utf8 below checks the bytes
     trimmed = F.trim(text)
     event = F.try_parse_json(trimmed)
     error = F.coalesce(
-        F.when(F.try_parse_json(F.trim(F.col("raw_record"))).isNull() | data.isNull(),
+        F.when(envelope.isNull() | data.isNull(),
                F.lit("malformed landing record (no base64 data_b64)")),
         F.when(F.octet_length(data) > MAX_EVENT_BYTES,
                F.lit(f"record too large (over {MAX_EVENT_BYTES} bytes)")),

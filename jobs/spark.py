@@ -1,9 +1,17 @@
-"""The one place a SparkSession is built, with the settings every job relies on."""
+"""The one place a SparkSession is built, with the settings every job relies on.
+
+Local mode (``local[*]``, the default) runs everything in one JVM. Any other master (a standalone
+cluster's ``spark://host:7077``, ``yarn``, ``k8s://…``) gets ``CLUSTER_CONF`` on top: executors are
+separate JVMs that connect back to the driver and may start Python workers, so the driver says
+where it listens (``SPARK_LOCAL_IP``) and which interpreter to run (``PYSPARK_PYTHON``; the
+driver's own by default, right when the workers share this machine or an identical image).
+"""
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 
 from pyspark.sql import SparkSession
 
@@ -20,13 +28,51 @@ SPARK_CONF: dict[str, str] = {
     "spark.sql.adaptive.enabled": "true",
 }
 
+# On top of SPARK_CONF when the master is not local. A fixed set of executors (no dynamic
+# allocation: it needs an external shuffle service on every worker, and a batch transform of
+# known size gains nothing from it); 1 core and 1 GiB each, which fits a small worker
+# (``--cores 1 --memory 1g``) and is raised with ``conf`` (or spark-submit's --conf) at scale.
+CLUSTER_CONF: dict[str, str] = {
+    "spark.dynamicAllocation.enabled": "false",
+    "spark.executor.cores": "1",
+    "spark.executor.memory": "1g",
+}
 
-def spark_session(master: str = "local[*]", app_name: str = "complaints") -> SparkSession:
+
+def is_local(master: str) -> bool:
+    return master == "local" or master.startswith("local[")
+
+
+def session_conf(master: str, conf: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Everything the session is built with: SPARK_CONF, CLUSTER_CONF off local mode, ``conf``."""
+    settings = dict(SPARK_CONF)
+    if not is_local(master):
+        local_ip = os.environ.get("SPARK_LOCAL_IP", "127.0.0.1")
+        python = os.environ.get("PYSPARK_PYTHON", sys.executable)
+        settings.update(CLUSTER_CONF)
+        settings.update({
+            # Executors connect back to the driver here (its block manager and RPC endpoint).
+            "spark.driver.host": local_ip,
+            "spark.driver.bindAddress": local_ip,
+            # Python workers started by executors run this interpreter with these packages.
+            "spark.pyspark.python": python,
+            "spark.executorEnv.PYSPARK_PYTHON": python,
+        })
+    settings.update(conf or {})
+    return settings
+
+
+def spark_session(master: str = "local[*]", app_name: str = "complaints",
+                  conf: Mapping[str, str] | None = None) -> SparkSession:
+    """The session for ``master`` (``Settings.spark_master``); ``conf`` overrides any setting.
+
+    An already running session is returned as it is (Spark allows one per process).
+    """
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     # Python workers must run the same interpreter (and packages) as the driver.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.master(master).appName(app_name)
-    for key, value in SPARK_CONF.items():
+    for key, value in session_conf(master, conf).items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")

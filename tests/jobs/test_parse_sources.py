@@ -137,6 +137,49 @@ def test_call_center_bad_records_get_the_exact_error(spark: Any) -> None:
     assert [rows[i + 1]["raw_record"] for i in range(len(cases))] == [c[0] for c in cases]
 
 
+
+def test_call_center_fields_read_as_text_like_from_json(spark: Any) -> None:
+    """Records are parsed once (a VARIANT); a field that is not a JSON string is still read as
+    the text ``from_json`` gives it: numbers and booleans as written, fractions in Java's double
+    format, objects with their keys in the order written."""
+    records = [
+        call(call_id=1234, started=1762197725, duration_s=True),
+        call(started=1762197725.5),  # a fraction: from_json writes it as a double
+        call(notes={"b": 1, "a": ["x", {"d": 2, "c": 1}]}),
+        call(caller={"customer_id": 42}, location={"city": -0.0, "state": 1e3, "zip": None}),
+        call(notes=None, started=None, tz=None),
+    ]
+    rows = by_line(parse_call_center(raw_frame(spark, records)))
+    assert {n: (r["source_record_id"], r["event_time_raw"], r["customer_id"], r["text_raw"],
+                r["state_raw"], r["location"], r["parse_error"]) for n, r in rows.items()} == {
+        1: ("1234", "1762197725", "CUST-01234", CALL["notes"], " tx", "Austin 78701",
+            "wrong type: duration_s is not a whole number: true"),
+        2: ("CALL-0100001", "1.7621977255E9", "CUST-01234", CALL["notes"], " tx",
+            "Austin 78701", None),
+        3: ("CALL-0100001", CALL["started"], "CUST-01234", '{"b":1,"a":["x",{"d":2,"c":1}]}',
+            " tx", "Austin 78701", None),
+        4: ("CALL-0100001", CALL["started"], "42", CALL["notes"], "1000.0", "-0.0", None),
+        5: ("CALL-0100001", None, "CUST-01234", None, " tx", "Austin 78701",
+            "missing field: started"),
+    }
+
+
+def test_json_that_only_a_lenient_reader_accepts_is_malformed(spark: Any) -> None:
+    """Validity is strict JSON (``try_parse_json``): duplicate keys, single quotes and NaN are
+    malformed, as are lines that are not one JSON object."""
+    good = call()
+    cases = [
+        good.replace('"agent"', '"call_id": "CALL-2", "agent"'),  # call_id twice
+        good.replace('"', "'"),
+        good.replace("252", "NaN"),
+        good.replace('"Jane Doe"', '"Jane \\ud800"'),  # a lone surrogate
+        "   " + good + "  ",  # surrounding blanks are fine
+    ]
+    rows = by_line(parse_call_center(raw_frame(spark, cases)))
+    assert [rows[i + 1]["parse_error"] for i in range(len(cases))] == [
+        "malformed JSON", "malformed JSON", "malformed JSON", "malformed JSON", None]
+
+
 # --- web_form (CFPB layout)
 WEB_ROW: dict[str, str | None] = {
     **{c: None for c in WEB_FORM_COLUMNS},
@@ -393,4 +436,28 @@ def test_parse_chat_feedback_keeps_negative_feedback_only(spark: Any) -> None:
         5: ("chat_feedback", "msg-00005", None, None, None, None,
             "missing field: feedback_created_at"),
         6: ("chat_feedback", None, None, None, None, None, "malformed JSON"),
+    }
+
+
+def test_dynamodb_attributes_read_as_text_like_from_json(spark: Any) -> None:
+    """S attributes come from the line parsed once; odd values read as from_json reads them."""
+    records = [
+        item(ticket_number=s("20205/2026/11/03"), created_at=s("2026-11-03T09:00:00Z"),
+             details={"S": 12.5}, subject={"S": {"b": 1, "a": 2}}, location=s("Austin, TX")),
+        item(ticket_number={"S": 20206}, created_at=s("2026-11-03T09:00:00Z"),
+             details=s("no internet"), location="Austin, TX"),  # location not an attribute value
+        json.dumps({"Item": "20207"}),
+        json.dumps({"Item": [{"ticket_number": s("20208")}]}),
+        json.dumps({"Item": None}),
+        json.dumps({"Item": {}}),
+    ]
+    got = by_line(parse_mbpp_reports(raw_frame(spark, records)))
+    assert {n: (r["source_record_id"], r["text_raw"], r["location"], r["parse_error"])
+            for n, r in got.items()} == {
+        1: ("20205/2026/11/03", '{"b":1,"a":2}. 12.5', "Austin, TX", None),
+        2: ("20206", "no internet", None, None),
+        3: (None, None, None, "export line has no Item"),
+        4: (None, None, None, "export line has no Item"),
+        5: (None, None, None, "export line has no Item"),
+        6: (None, None, None, "missing field: ticket_number"),
     }

@@ -6,6 +6,8 @@ Timestamps are compared as aware UTC datetimes: Spark returns naive local dateti
 
 from __future__ import annotations
 
+import itertools
+import random
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -14,6 +16,14 @@ from pyspark.sql import Column
 from pyspark.sql import functions as F
 
 from jobs.standardise import (
+    AWARE_FORMATS,
+    CARD,
+    DATE_FORMATS,
+    EMAIL,
+    NAIVE_FORMATS,
+    PHONE,
+    TWITTER_FORMAT,
+    TWITTER_SHAPE,
     is_date_only,
     mask_pii,
     normalise_severity,
@@ -91,6 +101,71 @@ def test_parse_event_time_every_shape_to_utc(spark: Any) -> None:
     ]
 
 
+def every_format(text: Column, formats: Sequence[str]) -> Column:
+    return F.coalesce(*[F.try_to_timestamp(text, F.lit(f)) for f in formats])
+
+
+def event_time_trying_every_format(raw: Column, zone: Column, default_zone: Column) -> Column:
+    """The definition parse_event_time must keep: every format tried in order, first one wins."""
+    text = F.trim(raw)
+    known = F.try_make_timestamp(F.lit(2000), F.lit(1), F.lit(1), F.lit(0), F.lit(0), F.lit(0),
+                                 zone).isNotNull()
+    valid_zone = F.when(known, zone).otherwise(default_zone)
+    return F.coalesce(
+        every_format(text, AWARE_FORMATS),
+        F.when(text.rlike(TWITTER_SHAPE), F.try_to_timestamp(
+            F.regexp_extract(text, TWITTER_SHAPE, 1), F.lit(TWITTER_FORMAT))),
+        F.to_utc_timestamp(every_format(text, NAIVE_FORMATS), valid_zone),
+        F.to_utc_timestamp(every_format(text, DATE_FORMATS), valid_zone),
+        F.when(text.rlike(r"^[0-9]{9,10}$"), F.timestamp_seconds(text.try_cast("long"))),
+        F.when(text.rlike(r"^[0-9]{13}$"), F.timestamp_millis(text.try_cast("long"))),
+    )
+
+
+def timestamp_shapes() -> list[str]:
+    """Every combination of date, separator, time and zone parts, plus random strings of the
+    characters the formats are made of."""
+    dates = ["2026-11-03", "2026-1-3", "11/03/2026", "1/3/2026", "+2026-11-03", "2026/11/03",
+             "03-11-2026", "2026-02-30", "2024-02-29"]
+    separators = ["T", "t", " ", "  ", "_", ""]
+    times = ["14:22:05", "02:22:05", "2:22:05", "14:22", "14:22:05.1", "14:22:05.123456",
+             "24:00:00"]
+    zones = ["", "Z", "z", "-05:00", "+0530", "+05", " UTC", " PM", " am", "PM"]
+    shapes = {"".join(parts) for parts in itertools.product(dates, separators, times, zones)}
+    shapes |= {"1762197725", "1762197725123", "176219772", "Sun Oct 22 03:15:18 +0000 2017",
+               " 2026-11-03 ", "11/03/2026", "N/A", "", "-", "/", ":"}
+    rng = random.Random(3)
+    shapes |= {"".join(rng.choice("0123456789-/: TtZz+.APMapm") for _ in range(rng.randint(1, 26)))
+               for _ in range(2000)}
+    return sorted(shapes)
+
+
+def test_parse_event_time_tries_only_the_formats_a_shape_allows(spark: Any) -> None:
+    """Skipping the formats whose separators a text lacks gives what trying them all gives."""
+    zones = [None, "America/Chicago", "Mars/Olympus", "UTC"]
+    rows = [(i, v, zones[i % len(zones)]) for i, v in enumerate(timestamp_shapes())]
+    frame = spark.createDataFrame(rows, "i int, v string, z string").select(
+        "v",
+        parse_event_time(F.col("v"), F.col("z"), F.lit("America/New_York")).alias("fast"),
+        event_time_trying_every_format(F.col("v"), F.col("z"), F.lit("America/New_York"))
+        .alias("every"),
+        is_date_only(F.col("v")).alias("date_only"),
+        (every_format(F.trim(F.col("v")), DATE_FORMATS).isNotNull()
+         & ~F.col("v").contains(":")).alias("date_only_every"),
+    )
+    formats = (*AWARE_FORMATS, *NAIVE_FORMATS, *DATE_FORMATS)
+    counts = frame.agg(
+        F.count_if(~F.col("fast").eqNullSafe(F.col("every"))).alias("differ"),
+        F.count_if(~F.col("date_only").eqNullSafe(F.col("date_only_every"))).alias("differ_date"),
+        *[F.count_if(F.try_to_timestamp(F.trim(F.col("v")), F.lit(f)).isNotNull()).alias(f)
+          for f in formats],
+    ).first()
+    assert counts is not None
+    assert (counts["differ"], counts["differ_date"]) == (0, 0)
+    # the corpus exercises every format
+    assert {f: counts[f] > 0 for f in formats} == dict.fromkeys(formats, True)
+
+
 def test_is_date_only(spark: Any) -> None:
     values = ["2026-11-03", "11/03/2026", " 2026-11-03 ", "2026-11-03 00:00:00",
               "2026-11-03T14:22:05-05:00", "11/03/2026 02:22:05 PM", "1762197725", "N/A", None]
@@ -124,6 +199,47 @@ def test_mask_pii(spark: Any) -> None:
         (None, None),
     ]
     assert apply(spark, [c[0] for c in cases], mask_pii) == [c[1] for c in cases]
+
+
+def pii_texts() -> list[str | None]:
+    """Texts with and without e-mails, phones and card numbers in many spellings."""
+    rng = random.Random(5)
+    samples: list[str | None] = [None, "", "no internet since Monday", "ref 1234567890 12"]
+    for _ in range(1500):
+        digits = "".join(rng.choice("0123456789") for _ in range(rng.randint(3, 18)))
+        spaced = rng.choice(" -.").join(digits[i:i + rng.randint(1, 4)]
+                                        for i in range(0, len(digits), 4))
+        parts = [rng.choice(("call", "card", "mail me", "", "(512)", "+1", "#")),
+                 rng.choice((digits, spaced, f"x{digits}", f"{digits}b", "jo.e_1@ex.co",
+                             "a@b", "@@", "5125550147", "(512) 555-0147"))]
+        rng.shuffle(parts)
+        samples.append(rng.choice((" ", "", "\t", "  ")).join(parts))
+    return samples
+
+
+def test_mask_pii_runs_each_pattern_only_where_it_can_match(spark: Any) -> None:
+    """Gating the patterns by "@" and digit counts gives what running them all gives."""
+    def every_pattern(text: Column) -> Column:
+        masked = F.regexp_replace(text, EMAIL, "[email]")
+        masked = F.regexp_replace(masked, CARD, "[card]")
+        return F.regexp_replace(masked, PHONE, "[phone]")
+
+    def whitespace_regex(text: Column) -> Column:
+        collapsed = F.trim(F.regexp_replace(text, r"\s+", " "))
+        return F.when(collapsed == "", F.lit(None)).otherwise(collapsed)
+
+    texts = pii_texts() + ["a\x0bb\x0cc\rd", "x  y", "\u00a0nbsp\u2003em", " \n "]
+    frame = spark.createDataFrame(list(enumerate(texts)), "i int, t string").select(
+        "t", mask_pii(F.col("t")).alias("fast"), every_pattern(F.col("t")).alias("every"),
+        normalise_text(F.col("t")).alias("text"), whitespace_regex(F.col("t")).alias("text_re"))
+    counts = frame.agg(
+        F.count_if(~F.col("fast").eqNullSafe(F.col("every"))).alias("differ"),
+        F.count_if(~F.col("text").eqNullSafe(F.col("text_re"))).alias("differ_text"),
+        F.count_if(F.col("every") != F.col("t")).alias("masked"),
+    ).first()
+    assert counts is not None
+    assert (counts["differ"], counts["differ_text"]) == (0, 0)
+    assert counts["masked"] > 300  # the corpus exercises the patterns
 
 
 # --- states and regions
