@@ -333,6 +333,7 @@ def stage_profile(spark: Any, settings: Settings, scratch: Path) -> dict[str, fl
     from pyspark.sql import functions as F
 
     from jobs.classify import load_rules
+    from jobs.raw_files import inspect_raw_file
     from jobs.raw_zone import raw_files_of, read_json_lines, read_web_forms
     from jobs.transform import (
         dedupe_complaints,
@@ -362,7 +363,8 @@ def stage_profile(spark: Any, settings: Settings, scratch: Path) -> dict[str, fl
                            .write.format("noop").mode("overwrite").save())
     level = StorageLevel.MEMORY_AND_DISK
     standardised = standardise_complaints(
-        union(stage_source(spark, settings, s, files[s]) for s in present)).persist(level)
+        union(stage_source(spark, settings, s, [inspect_raw_file(p, s) for p in files[s]])
+              for s in present)).persist(level)
     stages["parse + standardise"] = timed(standardised.count) - stages["read"]
     deduped = dedupe_complaints(standardised.where(F.col("reason").isNull()),
                                 by_content=False).persist(level)
