@@ -21,7 +21,7 @@ from complaints.emulator import moto_server
 from jobs.spark import spark_session
 from jobs.transform import run_transform
 from samples.producer import EventPlan, SendOptions, produce
-from streaming.consumer import consume
+from streaming.consumer import ConsumerOptions, consume
 
 KINESIS_LIMITS = ("Kinesis per shard: 2 MB/s and 5 GetRecords calls/s read, "
                   "1 MB/s or 1,000 records/s write")
@@ -42,7 +42,8 @@ def throughput(settings: Settings, events: int) -> list[str]:
                    SendOptions(keep_ids=False))
     with MemorySampler(interval_s=0.05) as rss:
         began = time.perf_counter()
-        stats = consume(settings, "sms", worker_id="bench", idle_exit_s=1.0)
+        stats = consume(settings, "sms", worker_id="bench",
+                        options=ConsumerOptions(idle_exit_s=1.0))
         seconds = time.perf_counter() - began - 1.0  # minus the idle wait that ends the run
     raw_bytes = sum(p.stat().st_size for p in (settings.zones.raw / "sms").rglob("*.jsonl"))
     first, peak, last = rss.samples[0], max(rss.samples), rss.samples[-1]

@@ -345,7 +345,7 @@ def cmd_consume(settings: Settings, args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from streaming.consumer import consume
+    from streaming.consumer import ConsumerOptions, consume
 
     _reachable(settings)
     require_writable(settings.zones.raw_source(args.source), settings.zones.runs)
@@ -354,10 +354,12 @@ def cmd_consume(settings: Settings, args: argparse.Namespace) -> int:
     stream = args.stream or settings.stream_of(args.source)
     with timed("consume", f"stream {stream} into raw/{args.source}/ as worker "
                f"{args.worker_id}") as step:
-        stats = consume(settings, args.source, worker_id=args.worker_id, stop=stop,
-                        max_seconds=args.max_seconds, idle_exit_s=args.idle_exit_seconds,
-                        batch_limit=args.batch_limit, lease_table=args.lease_table,
-                        lease_duration_s=args.lease_seconds, stream=args.stream)
+        options = ConsumerOptions(
+            batch_limit=args.batch_limit, lease_duration_s=args.lease_seconds,
+            stream=args.stream, lease_table=args.lease_table, max_seconds=args.max_seconds,
+            idle_exit_s=args.idle_exit_seconds)
+        stats = consume(settings, args.source, worker_id=args.worker_id, options=options,
+                        stop=stop)
         step.outcome = f"{stats.records_landed} records in {stats.files_written} files"
     print(json.dumps(stats.to_dict(), indent=2), flush=True)
     return 0

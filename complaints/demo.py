@@ -79,7 +79,7 @@ def _section(title: str, settings: Settings, sql: str) -> None:
 def stream_burst(settings: Settings, start: datetime) -> None:
     """Produce SMS and social events (with a few bad ones) and consume them into the raw zone."""
     from samples.producer import EventPlan, SendOptions, produce
-    from streaming.consumer import consume
+    from streaming.consumer import ConsumerOptions, consume
 
     bursts: tuple[tuple[Literal["sms", "social"], tuple[str, ...]], ...] = (
         ("sms", ("not_json", "invalid_utf8", "missing_text")),
@@ -90,7 +90,8 @@ def stream_burst(settings: Settings, start: datetime) -> None:
         with timed(f"stream {source}", f"{STREAM_BURST} events (and {len(bad)} bad ones) to "
                    f"Kinesis, then consumed into raw/{source}/") as step:
             sent = produce(settings, source, plan, SendOptions(keep_ids=False))
-            landed = consume(settings, source, worker_id=f"demo-{source}", idle_exit_s=2.0)
+            landed = consume(settings, source, worker_id=f"demo-{source}",
+                             options=ConsumerOptions(idle_exit_s=2.0))
             step.outcome = (f"{sent.sent} sent, {landed.records_landed} consumed "
                             f"({landed.files_written} files)")
 

@@ -68,42 +68,47 @@ def _patterns(raw: Any, where: str) -> tuple[str, ...]:
     return tuple(raw)
 
 
-def parse_rules(doc: Any, allowed_categories: tuple[str, ...] = TAXONOMY_CATEGORIES) -> Rules:
-    if not isinstance(doc, dict):
-        raise RulesError("rules file must be a mapping")
-    for key in ("taxonomy", "version", "default_category", "categories"):
-        if key not in doc:
-            raise RulesError(f"rules file has no '{key}'")
+def _listed_twice(names: list[str]) -> list[str]:
+    return sorted({n for n in names if names.count(n) > 1})
+
+
+def _subcategory(sub: Any, where: str, default_severity: Any) -> Subcategory:
+    if not isinstance(sub, dict) or not sub.get("name"):
+        raise RulesError(f"{where}: a subcategory must be a mapping with a 'name'")
+    severity = sub.get("severity", default_severity)
+    if severity not in SEVERITIES:
+        raise RulesError(f"{where}: severity {severity!r} is not one of {SEVERITIES}")
+    weight = sub.get("weight", 1)
+    if not isinstance(weight, int | float) or isinstance(weight, bool) or weight <= 0:
+        raise RulesError(f"{where}: weight {weight!r} must be a positive number")
+    return Subcategory(str(sub["name"]), severity, _patterns(sub.get("patterns"), where),
+                       float(weight))
+
+
+def _category(cat: Any, i: int, allowed_categories: tuple[str, ...],
+              default_severity: Any) -> Category:
+    name = cat.get("name") if isinstance(cat, dict) else None
+    if name not in allowed_categories:
+        raise RulesError(f"categories[{i}]: {name!r} is not one of {allowed_categories}")
+    subs = [_subcategory(sub, f"{name}.subcategories[{j}]", default_severity)
+            for j, sub in enumerate(cat.get("subcategories") or [])]
+    if not subs:
+        raise RulesError(f"category {name} has no subcategories")
+    twice = _listed_twice([s.name for s in subs])
+    if twice:
+        raise RulesError(f"category {name}: subcategories listed twice: {twice}")
+    return Category(name, tuple(subs))
+
+
+def _categories(doc: dict[str, Any], allowed_categories: tuple[str, ...]) -> tuple[Category, ...]:
     if not isinstance(doc["categories"], list):
         raise RulesError("'categories' must be a list")
-    categories: list[Category] = []
-    for i, cat in enumerate(doc["categories"]):
-        name = cat.get("name") if isinstance(cat, dict) else None
-        if name not in allowed_categories:
-            raise RulesError(f"categories[{i}]: {name!r} is not one of {allowed_categories}")
-        subs = []
-        for j, sub in enumerate(cat.get("subcategories") or []):
-            where = f"{name}.subcategories[{j}]"
-            if not isinstance(sub, dict) or not sub.get("name"):
-                raise RulesError(f"{where}: a subcategory must be a mapping with a 'name'")
-            severity = sub.get("severity", doc.get("default_severity", "P3"))
-            if severity not in SEVERITIES:
-                raise RulesError(f"{where}: severity {severity!r} is not one of {SEVERITIES}")
-            weight = sub.get("weight", 1)
-            if not isinstance(weight, int | float) or isinstance(weight, bool) or weight <= 0:
-                raise RulesError(f"{where}: weight {weight!r} must be a positive number")
-            subs.append(Subcategory(str(sub["name"]), severity,
-                                    _patterns(sub.get("patterns"), where), float(weight)))
-        if not subs:
-            raise RulesError(f"category {name} has no subcategories")
-        sub_names = [s.name for s in subs]
-        if len(set(sub_names)) != len(sub_names):
-            twice = sorted({n for n in sub_names if sub_names.count(n) > 1})
-            raise RulesError(f"category {name}: subcategories listed twice: {twice}")
-        categories.append(Category(name, tuple(subs)))
+    default_severity = doc.get("default_severity", "P3")
+    categories = tuple(_category(cat, i, allowed_categories, default_severity)
+                       for i, cat in enumerate(doc["categories"]))
     names = [c.name for c in categories]
-    if len(set(names)) != len(names):
-        twice = sorted({n for n in names if names.count(n) > 1})
+    twice = _listed_twice(names)
+    if twice:
         raise RulesError(f"categories listed twice: {twice}")
     default = doc["default_category"]
     if default not in allowed_categories or default in names:
@@ -111,6 +116,16 @@ def parse_rules(doc: Any, allowed_categories: tuple[str, ...] = TAXONOMY_CATEGOR
     missing = set(allowed_categories) - set(names) - {default}
     if missing:
         raise RulesError(f"categories without rules: {sorted(missing)}")
+    return categories
+
+
+def parse_rules(doc: Any, allowed_categories: tuple[str, ...] = TAXONOMY_CATEGORIES) -> Rules:
+    if not isinstance(doc, dict):
+        raise RulesError("rules file must be a mapping")
+    for key in ("taxonomy", "version", "default_category", "categories"):
+        if key not in doc:
+            raise RulesError(f"rules file has no '{key}'")
+    categories = _categories(doc, allowed_categories)
     default_severity = str(doc.get("default_severity", "P3"))
     if default_severity not in SEVERITIES:
         raise RulesError(f"default_severity {default_severity!r} is not one of {SEVERITIES}")
@@ -118,10 +133,10 @@ def parse_rules(doc: Any, allowed_categories: tuple[str, ...] = TAXONOMY_CATEGOR
     return Rules(
         taxonomy=str(doc["taxonomy"]),
         version=str(doc["version"]),
-        default_category=default,
+        default_category=doc["default_category"],
         default_subcategory=str(doc.get("default_subcategory", "unspecified")),
         default_severity=default_severity,
-        categories=tuple(categories),
+        categories=categories,
         urgent=_patterns((doc.get("urgent") or {}).get("patterns"), "urgent"),
         negative=_patterns(sentiment.get("negative"), "sentiment.negative"),
         positive=_patterns(sentiment.get("positive"), "sentiment.positive"),

@@ -221,24 +221,43 @@ def full_jitter_delay(attempt: int, base_s: float = BACKOFF_BASE_S,
 # ------------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class ConsumerOptions:
+    """How a worker reads: batch size, lease length and cap, and when ``consume`` returns.
+
+    ``stream`` and ``lease_table`` override the defaults of the source (tests use their own).
+    ``max_seconds`` / ``idle_exit_s`` end the run after that long / that long without landing
+    anything (None: until stopped). ``release_on_stop=False`` leaves the leases to expire, as a
+    crashed worker would. ``max_leases`` caps the shards held at once (by default a worker takes
+    its fair share: readable shards / live workers, rounded up)."""
+
+    batch_limit: int = 500
+    lease_duration_s: float = 10
+    max_leases: int | None = None
+    stream: str | None = None
+    lease_table: str | None = None
+    max_seconds: float | None = None
+    idle_exit_s: float | None = None
+    release_on_stop: bool = True
+
+
 class Worker:
-    def __init__(self, settings: Settings, source: Source, stream: str, worker_id: str,
-                 kinesis: Kinesis, leases: LeaseTable, *, batch_limit: int,
-                 lease_duration_s: float, stop: threading.Event,
-                 on_event: EventSink | None, max_leases: int | None = None) -> None:
+    def __init__(self, settings: Settings, source: Source, worker_id: str, kinesis: Kinesis,
+                 leases: LeaseTable, options: ConsumerOptions, *, stop: threading.Event,
+                 on_event: EventSink | None) -> None:
         self.source = source
-        self.stream = stream
+        self.stream = options.stream or settings.stream_of(source)
         self.worker_id = worker_id
         self.kinesis = kinesis
         self.leases = leases
-        self.batch_limit = batch_limit
-        self.lease_ms = int(lease_duration_s * 1000)
+        self.batch_limit = options.batch_limit
+        self.lease_ms = int(options.lease_duration_s * 1000)
         self.stop = stop
         self.on_event = on_event
-        self.max_leases = max_leases
+        self.max_leases = options.max_leases
         self.lake = settings.zones
         self.held: dict[str, ShardReader] = {}
-        self.stats = ConsumeStats(worker_id, source, stream, leases.name)
+        self.stats = ConsumeStats(worker_id, source, self.stream, leases.name)
 
     def emit(self, kind: str, shard_id: str, **detail: Any) -> None:
         if self.on_event is not None:
@@ -471,39 +490,21 @@ class Worker:
         return progress
 
 
-def consume(
-    settings: Settings,
-    source: Source,
-    *,
-    worker_id: str,
-    stop: threading.Event | None = None,
-    max_seconds: float | None = None,
-    idle_exit_s: float | None = None,
-    batch_limit: int = 500,
-    lease_table: str | None = None,
-    lease_duration_s: float = 10,
-    stream: str | None = None,
-    kinesis: Kinesis | None = None,
-    on_event: EventSink | None = None,
-    release_on_stop: bool = True,
-    max_leases: int | None = None,
-) -> ConsumeStats:
-    """Consume ``source``'s stream into ``raw/<source>/`` until ``stop`` is set,
-    ``max_seconds`` have passed, or nothing was landed for ``idle_exit_s`` seconds.
-
-    ``stream`` overrides the stream name (default ``settings.stream_of(source)``), ``kinesis``
-    the client wrapper (tests inject faults there). ``release_on_stop=False`` leaves the leases to
-    expire, as a crashed worker would. ``max_leases`` caps the shards held at once (by
-    default a worker takes its fair share: readable shards / live workers, rounded up).
-    """
+def consume(settings: Settings, source: Source, *, worker_id: str,
+            options: ConsumerOptions | None = None, stop: threading.Event | None = None,
+            kinesis: Kinesis | None = None, on_event: EventSink | None = None) -> ConsumeStats:
+    """Consume ``source``'s stream into ``raw/<source>/`` until ``stop`` is set, or the run
+    limits of ``options`` are reached. ``kinesis`` is the client wrapper (tests inject faults
+    there); ``on_event`` receives lease and landing events (tests and benchmarks follow them)."""
+    options = options or ConsumerOptions()
     stop = stop or threading.Event()
-    stream = stream or settings.stream_of(source)
     kinesis = kinesis or Kinesis(settings)
-    leases = LeaseTable(DynamoDB(settings), lease_table or default_lease_table(source))
+    leases = LeaseTable(DynamoDB(settings), options.lease_table or default_lease_table(source))
     leases.ensure_exists()
-    worker = Worker(settings, source, stream, worker_id, kinesis, leases,
-                    batch_limit=batch_limit, lease_duration_s=lease_duration_s, stop=stop,
-                    on_event=on_event, max_leases=max_leases)
+    worker = Worker(settings, source, worker_id, kinesis, leases, options, stop=stop,
+                    on_event=on_event)
+    max_seconds, idle_exit_s = options.max_seconds, options.idle_exit_s
+    lease_duration_s = options.lease_duration_s
     started = time.monotonic()
     last_progress = started
     next_sync = started
@@ -525,7 +526,7 @@ def consume(
             last_progress = time.monotonic()
         else:
             stop.wait(IDLE_POLL_S)
-    if release_on_stop:
+    if options.release_on_stop:
         worker.release_all()
     worker.stats.seconds = round(time.monotonic() - started, 3)
     return worker.stats

@@ -27,7 +27,7 @@ from common.settings import REPO_ROOT, Settings
 from complaints.emulator import moto_server
 from jobs.transform import run_transform
 from samples.producer import EventPlan, SendOptions, produce
-from streaming.consumer import consume
+from streaming.consumer import ConsumerOptions, consume
 
 pytestmark = pytest.mark.e2e
 
@@ -72,8 +72,8 @@ def test_sigkilled_consumer_loses_and_doubles_nothing_in_complaints(
         assert sent["stats"].sent == EVENTS and sent["stats"].failed_permanently == 0
         landed_by_killed_consumers = list((settings.zones.raw / "sms").rglob("*.jsonl"))
         assert landed_by_killed_consumers, "no consumer lived long enough to land a batch"
-        drained = consume(settings, "sms", worker_id="crashy", idle_exit_s=2.0,
-                          lease_duration_s=5)
+        drained = consume(settings, "sms", worker_id="crashy",
+                          options=ConsumerOptions(idle_exit_s=2.0, lease_duration_s=5))
         assert drained.exit_reason == "idle"
 
     produced = ids_file.read_text().split()

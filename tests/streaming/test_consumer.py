@@ -30,7 +30,7 @@ from common.aws import DynamoDB, Kinesis
 from common.settings import REPO_ROOT, Settings
 from complaints.emulator import moto_server
 from schemas.streaming import RAW_STREAM_RECORD_FIELDS, raw_file_name
-from streaming.consumer import ConsumerEvent, consume
+from streaming.consumer import ConsumerEvent, ConsumerOptions, consume
 from streaming.leases import SHARD_END, LeaseTable
 
 STREAM = "test-sms"
@@ -196,11 +196,14 @@ class EventLog:
                     if e.kind == kind and (worker is None or e.worker_id == worker)]
 
 
-def run(aws: Settings, **kwargs: Any) -> Any:
-    kwargs.setdefault("worker_id", "w1")
-    kwargs.setdefault("idle_exit_s", 1.5)
-    kwargs.setdefault("max_seconds", 60)
-    return consume(aws, "sms", stream=STREAM, lease_table=LEASES, **kwargs)
+def run(aws: Settings, *, worker_id: str = "w1", stop: threading.Event | None = None,
+        kinesis: Kinesis | None = None, on_event: Any = None, **options: Any) -> Any:
+    """One consumer run on the test stream; ``options`` are ``ConsumerOptions`` fields."""
+    options.setdefault("idle_exit_s", 1.5)
+    options.setdefault("max_seconds", 60)
+    return consume(aws, "sms", worker_id=worker_id, stop=stop, kinesis=kinesis,
+                   on_event=on_event,
+                   options=ConsumerOptions(stream=STREAM, lease_table=LEASES, **options))
 
 
 def cli_consumer(aws: Settings, *args: str) -> subprocess.Popen[str]:
