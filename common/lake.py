@@ -13,6 +13,8 @@ stay in their folder, and atomic writes.
     <lake>/alerts/quality/...            quality reports
     <lake>/alerts/task_failures/<dag id>/<run>__<task>[__<map index>]__try<n>.json   failed tasks
     <lake>/warehouse.duckdb
+    <lake>/warehouse.salt                salt of the analyst role's hashed customer keys
+    <lake>/reports/complaints.html       the static report (``complaints report``)
 
 Every writer here writes a hidden temporary file (or folder) beside its target and renames it into
 place, so a reader never sees half a file and a crash leaves at most a hidden temporary behind.
@@ -215,8 +217,18 @@ class Lake:
         return self.task_failure_alerts / safe_name(dag_id, "dag") / name
 
     @property
+    def report(self) -> Path:
+        """The static HTML report ``complaints report`` writes by default."""
+        return self.root / "reports" / "complaints.html"
+
+    @property
     def warehouse(self) -> Path:
         return self.root / "warehouse.duckdb"
+
+    @property
+    def warehouse_salt(self) -> Path:
+        """The random salt of the warehouse's hashed customer keys (kept, so keys are stable)."""
+        return self.root / "warehouse.salt"
 
     @property
     def ledger(self) -> Path:

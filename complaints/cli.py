@@ -236,9 +236,26 @@ def cmd_refresh(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_sql(settings: Settings, args: argparse.Namespace) -> int:
-    from warehouse.duckdb_warehouse import format_result, run_query
+    from warehouse.duckdb_warehouse import (
+        WarehouseError,
+        export_format,
+        export_query,
+        format_result,
+        run_query,
+    )
 
-    text = format_result(run_query(settings, args.query), args.format)
+    if args.out is not None:
+        try:
+            export_format(args.out)
+        except WarehouseError as exc:
+            raise CliError(f"--out: {exc}", USAGE) from exc
+        require_writable(args.out.parent)
+        with timed("sql", f"result to {args.out}") as step:
+            rows = export_query(settings, args.query, args.out, role=args.role)
+            step.outcome = f"{rows} rows"
+        print(args.out)
+        return 0
+    text = format_result(run_query(settings, args.query, role=args.role), args.format)
     # CSV already ends with a newline; print() would add a blank last line.
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return 0
@@ -427,12 +444,20 @@ def _add_batch_commands(sub: argparse._SubParsersAction[Parser]) -> None:
 
 def _add_query_commands(sub: argparse._SubParsersAction[Parser]) -> None:
     p = _command(sub, "sql", "run SQL on the DuckDB warehouse (read-only)", cmd_sql,
-                 "Views: complaints, daily_complaints, runs, quarantine and one per DynamoDB "
-                 "table (README, \"Querying\").")
+                 "Views: complaints, daily_complaints, runs, quarantine, one per DynamoDB "
+                 "table, and the marts hourly_complaints, channel_mix, time_to_resolution, "
+                 "customer_complaints, repeat_complainers, taxonomy_versions (README, "
+                 "\"Querying\").")
     p.add_argument("query", help="the SQL (DuckDB dialect); several statements: the last one's "
                                  "result is printed")
     p.add_argument("--format", choices=("table", "csv", "json"), default="table",
                    help="table for people, csv or json for programs")
+    p.add_argument("--role", choices=("analyst", "cx"), default=None,
+                   help="query as a role: analyst (masked PII, hashed customer keys, no "
+                        "quarantine) or cx (customer links); default: every view")
+    p.add_argument("--out", type=Path, metavar="FILE", default=None,
+                   help="write the result to FILE instead, as .csv, .json or .parquet "
+                        "(by its extension)")
     _command(sub, "schema", "print the unified complaint record as a Markdown table", cmd_schema)
 
 
