@@ -261,6 +261,18 @@ def cmd_sql(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
+    from warehouse.report import write_report
+
+    target = args.out if args.out is not None else settings.zones.report
+    require_writable(target)
+    with timed("report", f"static HTML report to {target}") as step:
+        path, data = write_report(settings, target)
+        step.outcome = f"{len(data.open_alerts)} open alerts"
+    print(path)
+    return 0
+
+
 def cmd_schema(settings: Settings, args: argparse.Namespace) -> int:
     from schemas.complaint import COMPLAINT
 
@@ -459,6 +471,12 @@ def _add_query_commands(sub: argparse._SubParsersAction[Parser]) -> None:
                    help="write the result to FILE instead, as .csv, .json or .parquet "
                         "(by its extension)")
     _command(sub, "schema", "print the unified complaint record as a Markdown table", cmd_schema)
+    p = _command(sub, "report", "write the static HTML report (charts, open alerts, runs, "
+                 "quality) from the warehouse", cmd_report,
+                 "One self-contained file (inline SVG, nothing fetched from the network); "
+                 "its path is printed.")
+    p.add_argument("--out", type=Path, metavar="FILE", default=None,
+                   help="where to write it (default: <lake>/reports/complaints.html)")
 
 
 def _add_streaming_commands(sub: argparse._SubParsersAction[Parser]) -> None:

@@ -24,6 +24,7 @@ from complaints.emulator import moto_server
 from complaints.progress import say, timed
 from samples.generate import generate
 from warehouse.duckdb_warehouse import format_result, run_query
+from warehouse.report import write_report
 
 DEMO_DAG = "complaints_batch"
 STREAM_DAG = "complaints_stream"
@@ -96,6 +97,18 @@ def stream_burst(settings: Settings, start: datetime) -> None:
                             f"({landed.files_written} files)")
 
 
+def _report(settings: Settings) -> None:
+    """The static HTML report, last: its path and the open alerts it shows."""
+    with timed("report", "static HTML report from the warehouse") as step:
+        path, data = write_report(settings)
+        step.outcome = f"{len(data.open_alerts)} open alerts"
+    for alert in data.open_alerts:
+        print(f"open alert: {alert.get('kind')} {alert.get('category')} in "
+              f"{alert.get('region')} ({alert.get('source')}) from {alert.get('window_start')}: "
+              f"{alert.get('observed')} complaints, {alert.get('expected')} expected")
+    print(f"Report: {path}")
+
+
 def run_demo(settings: Settings, airflow_home: Path, *, seed: int = 7, days: int = 5,
              start: date = date(2026, 11, 2)) -> int:
     began = time.monotonic()
@@ -136,5 +149,6 @@ def run_demo(settings: Settings, airflow_home: Path, *, seed: int = 7, days: int
     print(f"\n== Example query: complaints sql \"{' '.join(EXAMPLE_QUERY.split())}\"")
     print(format_result(run_query(settings, EXAMPLE_QUERY), "table"))
     print(f"\nLake: {settings.lake}   Warehouse: {settings.zones.warehouse}")
+    _report(settings)
     print(f"Demo finished in {time.monotonic() - began:.0f} s")
     return 0
