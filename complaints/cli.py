@@ -262,8 +262,11 @@ def cmd_sql(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
+    from warehouse.duckdb_warehouse import WarehouseMissing
     from warehouse.report import write_report
 
+    if not settings.zones.warehouse.is_file():  # before any progress line
+        raise WarehouseMissing(settings.zones.warehouse)
     target = args.out if args.out is not None else settings.zones.report
     require_writable(target)
     with timed("report", f"static HTML report to {target}") as step:
@@ -468,8 +471,8 @@ def _add_query_commands(sub: argparse._SubParsersAction[Parser]) -> None:
                    help="query as a role: analyst (masked PII, hashed customer keys, no "
                         "quarantine) or cx (customer links); default: every view")
     p.add_argument("--out", type=Path, metavar="FILE", default=None,
-                   help="write the result to FILE instead, as .csv, .json or .parquet "
-                        "(by its extension)")
+                   help="write the result to FILE, as .csv, .json or .parquet by its "
+                        "extension (default: print it)")
     _command(sub, "schema", "print the unified complaint record as a Markdown table", cmd_schema)
     p = _command(sub, "report", "write the static HTML report (charts, open alerts, runs, "
                  "quality) from the warehouse", cmd_report,

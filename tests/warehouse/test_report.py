@@ -107,6 +107,17 @@ def test_report_shows_open_alerts_and_surge_markers(lake: Settings, tmp_path: Pa
     assert "outage, fiber" in table
 
 
+def test_report_on_a_mistyped_lake_is_one_line_and_creates_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    mistyped = tmp_path / "lkae"
+    monkeypatch.setenv("COMPLAINTS_LAKE", str(mistyped))
+    assert main(["report"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"there is no lake at {mistyped}" in err[0]
+    assert not mistyped.exists()
+
+
 def _playwright() -> Any:
     """playwright's sync API; skipped when it is not installed, except in CI."""
     try:
