@@ -12,6 +12,8 @@ stay in their folder, and atomic writes.
     <lake>/runs/...        run records, the files each run read, the transform's ledger
     <lake>/alerts/quality/...            quality reports
     <lake>/alerts/task_failures/<dag id>/<run>__<task>[__<map index>]__try<n>.json   failed tasks
+    <lake>/alerts/current.parquet        every alert's current state (surges, freshness, ...)
+    <lake>/alerts/outbox/<alert>__<version>.json   alert messages waiting for the webhook
     <lake>/warehouse.duckdb
 
 Every writer here writes a hidden temporary file (or folder) beside its target and renames it into
@@ -213,6 +215,22 @@ class Lake:
             parts.append(str(map_index))
         name = "__".join(parts) + f"__try{try_number}.json"
         return self.task_failure_alerts / safe_name(dag_id, "dag") / name
+
+    @property
+    def current_alerts(self) -> Path:
+        """``alerts/current.parquet``: the current state of every alert (``schemas.alerts``),
+        rewritten atomically by each detection run."""
+        return self.alerts / "current.parquet"
+
+    @property
+    def alert_outbox(self) -> Path:
+        """``alerts/outbox``: alert messages not yet delivered to the webhook."""
+        return self.alerts / "outbox"
+
+    @property
+    def alert_deliveries(self) -> Path:
+        """``alerts/delivered``: messages the webhook accepted (kept for the record)."""
+        return self.alerts / "delivered"
 
     @property
     def warehouse(self) -> Path:

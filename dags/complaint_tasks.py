@@ -1,5 +1,5 @@
 """What both complaint DAGs share, written once: default arguments, timeouts, the Spark pool, the
-lake's assets, and the two tasks that end every run (quality gate, warehouse refresh).
+lake's assets, and the tasks that end every run (quality gate, surge detection, warehouse refresh).
 
 Not a DAG file: ``dags/.airflowignore`` keeps Airflow's DAG processor from parsing it on its own;
 ``complaints_batch.py`` and ``complaints_stream.py`` import it.
@@ -47,6 +47,7 @@ DEFAULT_TIMEOUT = timedelta(minutes=30)
 SPARK_TIMEOUT = timedelta(hours=2)
 QUALITY_TIMEOUT = timedelta(minutes=30)
 REFRESH_TIMEOUT = timedelta(minutes=10)
+SURGE_TIMEOUT = timedelta(minutes=15)
 
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": OWNER,
@@ -108,6 +109,22 @@ def check_complaints_quality(transformed: Mapping[str, Any]) -> dict[str, object
     partitions = [(str(day), str(source)) for day, source in transformed["partitions"]]
     return run_quality_gate(settings.zones.clean_complaints, settings.zones.alerts,
                             get_current_context()["run_id"], partitions=partitions)
+
+
+@task(inlets=[ASSETS.clean_complaints], execution_timeout=SURGE_TIMEOUT)
+def detect_surges(transformed: Mapping[str, Any]) -> dict[str, object]:
+    """Surge detection over the clean complaints (DuckDB, no Spark) once the transform
+    (``transformed``: its result) has written; new and updated alerts go to the lake and the
+    webhook. A webhook that does not answer leaves its messages in the outbox: never a failure."""
+    from quality.surges import run_surge_detection
+
+    settings = Settings.from_env()
+    run, changed = run_surge_detection(settings.zones, settings.alert_webhook_url)
+    for alert in changed:
+        print(alert.summary())
+    summary = run.to_dict()
+    return {"since": summary["since"], "until": summary["until"],
+            "surge_hours": run.surge_hours, "alerts": len(run.alerts), "changed": len(changed)}
 
 
 @task(inlets=[ASSETS.clean_complaints, *ASSETS.clean_tables.values()],
