@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -103,12 +103,20 @@ def spark_task(**kwargs: Any) -> TaskDecorator:
 def check_complaints_quality(transformed: Mapping[str, Any]) -> dict[str, object]:
     """Great Expectations suite on the partitions the transform (``transformed``: its result)
     wrote; fails the task when it fails (the report goes to ``alerts/quality/`` either way)."""
-    from quality.complaint_checks import run_quality_gate
+    from quality.alerts import incident_alert, raise_alerts
+    from quality.complaint_checks import QualityGateFailed, run_quality_gate
 
     settings = Settings.from_env()
     partitions = [(str(day), str(source)) for day, source in transformed["partitions"]]
-    return run_quality_gate(settings.zones.clean_complaints, settings.zones.alerts,
-                            get_current_context()["run_id"], partitions=partitions)
+    run_id = get_current_context()["run_id"]
+    try:
+        return run_quality_gate(settings.zones.clean_complaints, settings.zones.alerts,
+                                run_id, partitions=partitions)
+    except QualityGateFailed as failed:
+        alert = incident_alert("quality", "clean/complaints", datetime.now(UTC), str(failed),
+                               key=str(run_id))
+        print(raise_alerts(settings.zones, [alert], settings.alert_webhook_url))
+        raise
 
 
 @task(inlets=[ASSETS.clean_complaints], execution_timeout=SURGE_TIMEOUT)

@@ -65,11 +65,15 @@ class Alert:
     status: str
     top_terms: tuple[str, ...] = ()
     example_complaint_ids: tuple[str, ...] = ()
+    # What a person should read first (an error, a freshness target); sent to the webhook, not
+    # kept in current.parquet (its columns are fixed).
+    detail: str | None = None
 
     def content_key(self) -> str:
         """A hash of all but ``last_seen``: two states with the same key are the same news."""
         data = self.payload()
         data.pop("last_seen")
+        data.pop("detail")
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
 
     def payload(self) -> dict[str, Any]:
@@ -93,9 +97,10 @@ class Alert:
         terms = f" terms: {', '.join(self.top_terms)}" if self.top_terms else ""
         examples = (f" e.g. {', '.join(self.example_complaint_ids[:3])}"
                     if self.example_complaint_ids else "")
+        detail = f" ({self.detail})" if self.detail else ""
         return (f"[{self.status}] {self.kind} {where}:{size} "
                 f"{utc(self.window_start):%Y-%m-%d %H:%M}-{utc(self.window_end):%H:%M} UTC"
-                f"{terms}{examples}")
+                f"{terms}{examples}{detail}")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -109,6 +114,7 @@ def _decimal(value: float | None) -> Decimal | None:
 
 def _row(alert: Alert) -> dict[str, Any]:
     row = asdict(alert)
+    row.pop("detail")
     row["expected"] = _decimal(alert.expected)
     row["score"] = _decimal(alert.score)
     row["top_terms"] = list(alert.top_terms)
@@ -150,7 +156,7 @@ def write_alerts(lake: Lake, alerts: Sequence[Alert]) -> Path:
 @contextmanager
 def _locked(lake: Lake) -> Iterator[None]:
     lake.alerts.mkdir(parents=True, exist_ok=True)
-    with (lake.alerts / ".lock").open("a") as handle:
+    with (lake.alerts / "current.lock").open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -305,3 +311,25 @@ def publish_alerts(lake: Lake, alerts: Iterable[Alert], webhook_url: str | None,
     if webhook_url:
         queue_alerts(lake, changed, now)
     return changed, deliver_outbox(lake, webhook_url, options, now)
+
+
+def incident_alert(kind: str, subject: str, at: datetime, detail: str,
+                   key: str = "") -> Alert:
+    """An alert about one event (a task or a quality gate that failed): open, seen once.
+    ``subject`` goes in ``source``; ``key`` (a run id) keeps two runs' incidents apart."""
+    moment = utc(at)
+    return Alert(alert_id=alert_id(kind, key or None, None, subject, moment), kind=kind,
+                 category=None, region=None, source=subject, window_start=moment,
+                 window_end=moment, observed=None, expected=None, score=None,
+                 first_seen=moment, last_seen=moment, status="open", detail=detail[:2000])
+
+
+def raise_alerts(lake: Lake, alerts: Iterable[Alert], webhook_url: str | None) -> str:
+    """``publish_alerts`` for callers that must never fail because of alerting (a failure
+    callback, a failing quality gate): any error is returned as text, not raised."""
+    try:
+        _, report = publish_alerts(lake, alerts, webhook_url,
+                                   DeliveryOptions(budget_s=10.0, timeout_s=3.0))
+    except Exception as exc:  # noqa: BLE001 - alerting must not hide the original failure
+        return f"could not record the alert: {exc!r}"
+    return report.summary()
