@@ -12,6 +12,8 @@ stay in their folder, and atomic writes.
     <lake>/runs/...        run records, the files each run read, the transform's ledger
     <lake>/alerts/quality/...            quality reports
     <lake>/alerts/task_failures/<dag id>/<run>__<task>[__<map index>]__try<n>.json   failed tasks
+    <lake>/alerts/current.parquet        every alert's current state (surges, freshness, ...)
+    <lake>/alerts/outbox/<alert>__<version>.json   alert messages waiting for the webhook
     <lake>/warehouse.duckdb
     <lake>/warehouse.salt                salt of the analyst role's hashed customer keys
     <lake>/reports/complaints.html       the static report (``complaints report``)
@@ -220,6 +222,22 @@ class Lake:
     def report(self) -> Path:
         """The static HTML report ``complaints report`` writes by default."""
         return self.root / "reports" / "complaints.html"
+
+    @property
+    def current_alerts(self) -> Path:
+        """``alerts/current.parquet``: the current state of every alert (``schemas.alerts``),
+        rewritten atomically by each detection run."""
+        return self.alerts / "current.parquet"
+
+    @property
+    def alert_outbox(self) -> Path:
+        """``alerts/outbox``: alert messages not yet delivered to the webhook."""
+        return self.alerts / "outbox"
+
+    @property
+    def alert_deliveries(self) -> Path:
+        """``alerts/delivered``: messages the webhook accepted (kept for the record)."""
+        return self.alerts / "delivered"
 
     @property
     def warehouse(self) -> Path:

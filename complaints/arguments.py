@@ -9,7 +9,7 @@ import argparse
 import ast
 import re
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import NoReturn
 
@@ -79,6 +79,17 @@ def iso_day(text: str) -> date:
 def iso_date(text: str) -> str:
     """``iso_day``, kept as its text (a DAG run's logical date)."""
     return iso_day(text).isoformat()
+
+
+def iso_moment(text: str) -> datetime:
+    """A moment, ``YYYY-MM-DD`` or ``YYYY-MM-DDTHH:MM[:SS][+HH:MM]``; UTC unless it says."""
+    try:
+        moment = datetime.fromisoformat(text.strip().replace(" ", "T").replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a time: use YYYY-MM-DD or YYYY-MM-DDTHH:MM (UTC unless it gives "
+            "an offset)") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def positive_int(text: str) -> int:

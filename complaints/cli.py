@@ -29,6 +29,7 @@ from complaints.arguments import (
     dag_ids,
     iso_date,
     iso_day,
+    iso_moment,
     known_dag,
     landable_source,
     positive_int,
@@ -276,6 +277,33 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_surges(settings: Settings, args: argparse.Namespace) -> int:
+    from quality.surges import SurgeOptions, run_surge_detection, surge_alerts
+
+    require_lake(settings)
+    if args.since and args.as_of and args.since >= args.as_of:
+        raise CliError(f"--since {args.since:%Y-%m-%dT%H:%M} is not before --as-of "
+                       f"{args.as_of:%Y-%m-%dT%H:%M}; give an earlier --since")
+    options = SurgeOptions(as_of=args.as_of, since=args.since)
+    with timed("surges", "hourly counts per category, region and source against their "
+               "baseline (DuckDB over the clean complaints)") as step:
+        run, changed = run_surge_detection(settings.zones, settings.alert_webhook_url, options)
+        step.outcome = (f"{run.surge_hours} surge hours, {len(run.alerts)} alerts "
+                        f"({len(changed)} new or updated)")
+    if run.window is None:
+        raise CliError(f"no clean complaints in {settings.zones.clean_complaints}: run "
+                       "`complaints transform` first")
+    shown = surge_alerts(settings.zones, since=run.window.since)
+    if args.format == "json":
+        print(json.dumps([a.payload() for a in shown], indent=2))
+        return 0
+    print(f"Surges from {run.window.since:%Y-%m-%d %H:%M} to {run.window.end:%Y-%m-%d %H:%M} UTC: "
+          f"{len(shown)} alert{'' if len(shown) == 1 else 's'}")
+    for alert in shown:
+        print(f"{alert.alert_id}  {alert.summary()}")
+    return 0
+
+
 def cmd_schema(settings: Settings, args: argparse.Namespace) -> int:
     from schemas.complaint import COMPLAINT
 
@@ -480,6 +508,20 @@ def _add_query_commands(sub: argparse._SubParsersAction[Parser]) -> None:
                  "its path is printed.")
     p.add_argument("--out", type=Path, metavar="FILE", default=None,
                    help="where to write it (default: <lake>/reports/complaints.html)")
+
+    p = _command(sub, "surges", "detect complaint surges and print the alerts", cmd_surges,
+                 "Hourly counts per category x region x source against a baseline that knows the "
+                 "hour of day and the day of week (README, \"Alerts and surges\"). Alerts are "
+                 "kept in <lake>/alerts/current.parquet (the warehouse's alerts view) and new or "
+                 "updated ones are POSTed to COMPLAINTS_ALERT_WEBHOOK_URL when it is set.")
+    p.add_argument("--since", type=iso_moment, metavar="TIME",
+                   help="first hour to evaluate, YYYY-MM-DD[THH:MM] UTC (default: the 72 hours "
+                        "before the newest complaint)")
+    p.add_argument("--as-of", type=iso_moment, metavar="TIME",
+                   help="the moment the run stands for; later complaints are not seen "
+                        "(default: now)")
+    p.add_argument("--format", choices=("table", "json"), default="table",
+                   help="table for people, json for programs")
 
 
 def _add_streaming_commands(sub: argparse._SubParsersAction[Parser]) -> None:

@@ -23,6 +23,9 @@ Views (column lists and types come from ``schemas.complaint``, never written out
 Marts (``hourly_complaints``, ``channel_mix``, ``time_to_resolution``, ``customer_complaints``,
 ``repeat_complainers``, ``taxonomy_versions``) and the role schemas ``analyst`` (masked PII,
 hashed customer keys) and ``cx`` (customer links): ``warehouse.marts``.
+``alerts``
+    Every ``ALERT`` column (``schemas.alerts``), one row per alert (surges, freshness, volume,
+    quality gates, task failures), read from ``<lake>/alerts/current.parquet``.
 
 Types. ``string`` -> VARCHAR, ``long`` -> BIGINT, ``int`` -> INTEGER, ``date`` -> DATE,
 ``array<string>`` -> VARCHAR[], and ``timestamp`` -> **TIMESTAMP WITH TIME ZONE**
@@ -68,6 +71,7 @@ import duckdb  # noqa: TID253 - not a DAG file; the warehouse is DuckDB through 
 
 from common.lake import atomic_target, write_atomically
 from common.settings import Settings
+from schemas.alerts import ALERT
 from schemas.complaint import COMPLAINT, QUARANTINE, RUN, RUN_FILE, RecordSchema
 from schemas.sources import DYNAMODB_TABLES, operational_schema
 from warehouse.marts import MARTS, ROLES, customer_key_salt, mart_sql, role_sql
@@ -103,7 +107,7 @@ DUCKDB_TYPES: dict[str, str] = {
 
 #: The views ``refresh_warehouse`` creates, in creation order.
 VIEWS: tuple[str, ...] = ("complaints", "daily_complaints", "quarantine", "runs", "run_files",
-                          *DYNAMODB_TABLES, *MARTS)
+                          "alerts", *DYNAMODB_TABLES, *MARTS)
 
 _DAILY_SQL = """\
 SELECT event_date, category, source, region, count(*) AS complaints
@@ -152,10 +156,13 @@ class _Zone:
     view: str
     schema: RecordSchema
     root: Path
+    file_name: str | None = None  # one named file of ``root`` instead of every data file
 
     @property
     def pattern(self) -> str:
         """Absolute glob of the zone's data files, one directory level per partition."""
+        if self.file_name is not None:
+            return str(self.root.resolve() / self.file_name)
         parts = [f"{column}=*" for column in self.schema.partition_by]
         return str(self.root.resolve().joinpath(*parts, "[!._]*.parquet"))
 
@@ -168,6 +175,8 @@ def _zones(settings: Settings) -> list[_Zone]:
         _Zone("runs", RUN, settings.zones.runs),
         # The raw files each transform run read: <lake>/runs/files/<run id>.parquet
         _Zone("run_files", RUN_FILE, settings.zones.run_files),
+        # Every alert's current state: <lake>/alerts/current.parquet
+        _Zone("alerts", ALERT, settings.zones.alerts, settings.zones.current_alerts.name),
         # The operational tables' latest snapshots: <lake>/clean/<table>/part-*.parquet
         *[_Zone(t.logical, operational_schema(t), settings.zones.clean / t.logical)
           for t in DYNAMODB_TABLES.values()],
@@ -254,6 +263,7 @@ def _view_sql(conn: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, 
         "quarantine": selects["quarantine"],
         "runs": f"SELECT *, {_COUNTS_CONSERVED}\nFROM (\n{selects['runs']}\n) AS r",
         "run_files": selects["run_files"],
+        "alerts": selects["alerts"],
         **{table: selects[table] for table in DYNAMODB_TABLES},
         **mart_sql(),
     }
