@@ -201,6 +201,7 @@ def run(aws: Settings, *, worker_id: str = "w1", stop: threading.Event | None = 
     """One consumer run on the test stream; ``options`` are ``ConsumerOptions`` fields."""
     options.setdefault("idle_exit_s", 1.5)
     options.setdefault("max_seconds", 60)
+    options.setdefault("buffer_seconds", 0)  # a file per get_records batch, unless a test buffers
     return consume(aws, "sms", worker_id=worker_id, stop=stop, kinesis=kinesis,
                    on_event=on_event,
                    options=ConsumerOptions(stream=STREAM, lease_table=LEASES, **options))
@@ -243,6 +244,52 @@ def test_lands_every_record_once_then_checkpoints_and_replays_identically(aws: S
     assert rewritten.keys() == files.keys()
     assert all(rewritten[p][0] == files[p][0] for p in files)  # identical bytes
     assert all(rewritten[p][1] != files[p][1] for p in files)  # really written again
+
+
+def test_buffers_each_shard_up_to_a_size_then_lands_one_file(aws: Settings) -> None:
+    kinesis = Kinesis(aws)
+    kinesis.create_stream(STREAM, 2)
+    produced = produce(kinesis, 0, 400)
+    limit = 20_000  # bytes of landed lines: about 45 records
+
+    stats = run(aws, batch_limit=37, buffer_bytes=limit, buffer_seconds=60)
+    assert stats.exit_reason == "idle"  # the idle exit landed what was still buffered
+    assert sorted(event_ids(aws)) == sorted(produced)
+    assert_exactly_the_stream(aws, kinesis)
+    sizes: dict[str, list[int]] = {}
+    for path in sorted(raw_files(aws), key=lambda p: int(p.name.split("__")[2].split("-")[0])):
+        sizes.setdefault(path.name.split("__")[1], []).append(path.stat().st_size)
+    line = 2 * max(len(p.read_text().splitlines()[0]) for p in raw_files(aws))  # > one line
+    for per_shard in sizes.values():
+        assert all(size <= limit for size in per_shard)  # a file never passes the size hint
+        assert all(size > limit - line for size in per_shard[:-1])  # and is cut only there
+    assert stats.files_written == sum(map(len, sizes.values()))
+
+
+def test_buffer_older_than_the_lease_lands_by_age_and_on_stop(aws: Settings) -> None:
+    kinesis = Kinesis(aws)
+    kinesis.create_stream(STREAM, 1)
+    produced = produce(kinesis, 0, 30)
+    log, stop = EventLog(), threading.Event()
+    began = time.time()
+    worker = threading.Thread(target=lambda: run(
+        aws, stop=stop, on_event=log, buffer_seconds=2.5, lease_duration_s=1.0,
+        idle_exit_s=None))
+    worker.start()
+    deadline = time.monotonic() + 15
+    while not log.of("batch_landed") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    (by_age,) = log.of("batch_landed")
+    assert 2.5 <= by_age.at_ms / 1000 - began < 5.0  # waited for its age, beyond the lease
+    assert len(log.of("lease_renewed")) >= 2 and not log.of("lease_lost")
+    produced += produce(kinesis, 30, 20)
+    time.sleep(1.0)  # read and buffered, not yet due
+    assert len(log.of("batch_landed")) == 1
+    stop.set()  # stop lands the buffer before it returns
+    worker.join(timeout=15)
+    assert [e.detail["records"] for e in log.of("batch_landed")] == [30, 20]
+    assert sorted(event_ids(aws)) == sorted(produced)
+    assert_exactly_the_stream(aws, kinesis)
 
 
 def test_crash_between_landing_and_checkpoint_rewrites_the_same_file(aws: Settings) -> None:
@@ -288,7 +335,7 @@ def test_sigkilled_consumer_restarts_without_loss_or_overlapping_files(
     producer.start()
     for _ in range(kills):
         process = cli_consumer(aws, "--worker-id", "crashy", "--batch-limit", "40",
-                               "--lease-seconds", "5")
+                               "--lease-seconds", "5", "--buffer-seconds", "0.3")
         time.sleep(rng.uniform(1.0, 2.5))
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=10)
@@ -467,7 +514,8 @@ def test_sigterm_finishes_the_batch_checkpoints_and_exits_zero(aws: Settings) ->
     kinesis = Kinesis(aws)
     kinesis.create_stream(STREAM, 2)
     produce(kinesis, 0, 3000)
-    process = cli_consumer(aws, "--worker-id", "term", "--batch-limit", "5")
+    process = cli_consumer(aws, "--worker-id", "term", "--batch-limit", "5",
+                           "--buffer-seconds", "0")
     deadline = time.monotonic() + 30
     while not raw_files(aws) and time.monotonic() < deadline:
         time.sleep(0.05)
