@@ -215,13 +215,14 @@ def land_batch(lake: Lake, source: str, stream: str, shard_id: str,
 
 def landed_files_after(lake: Lake, source: str, stream: str, shard_id: str,
                        checkpoint: str) -> list[LandedFile]:
-    """Files of this shard starting after ``checkpoint`` (all of them when there is none)."""
+    """Files of this shard holding records after ``checkpoint`` (all of them when there is
+    none), including one the checkpoint falls inside of (after a retention fallback)."""
     after = int(checkpoint) if checkpoint else -1
     pattern = re.compile(rf"^{re.escape(stream)}__{re.escape(shard_id)}__(\d+)-(\d+)\.jsonl$")
     found: list[LandedFile] = []
     for path in lake.raw_files(source, f"{stream}__{shard_id}__*.jsonl"):
         match = pattern.match(path.name)
-        if match and int(match.group(1)) > after:
+        if match and int(match.group(2)) > after:
             found.append(LandedFile(int(match.group(1)), int(match.group(2)), path))
     return sorted(found, key=lambda f: f.first)
 

@@ -316,6 +316,51 @@ def test_crash_between_landing_and_checkpoint_rewrites_the_same_file(aws: Settin
     assert_exactly_the_stream(aws, kinesis)
 
 
+def _first_sequence(path: Path) -> int:
+    return int(path.name.split("__")[2].split("-")[0])
+
+
+def _crash_after(aws: Settings, kinesis: Kinesis, checkpoint: str) -> None:
+    """The lease as a crash leaves it: files after ``checkpoint`` landed, never recorded."""
+    shard_id = kinesis.list_shards(STREAM)[0].shard_id
+    DynamoDB(aws).put_item(LEASES, {"shard_id": shard_id, "owner": "w1", "lease_expires": 0,
+                                    "checkpoint": checkpoint, "counter": 99})
+
+
+def test_restart_with_other_batch_and_buffer_settings_rewrites_the_same_files(
+    aws: Settings,
+) -> None:
+    kinesis = Kinesis(aws)
+    kinesis.create_stream(STREAM, 1)
+    produced = produce(kinesis, 0, 120)
+    run(aws, batch_limit=30, buffer_bytes=6_000, idle_exit_s=0.8)  # ~14 records a file
+    files = snapshot(aws)
+    ordered = sorted(files, key=_first_sequence)
+    assert len(ordered) >= 6
+    unrecorded = ordered[2:]
+    _crash_after(aws, kinesis, str(_first_sequence(unrecorded[0]) - 1))
+    produced += produce(kinesis, 120, 60)
+
+    stats = run(aws, batch_limit=7, buffer_bytes=10**6, buffer_seconds=60, idle_exit_s=0.8)
+    after = snapshot(aws)
+    assert all(after[p][0] == files[p][0] for p in files)  # same names, same bytes
+    assert [p for p in ordered if after[p][1] != files[p][1]] == unrecorded  # rewritten
+    (new,) = after.keys() - files.keys()  # the 60 new records: one buffer
+    assert len(raw_lines(new)) == 60
+    assert stats.records_landed == sum(len(raw_lines(p)) for p in unrecorded) + 60
+    assert sorted(event_ids(aws)) == sorted(produced)
+    assert_exactly_the_stream(aws, kinesis)
+
+    # a checkpoint inside a landed file (e.g. the retention fallback): that file's records are
+    # in raw already and are skipped; the files after it are rewritten as they are
+    inside = ordered[3]
+    _crash_after(aws, kinesis, str(_first_sequence(inside) + 2))
+    stats = run(aws, batch_limit=50, buffer_seconds=0, idle_exit_s=0.8)
+    assert snapshot(aws).keys() == after.keys()
+    assert stats.records_landed == 180 - int(inside.name.split("-")[-1].split(".")[0])
+    assert_exactly_the_stream(aws, kinesis)
+
+
 def test_sigkilled_consumer_restarts_without_loss_or_overlapping_files(
     aws: Settings, events: int = 3000, kills: int = 6, seed: int = 11
 ) -> None:
