@@ -102,6 +102,17 @@ def positive_int(text: str) -> int:
     return value
 
 
+def non_negative_float(text: str) -> float:
+    """A number of at least 0 (seconds, MiB)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of at least 0")
+    return value
+
+
 def landable_source(file_sources: tuple[str, ...], tables: tuple[str, ...],
                     streamed: tuple[str, ...]) -> Callable[[str], str]:
     """The type of ``complaints land``'s source: a file source or a DynamoDB table."""

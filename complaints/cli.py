@@ -32,6 +32,7 @@ from complaints.arguments import (
     iso_moment,
     known_dag,
     landable_source,
+    non_negative_float,
     positive_int,
 )
 from complaints.errors import USAGE, CliError, exit_code, explain
@@ -415,9 +416,10 @@ def cmd_consume(settings: Settings, args: argparse.Namespace) -> int:
     with timed("consume", f"stream {stream} into raw/{args.source}/ as worker "
                f"{args.worker_id}") as step:
         options = ConsumerOptions(
-            batch_limit=args.batch_limit, lease_duration_s=args.lease_seconds,
-            stream=args.stream, lease_table=args.lease_table, max_seconds=args.max_seconds,
-            idle_exit_s=args.idle_exit_seconds)
+            batch_limit=args.batch_limit, buffer_bytes=max(1, int(args.buffer_mb * 2**20)),
+            buffer_seconds=args.buffer_seconds, lease_duration_s=args.lease_seconds,
+            max_leases=args.max_leases, stream=args.stream, lease_table=args.lease_table,
+            max_seconds=args.max_seconds, idle_exit_s=args.idle_exit_seconds)
         stats = consume(settings, args.source, worker_id=args.worker_id, options=options,
                         stop=stop)
         step.outcome = f"{stats.records_landed} records in {stats.files_written} files"
@@ -544,14 +546,23 @@ def _add_streaming_commands(sub: argparse._SubParsersAction[Parser]) -> None:
 
     p = _command(sub, "consume", "read a Kinesis stream (sms, social) into the raw zone",
                  cmd_consume, "A long-running service: run it under a supervisor; several "
-                 "workers share the shards by lease. SIGTERM finishes the batch and stops.")
+                 "workers share the shards by lease, each about its fair share. Each shard's "
+                 "records are buffered and land as one file per --buffer-mb or "
+                 "--buffer-seconds, whichever comes first. SIGTERM lands the buffers and stops.")
     p.add_argument("--source", choices=streamed, required=True, help="which stream")
     p.add_argument("--worker-id", default=f"{socket.gethostname()}-{os.getpid()}",
                    help="this worker's name in the lease table (default: host-pid)")
     p.add_argument("--max-seconds", type=float, help="stop after this long (default: never)")
     p.add_argument("--idle-exit-seconds", type=float,
                    help="stop once nothing was landed for this long (default: never)")
-    p.add_argument("--batch-limit", type=int, default=500, help="records per get_records")
+    p.add_argument("--batch-limit", type=positive_int, default=500,
+                   help="records per get_records")
+    p.add_argument("--buffer-mb", type=non_negative_float, default=5.0,
+                   help="land a shard's buffer once it holds this many MiB")
+    p.add_argument("--buffer-seconds", type=non_negative_float, default=60.0,
+                   help="... or once its first record has waited this long (0: a file per read)")
+    p.add_argument("--max-leases", type=positive_int,
+                   help="hold at most this many shards (default: a fair share of them)")
     p.add_argument("--lease-table", help="default: complaints-consumer-leases-<source>")
     p.add_argument("--lease-seconds", type=float, default=10.0,
                    help="seconds a shard's lease lasts without renewal")

@@ -201,6 +201,7 @@ def run(aws: Settings, *, worker_id: str = "w1", stop: threading.Event | None = 
     """One consumer run on the test stream; ``options`` are ``ConsumerOptions`` fields."""
     options.setdefault("idle_exit_s", 1.5)
     options.setdefault("max_seconds", 60)
+    options.setdefault("buffer_seconds", 0)  # a file per get_records batch, unless a test buffers
     return consume(aws, "sms", worker_id=worker_id, stop=stop, kinesis=kinesis,
                    on_event=on_event,
                    options=ConsumerOptions(stream=STREAM, lease_table=LEASES, **options))
@@ -245,6 +246,52 @@ def test_lands_every_record_once_then_checkpoints_and_replays_identically(aws: S
     assert all(rewritten[p][1] != files[p][1] for p in files)  # really written again
 
 
+def test_buffers_each_shard_up_to_a_size_then_lands_one_file(aws: Settings) -> None:
+    kinesis = Kinesis(aws)
+    kinesis.create_stream(STREAM, 2)
+    produced = produce(kinesis, 0, 400)
+    limit = 20_000  # bytes of landed lines: about 45 records
+
+    stats = run(aws, batch_limit=37, buffer_bytes=limit, buffer_seconds=60)
+    assert stats.exit_reason == "idle"  # the idle exit landed what was still buffered
+    assert sorted(event_ids(aws)) == sorted(produced)
+    assert_exactly_the_stream(aws, kinesis)
+    sizes: dict[str, list[int]] = {}
+    for path in sorted(raw_files(aws), key=lambda p: int(p.name.split("__")[2].split("-")[0])):
+        sizes.setdefault(path.name.split("__")[1], []).append(path.stat().st_size)
+    line = 2 * max(len(p.read_text().splitlines()[0]) for p in raw_files(aws))  # > one line
+    for per_shard in sizes.values():
+        assert all(size <= limit for size in per_shard)  # a file never passes the size hint
+        assert all(size > limit - line for size in per_shard[:-1])  # and is cut only there
+    assert stats.files_written == sum(map(len, sizes.values()))
+
+
+def test_buffer_older_than_the_lease_lands_by_age_and_on_stop(aws: Settings) -> None:
+    kinesis = Kinesis(aws)
+    kinesis.create_stream(STREAM, 1)
+    produced = produce(kinesis, 0, 30)
+    log, stop = EventLog(), threading.Event()
+    began = time.time()
+    worker = threading.Thread(target=lambda: run(
+        aws, stop=stop, on_event=log, buffer_seconds=2.5, lease_duration_s=1.0,
+        idle_exit_s=None))
+    worker.start()
+    deadline = time.monotonic() + 15
+    while not log.of("batch_landed") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    (by_age,) = log.of("batch_landed")
+    assert 2.5 <= by_age.at_ms / 1000 - began < 5.0  # waited for its age, beyond the lease
+    assert len(log.of("lease_renewed")) >= 2 and not log.of("lease_lost")
+    produced += produce(kinesis, 30, 20)
+    time.sleep(1.0)  # read and buffered, not yet due
+    assert len(log.of("batch_landed")) == 1
+    stop.set()  # stop lands the buffer before it returns
+    worker.join(timeout=15)
+    assert [e.detail["records"] for e in log.of("batch_landed")] == [30, 20]
+    assert sorted(event_ids(aws)) == sorted(produced)
+    assert_exactly_the_stream(aws, kinesis)
+
+
 def test_crash_between_landing_and_checkpoint_rewrites_the_same_file(aws: Settings) -> None:
     kinesis = Kinesis(aws)
     kinesis.create_stream(STREAM, 1)
@@ -269,6 +316,51 @@ def test_crash_between_landing_and_checkpoint_rewrites_the_same_file(aws: Settin
     assert_exactly_the_stream(aws, kinesis)
 
 
+def _first_sequence(path: Path) -> int:
+    return int(path.name.split("__")[2].split("-")[0])
+
+
+def _crash_after(aws: Settings, kinesis: Kinesis, checkpoint: str) -> None:
+    """The lease as a crash leaves it: files after ``checkpoint`` landed, never recorded."""
+    shard_id = kinesis.list_shards(STREAM)[0].shard_id
+    DynamoDB(aws).put_item(LEASES, {"shard_id": shard_id, "owner": "w1", "lease_expires": 0,
+                                    "checkpoint": checkpoint, "counter": 99})
+
+
+def test_restart_with_other_batch_and_buffer_settings_rewrites_the_same_files(
+    aws: Settings,
+) -> None:
+    kinesis = Kinesis(aws)
+    kinesis.create_stream(STREAM, 1)
+    produced = produce(kinesis, 0, 120)
+    run(aws, batch_limit=30, buffer_bytes=6_000, idle_exit_s=0.8)  # ~14 records a file
+    files = snapshot(aws)
+    ordered = sorted(files, key=_first_sequence)
+    assert len(ordered) >= 6
+    unrecorded = ordered[2:]
+    _crash_after(aws, kinesis, str(_first_sequence(unrecorded[0]) - 1))
+    produced += produce(kinesis, 120, 60)
+
+    stats = run(aws, batch_limit=7, buffer_bytes=10**6, buffer_seconds=60, idle_exit_s=0.8)
+    after = snapshot(aws)
+    assert all(after[p][0] == files[p][0] for p in files)  # same names, same bytes
+    assert [p for p in ordered if after[p][1] != files[p][1]] == unrecorded  # rewritten
+    (new,) = after.keys() - files.keys()  # the 60 new records: one buffer
+    assert len(raw_lines(new)) == 60
+    assert stats.records_landed == sum(len(raw_lines(p)) for p in unrecorded) + 60
+    assert sorted(event_ids(aws)) == sorted(produced)
+    assert_exactly_the_stream(aws, kinesis)
+
+    # a checkpoint inside a landed file (e.g. the retention fallback): that file's records are
+    # in raw already and are skipped; the files after it are rewritten as they are
+    inside = ordered[3]
+    _crash_after(aws, kinesis, str(_first_sequence(inside) + 2))
+    stats = run(aws, batch_limit=50, buffer_seconds=0, idle_exit_s=0.8)
+    assert snapshot(aws).keys() == after.keys()
+    assert stats.records_landed == 180 - int(inside.name.split("-")[-1].split(".")[0])
+    assert_exactly_the_stream(aws, kinesis)
+
+
 def test_sigkilled_consumer_restarts_without_loss_or_overlapping_files(
     aws: Settings, events: int = 3000, kills: int = 6, seed: int = 11
 ) -> None:
@@ -288,7 +380,7 @@ def test_sigkilled_consumer_restarts_without_loss_or_overlapping_files(
     producer.start()
     for _ in range(kills):
         process = cli_consumer(aws, "--worker-id", "crashy", "--batch-limit", "40",
-                               "--lease-seconds", "5")
+                               "--lease-seconds", "5", "--buffer-seconds", "0.3")
         time.sleep(rng.uniform(1.0, 2.5))
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=10)
@@ -467,7 +559,8 @@ def test_sigterm_finishes_the_batch_checkpoints_and_exits_zero(aws: Settings) ->
     kinesis = Kinesis(aws)
     kinesis.create_stream(STREAM, 2)
     produce(kinesis, 0, 3000)
-    process = cli_consumer(aws, "--worker-id", "term", "--batch-limit", "5")
+    process = cli_consumer(aws, "--worker-id", "term", "--batch-limit", "5",
+                           "--buffer-seconds", "0")
     deadline = time.monotonic() + 30
     while not raw_files(aws) and time.monotonic() < deadline:
         time.sleep(0.05)
