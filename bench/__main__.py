@@ -7,6 +7,8 @@ Sections (``--sections``, default all of them):
   also shows idempotence: the counts must match). Peak memory is the driver JVM's and this
   process's resident set, sampled while the transform runs.
 * ``streaming``: consumer throughput and put-to-visible freshness (``bench/streaming.py``).
+* ``surges``: precision, recall and delay of surge detection on generated history with planted
+  surges, batch and streaming paths, and one detection run over 10M rows (``bench/surges.py``).
 * ``scale``: full transform vs the Spark I/O floor, an incremental run, a stream micro-batch with
   and without history, per-stage timings, at each size of ``--scale`` (``bench/scale.py``; the
   default size is small so that ``make bench`` stays quick: ``--scale 1000000,10000000`` for the
@@ -38,10 +40,11 @@ from bench.scale import (
     run_scale,
 )
 from bench.streaming import streaming_section
+from bench.surges import surges_section
 from common.settings import REPO_ROOT, Settings
 
 REPORT = REPO_ROOT / "bench" / "report.md"
-SECTIONS = ("batch", "streaming", "scale")
+SECTIONS = ("batch", "streaming", "scale", "surges")
 
 
 def batch_section(days: int) -> tuple[list[str], bool]:
@@ -143,6 +146,11 @@ def main() -> int:
     parser.add_argument("--scale-root", type=Path, default=None,
                         help="scale: where the temporary lakes go (needs disk: checked first)")
     parser.add_argument("--keep", action="store_true", help="scale: keep the temporary lakes")
+    parser.add_argument("--surge-count", type=int, default=30, help="surges: surges planted")
+    parser.add_argument("--surge-stream", type=int, default=12,
+                        help="surges: surges followed by 15-minute runs")
+    parser.add_argument("--surge-rows", type=int, default=10_000_000,
+                        help="surges: rows of the history one detection run is timed on (0: no)")
     args = parser.parse_args()
     sections = [s.strip() for s in args.sections.split(",") if s.strip()]
     unknown = set(sections) - set(SECTIONS)
@@ -162,6 +170,9 @@ def main() -> int:
             sizes=args.scale, days=args.scale_days, mix=args.scale_mix, parts=args.scale_parts,
             profile=not args.no_profile, stream_history_share=args.stream_history_share,
             root=args.scale_root, keep=args.keep))
+    if "surges" in sections:
+        fresh["surges"] = surges_section(args.surge_count, stream_surges=args.surge_stream,
+                                         big_rows=args.surge_rows)
     print(write_report(REPORT, fresh))
     print(f"written to {REPORT}")
     return 0 if ok else 1
