@@ -58,6 +58,7 @@ class Score:
     runs: int
     seconds: float
     recall_by_factor: dict[float, tuple[int, int]]
+    delays_by_factor: dict[float, list[float]]
 
     @property
     def recall(self) -> float:
@@ -105,6 +106,7 @@ def score(path: str, alerts: Sequence[Alert], surges: Sequence[PlantedSurge], ru
           seconds: float) -> Score:
     delays = []
     by_factor: dict[float, tuple[int, int]] = {}
+    delay_of: dict[float, list[float]] = {}
     found = 0
     for surge in surges:
         hits = [a for a in alerts if _matches(a, surge)]
@@ -114,9 +116,10 @@ def score(path: str, alerts: Sequence[Alert], surges: Sequence[PlantedSurge], ru
             found += 1
             first = min(utc(a.first_seen) for a in hits)
             delays.append(max(0.0, (first - surge.start) / timedelta(minutes=1)))
+            delay_of.setdefault(surge.factor, []).append(delays[-1])
     true_alerts = sum(any(_matches(a, s) for s in surges) for a in alerts)
     return Score(path, len(surges), found, len(alerts), true_alerts, tuple(delays), runs,
-                 seconds, by_factor)
+                 seconds, by_factor, delay_of)
 
 
 def simulate(lake: Lake, moments: Iterable[datetime], step: timedelta) -> tuple[list[Alert],
@@ -204,6 +207,10 @@ def time_big_run(rows: int, root: Path) -> list[str]:
     return lines
 
 
+def _median(values: Sequence[float]) -> str:
+    return f"{statistics.median(values):.0f}" if values else "-"
+
+
 def _row(s: Score) -> str:
     delays = sorted(s.delays_min)
     median = f"{statistics.median(delays):.0f}" if delays else "-"
@@ -238,12 +245,14 @@ def surges_section(count: int = 30, seed: int = 21, stream_surges: int = 12,
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         *[_row(s) for s in scores],
         "",
-        "Recall by surge factor (found / planted):",
+        "Recall by surge factor (found / planted, median delay in minutes):",
         "",
     ]
     for s in scores:
         if s.planted:
-            parts = ", ".join(f"{f:g}x {a}/{b}" for f, (a, b) in sorted(s.recall_by_factor.items()))
+            parts = ", ".join(
+                f"{f:g}x {a}/{b} ({_median(s.delays_by_factor.get(f, []))})"
+                for f, (a, b) in sorted(s.recall_by_factor.items()))
             lines.append(f"- {s.path}: {parts}")
     if big:
         lines += ["", "### One detection run over a big history", "", *big]
