@@ -4,9 +4,9 @@ Starts the AWS emulator, generates several days of sample sources (inbox files a
 tables), produces a burst of SMS and social events to Kinesis and consumes them into the raw zone,
 runs the ``complaints_batch`` and ``complaints_stream`` DAGs through real Airflow, prints counts per
 source and category, the surge alert the DAGs' ``detect_surges`` task raised (and the injected
-surge it should match), the surge day and an example query, and stops the emulator. Rerunning it gives
-the same clean complaints: landing skips what is already landed, the transform reads only new raw
-files, and events streamed again are recognised by their event ids (counted as duplicates).
+surge it should match), the surge day and an example query, and stops the emulator. Rerunning it
+gives the same clean complaints: landing skips what is already landed, the transform reads only new
+raw files, and events streamed again are recognised by their event ids (counted as duplicates).
 """
 
 from __future__ import annotations
