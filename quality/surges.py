@@ -134,9 +134,15 @@ def _has_complaints(lake: Lake) -> bool:
 
 def newest_complaint(conn: duckdb.DuckDBPyConnection, lake: Lake,
                      before: datetime) -> datetime | None:
-    row = conn.execute(f"SELECT max(event_time) FROM {complaints_relation(lake)} "
-                       f"WHERE event_time < {_ts(before)}").fetchone()
-    return utc(row[0]) if row and row[0] is not None else None
+    """The newest complaint before ``before``: the last two days' partitions first (a 15-minute
+    run should not read the whole history for it), then all of them."""
+    recent = f"event_date >= CAST({_ts(before - timedelta(days=2))} AS DATE) AND "
+    for where in (recent, ""):
+        row = conn.execute(f"SELECT max(event_time) FROM {complaints_relation(lake)} "
+                           f"WHERE {where}event_time < {_ts(before)}").fetchone()
+        if row and row[0] is not None:
+            return utc(row[0])
+    return None
 
 
 def _floor_hour(moment: datetime) -> datetime:
