@@ -68,9 +68,9 @@ class SurgeOptions:
     lookback_hours: int = 72
     history_days: int = 28
     min_history_days: int = 2
-    min_score: float = 4.5
+    min_score: float = 4.0
     min_ratio: float = 1.5
-    min_excess: float = 8.0
+    min_excess: float = 6.0
     max_gap_hours: int = 1
     terms: int = 5
     examples: int = 3
