@@ -36,7 +36,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import math
 import random
 import re
 import threading
@@ -61,7 +60,7 @@ from common.aws import (
 from common.lake import Lake, write_atomically
 from common.settings import Settings
 from schemas.streaming import raw_file_name
-from streaming.leases import NO_OWNER, SHARD_END, Lease, LeaseTable, now_ms
+from streaming.leases import NO_OWNER, SHARD_END, Lease, LeaseTable, now_ms, plan_takes
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +86,7 @@ class ConsumeStats:
     files_written: int = 0
     shards_finished: int = 0
     leases_taken: int = 0
+    leases_stolen: int = 0
     leases_lost: int = 0
     leases_released: int = 0
     expired_iterators: int = 0
@@ -373,21 +373,16 @@ class Worker:
         for sid, reader in self.held.items():
             if sid in shards:
                 reader.shard = shards[sid]
-        at = now_ms()
-        readable = [s for s in shards.values()
+        readable = [leases[s.shard_id] for s in shards.values()
                     if s.shard_id in leases and not leases[s.shard_id].finished
                     and self.parents_finished(s, shards, leases)]
-        workers = {lease.owner for lease in leases.values()
-                   if lease.owner and not lease.finished and not lease.expired(at)}
-        fair_share = math.ceil(len(readable) / len(workers | {self.worker_id}))
-        if self.max_leases is not None:
-            fair_share = min(fair_share, self.max_leases)
-        for shard in sorted(readable, key=lambda s: s.shard_id):
-            if len(self.held) >= fair_share:
-                break
-            lease = leases[shard.shard_id]
-            if shard.shard_id not in self.held and lease.free_for(self.worker_id, at):
-                self.take(shard, lease)
+        plan = plan_takes(readable, self.worker_id, set(self.held), now_ms(), self.max_leases)
+        for lease in plan.take:
+            self.take(shards[lease.shard_id], lease)
+        if plan.steal is not None:
+            log.info("%s below its share (%d): stealing %s from %s", self.worker_id,
+                     plan.target, plan.steal.shard_id, plan.steal.owner)
+            self.take(shards[plan.steal.shard_id], plan.steal, steal=True)
 
     @staticmethod
     def parents_finished(shard: Shard, shards: dict[str, Shard],
@@ -396,18 +391,24 @@ class Worker:
         return all(p not in shards or (p in leases and leases[p].finished)
                    for p in shard.parents)
 
-    def take(self, shard: Shard, seen: Lease) -> None:
-        taken = self.leases.take(seen, self.worker_id, self.lease_ms)
+    def take(self, shard: Shard, seen: Lease, *, steal: bool = False) -> None:
+        """Take a lease (conditional on it being as read). A stolen lease is read only once the
+        previous owner's lease has run out: until then it may still land its buffer (it renews
+        right before landing), and whatever it landed is then found and rewritten, not added."""
+        taker = self.leases.steal if steal else self.leases.take
+        taken = taker(seen, self.worker_id, self.lease_ms)
         if taken is None:
             return
         checkpoint = taken.checkpoint
         reader = ShardReader(shard, taken, checkpoint, checkpoint)
         if seen.owner not in (NO_OWNER, self.worker_id) and not seen.expired(now_ms()):
-            reader.read_after_ms = seen.lease_expires  # stolen: the old owner may still land
+            reader.read_after_ms = seen.lease_expires + 1
         self.held[shard.shard_id] = reader
         self.stats.leases_taken += 1
+        self.stats.leases_stolen += steal
         self.emit("lease_taken", shard.shard_id, expires_ms=taken.lease_expires,
-                  checkpoint=checkpoint, previous_owner=seen.owner)
+                  checkpoint=checkpoint, previous_owner=seen.owner, stolen=steal,
+                  reads_from_ms=max(reader.read_after_ms, now_ms()))
         log.info("%s took %s (checkpoint %r)", self.worker_id, shard.shard_id, checkpoint)
 
     def keep_lease_fresh(self, reader: ShardReader, *, now: bool = False) -> None:
