@@ -6,7 +6,9 @@ Sections (``--sections``, default all of them):
   Spark transform of the file sources twice (cold: first run in a fresh JVM; warm: a rerun, which
   also shows idempotence: the counts must match). Peak memory is the driver JVM's and this
   process's resident set, sampled while the transform runs.
-* ``streaming``: consumer throughput and put-to-visible freshness (``bench/streaming.py``).
+* ``streaming``: consumer throughput, buffering at a steady rate (files, records per file,
+  put-to-landed latency, default hints vs unbuffered) and put-to-visible freshness
+  (``bench/streaming.py``).
 * ``scale``: full transform vs the Spark I/O floor, an incremental run, a stream micro-batch with
   and without history, per-stage timings, at each size of ``--scale`` (``bench/scale.py``; the
   default size is small so that ``make bench`` stays quick: ``--scale 1000000,10000000`` for the
