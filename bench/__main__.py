@@ -6,7 +6,9 @@ Sections (``--sections``, default all of them):
   Spark transform of the file sources twice (cold: first run in a fresh JVM; warm: a rerun, which
   also shows idempotence: the counts must match). Peak memory is the driver JVM's and this
   process's resident set, sampled while the transform runs.
-* ``streaming``: consumer throughput and put-to-visible freshness (``bench/streaming.py``).
+* ``streaming``: consumer throughput, buffering at a steady rate (files, records per file,
+  put-to-landed latency, default hints vs unbuffered) and put-to-visible freshness
+  (``bench/streaming.py``).
 * ``warehouse``: analyst queries (30-day counts, one customer's history, one day's drill-down) on
   the DuckDB warehouse over ``--warehouse-rows`` synthetic clean complaints, with and without
   partition pruning, and the data scientists' loader (``bench/warehouse.py``; ``--warehouse-rows
