@@ -122,8 +122,9 @@ def _gather_alerts(conn: duckdb.DuckDBPyConnection, data: ReportData) -> None:
         return
     closed = ", ".join(f"'{s}'" for s in CLOSED_STATUSES)
     data.surges = [(d, str(label)) for d, label in _rows(
-        conn, "SELECT CAST(window_start AS DATE), concat_ws(' / ', kind, category, region, source)"
-              " FROM alerts ORDER BY window_start")]
+        conn, "SELECT CAST(window_start AS DATE), concat_ws(' / ', category, region, source) "
+              "FROM alerts WHERE kind = 'surge' AND window_start IS NOT NULL "
+              "ORDER BY window_start")]
     data.open_alerts = _dicts(
         conn, "SELECT kind, category, region, source, window_start, window_end, observed, "
               "expected, score, first_seen, last_seen, status, top_terms FROM alerts "
