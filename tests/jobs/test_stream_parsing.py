@@ -19,6 +19,7 @@ from jobs.parse_sources import (
     OUTBOUND_REASON,
     SPAM_REASON,
     STAGED_COLUMNS,
+    TRAILING_REASON,
     parse_sms,
     parse_social,
 )
@@ -365,3 +366,16 @@ def test_stream_dag_interval_is_validated(value: str) -> None:
     assert namespace["interval_minutes"]({"COMPLAINTS_STREAM_INTERVAL_MINUTES": "5"}) == 5
     with pytest.raises(ValueError, match="COMPLAINTS_STREAM_INTERVAL_MINUTES"):
         namespace["interval_minutes"]({"COMPLAINTS_STREAM_INTERVAL_MINUTES": value})
+
+
+# --- hostile records (issue 8): each sent through stream parsing and standardisation
+def _standardised_sms(spark: Any, events: list[str | bytes | dict[str, Any]]) -> list[Any]:
+    lines = [_line(e, "complaints-sms") for e in events]
+    out = standardise_complaints(parse_sms(raw_frame(spark, lines)))
+    return sorted(out.collect(), key=lambda r: r["raw_line"])
+
+
+def test_hostile_json_with_trailing_garbage_is_quarantined(spark: Any) -> None:
+    good = json.dumps(SMS).encode()
+    rows = _standardised_sms(spark, [good + b" xyz", good + b" " + good, good + b"  \n", good])
+    assert [r["reason"] for r in rows] == [TRAILING_REASON, TRAILING_REASON, None, None]
