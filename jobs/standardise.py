@@ -114,12 +114,25 @@ def parse_event_time(raw: Column, zone: Column, default_zone: Column) -> Column:
     )
 
 
+# Characters that must not reach clean text. Line breaks of other conventions (NEL U+0085, LINE
+# SEPARATOR U+2028, PARAGRAPH SEPARATOR U+2029) become spaces like the whitespace above; every other
+# control character (C0 but tab/newline/VT/FF/CR, DEL, C1) is removed: a NUL or an escape code is
+# no part of what the customer wrote, and removing it (not replacing it) keeps "bi\x00ll" a word.
+LINE_BREAKS = "\u0085\u2028\u2029"
+CONTROL_CHARS = "".join(
+    chr(c) for c in (*range(0x00, 0x09), *range(0x0E, 0x20), *range(0x7F, 0xA0))
+    if chr(c) not in LINE_BREAKS)
+WHITESPACE = "\t\n\u000b\f\r"
+
+
 def _whitespace_to_spaces(raw: Column) -> Column:
     """Every run of whitespace (Java's \\s: space, tab, newline, vertical tab, form feed, carriage
-    return) as one space. The same as ``regexp_replace(raw, "\\s+", " ")`` without a regex pass over
-    most texts: the other whitespace characters become spaces by ``translate`` and the regex runs
-    only where two spaces meet."""
-    spaced = F.translate(raw, "\t\n\u000b\f\r", "     ")
+    return, and the line breaks of LINE_BREAKS) as one space, CONTROL_CHARS removed. The same as
+    ``regexp_replace(raw, "\\s+", " ")`` without a regex pass over most texts: one ``translate``
+    maps whitespace to spaces and deletes the control characters (they have no counterpart in
+    its replacement), and the regex runs only where two spaces meet."""
+    spaced = F.translate(raw, WHITESPACE + LINE_BREAKS + CONTROL_CHARS,
+                         " " * (len(WHITESPACE) + len(LINE_BREAKS)))
     return F.when(spaced.contains("  "), F.regexp_replace(spaced, " +", " ")).otherwise(spaced)
 
 
@@ -127,6 +140,11 @@ def normalise_text(raw: Column) -> Column:
     """Collapse runs of whitespace (incl. newlines) to one space and trim; empty becomes null."""
     text = F.trim(_whitespace_to_spaces(raw))
     return F.when(text == "", F.lit(None)).otherwise(text)
+
+
+def strip_control(raw: Column) -> Column:
+    """An id or code without CONTROL_CHARS and LINE_BREAKS (removed; other characters kept)."""
+    return F.translate(raw, LINE_BREAKS + CONTROL_CHARS, "")
 
 
 def _digits(text: Column) -> Column:
