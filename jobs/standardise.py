@@ -35,12 +35,25 @@ TWITTER_SHAPE = r"^[A-Za-z]{3} ([A-Za-z]{3} \d{1,2} \d{2}:\d{2}:\d{2} [+-]\d{4} 
 TWITTER_FORMAT = "MMM d HH:mm:ss Z yyyy"
 
 EMAIL = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"
-PHONE = r"(?<![\w])(?:\+?1[\s.-]?)?\(?\d{3}\)?[\s.-]?\d{3}[\s.-]?\d{4}(?![\w])"
+# Phone numbers of every region, one pattern (one regex pass), each spelling with the separators
+# people type (space, dot, dash, parentheses), never inside a word or a longer digit run:
+# * US/NANP as before: 3-3-4 digits, optionally after "+1" or "1" ("(512) 555-0147");
+# * international: a leading "+" and 8 to 15 digits in all, E.164's range ("+44 7700 900123",
+#   "+33 6 12 34 56 78", "+49 (0)30 12345678");
+# * national with a trunk prefix: "0", a non-zero digit, and 10 to 12 digits in all ("07700
+#   900123" UK mobile, "030 12345678" Berlin, "06 12 34 56 78" France).
+# Not phones, so never masked: digit runs without "+" or a leading "0" other than US 3-3-4
+# (order ids such as "#123456789"), amounts ("$120.50"), dates ("11/03/2026", "2026-11-03",
+# "01.02.2026"), ids glued to letters or dashes ("ORD-0123456789"), and "00"-prefixed numbers.
+PHONE_US = r"(?<![\w])(?:\+?1[\s.-]?)?\(?\d{3}\)?[\s.-]?\d{3}[\s.-]?\d{4}(?![\w])"
+PHONE_INTERNATIONAL = r"(?<![\w+])\+\d(?:[ ().-]{0,2}\d){7,14}(?![\w])"
+PHONE_NATIONAL = r"(?<![\w+.-])\(?0[1-9](?:[ ().-]{0,2}\d){8,10}(?![\w])"
+PHONE = f"{PHONE_INTERNATIONAL}|{PHONE_US}|{PHONE_NATIONAL}"
 # 13-16 digits, single spaces or dashes allowed only *between* digits (never a trailing one).
 CARD = r"(?<!\d)\d(?:[ -]?\d){12,15}(?!\d)"
 # The fewest ASCII digits (Java's \d) a match of CARD / PHONE holds.
 CARD_DIGITS = 13
-PHONE_DIGITS = 10
+PHONE_DIGITS = 8
 
 
 def _known_zone(zone: Column) -> Column:
@@ -155,7 +168,7 @@ def mask_pii(text: Column) -> Column:
     """Replace emails, phone numbers and card-like numbers with placeholders.
 
     Each pattern runs only on texts that can hold a match (an "@" for an e-mail address, 13 digits
-    for a card number, 10 for a phone number): most complaint texts have none, and these
+    for a card number, 8 for a phone number): most complaint texts have none, and these
     look-around patterns are the costliest expressions of standardisation.
     """
     masked = F.when(text.contains("@"), F.regexp_replace(text, EMAIL, "[email]")).otherwise(text)
