@@ -46,6 +46,7 @@ DEFAULT_ROWS = 1_000_000
 DEFAULT_DAYS = 60
 LAST_DAY = date(2026, 11, 30)
 CUSTOMERS = 1_000_000
+WRITE_MEMORY = "2GB"
 
 _CATEGORIES = "['network', 'network', 'billing', 'billing', 'billing', 'service', 'device', " \
               "'privacy_fraud', 'other']"
@@ -95,6 +96,10 @@ def write_clean_lake(settings: Settings, rows: int, days: int) -> float:
     conn = duckdb.connect()
     try:
         conn.execute("SET TimeZone = 'UTC'")
+        # Bounded memory on a shared machine: DuckDB then flushes partitions as it goes (a
+        # partition may get more than one file, as with Spark's tasks).
+        conn.execute(f"SET memory_limit = '{WRITE_MEMORY}'")
+        conn.execute("SET preserve_insertion_order = false")
         conn.execute(_clean_sql(rows, days, root))
     finally:
         conn.close()

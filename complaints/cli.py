@@ -305,6 +305,27 @@ def cmd_surges(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_freshness(settings: Settings, args: argparse.Namespace) -> int:
+    from quality.freshness import run_source_health
+
+    require_lake(settings)
+    with timed("freshness", "newest landing of every source against its target; each day's "
+               "file and export against the one before") as step:
+        health, changed = run_source_health(settings, args.now)
+        step.outcome = f"{len(health.alerts)} alerts ({len(changed)} new or updated)"
+    print(f"{'source':<22} {'newest landing (UTC)':<20} {'age h':>8} {'target h':>8}  state")
+    for check in health.freshness:
+        newest = "never" if check.newest is None else f"{check.newest:%Y-%m-%d %H:%M}"
+        age = "-" if check.age_hours is None else f"{check.age_hours:.1f}"
+        state = "LATE" if check.late else ("not in use" if check.newest is None else "ok")
+        print(f"{check.source:<22} {newest:<20} {age:>8} {check.target_hours:>8g}  {state}")
+    volume = [a for a in health.alerts if a.kind == "volume"]
+    for alert in volume:
+        print(f"{alert.alert_id}  {alert.summary()}")
+    late = [c for c in health.freshness if c.late]
+    return 1 if late or volume else 0
+
+
 def cmd_schema(settings: Settings, args: argparse.Namespace) -> int:
     from schemas.complaint import COMPLAINT
 
@@ -510,6 +531,14 @@ def _add_query_commands(sub: argparse._SubParsersAction[Parser]) -> None:
                  "its path is printed.")
     p.add_argument("--out", type=Path, metavar="FILE", default=None,
                    help="where to write it (default: <lake>/reports/complaints.html)")
+
+    p = _command(sub, "freshness", "is every source still arriving, in its usual amounts?",
+                 cmd_freshness, "Freshness targets per source: COMPLAINTS_FRESHNESS_<SOURCE>_HOURS "
+                 "(default 30 h for daily exports, 1 h for sms and social). A day's file or a "
+                 "DynamoDB export smaller than COMPLAINTS_VOLUME_DROP (default 0.5) times the one "
+                 "before is an alert. Exits 1 when a source is late or shrank.")
+    p.add_argument("--now", type=iso_moment, metavar="TIME",
+                   help="judge as of this moment (default: now)")
 
     p = _command(sub, "surges", "detect complaint surges and print the alerts", cmd_surges,
                  "Hourly counts per category x region x source against a baseline that knows the "

@@ -3,9 +3,10 @@
 Starts the AWS emulator, generates several days of sample sources (inbox files and DynamoDB
 tables), produces a burst of SMS and social events to Kinesis and consumes them into the raw zone,
 runs the ``complaints_batch`` and ``complaints_stream`` DAGs through real Airflow, prints counts per
-source and category, the surge day and an example query, and stops the emulator. Rerunning it gives
-the same clean complaints: landing skips what is already landed, the transform reads only new raw
-files, and events streamed again are recognised by their event ids (counted as duplicates).
+source and category, the surge alert the DAGs' ``detect_surges`` task raised (and the injected
+surge it should match), the surge day and an example query, and stops the emulator. Rerunning it
+gives the same clean complaints: landing skips what is already landed, the transform reads only new
+raw files, and events streamed again are recognised by their event ids (counted as duplicates).
 """
 
 from __future__ import annotations
@@ -47,6 +48,15 @@ GROUP BY source ORDER BY source LIKE 'dynamodb:%', source
 COUNTS_BY_CATEGORY = """
 PIVOT (SELECT source, category FROM complaints) ON category USING count(*) GROUP BY source
 ORDER BY source
+"""
+
+# The surge alerts the DAGs' detect_surges tasks raised (warehouse view ``alerts``).
+SURGE_ALERTS = """
+SELECT alert_id, category, region, source, strftime(window_start, '%Y-%m-%d %H:%M') AS since,
+       strftime(window_end, '%H:%M') AS until, observed, round(expected, 1) AS expected,
+       round(score, 1) AS score, status, array_to_string(top_terms, ' ') AS top_terms,
+       array_to_string(example_complaint_ids[1:2], ' ') AS examples
+FROM alerts WHERE kind = 'surge' ORDER BY score DESC
 """
 
 # The (day, region, category) whose count stands furthest above its other days' average.
@@ -140,12 +150,14 @@ def run_demo(settings: Settings, airflow_home: Path, *, seed: int = 7, days: int
              "duplicates",
              settings, COUNTS_BY_SOURCE)
     _section("Clean complaints per source and category", settings, COUNTS_BY_CATEGORY)
-    _section("Surge day (count against the same region and category on the other days)", settings,
-             SURGE_DAY)
+    _section("Surge alerts raised by the DAGs (complaints surges; warehouse view alerts)",
+             settings, SURGE_ALERTS)
     if summary.surge:
         s = summary.surge
         print(f"(injected: {s.category} in {s.region} on {s.day}, "
               f"{s.start_hour_utc:02d}:00-{s.start_hour_utc + s.hours:02d}:00 UTC)")
+    _section("Surge day (count against the same region and category on the other days)", settings,
+             SURGE_DAY)
     print(f"\n== Example query: complaints sql \"{' '.join(EXAMPLE_QUERY.split())}\"")
     print(format_result(run_query(settings, EXAMPLE_QUERY), "table"))
     print(f"\nLake: {settings.lake}   Warehouse: {settings.zones.warehouse}")

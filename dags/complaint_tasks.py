@@ -135,6 +135,18 @@ def detect_surges(transformed: Mapping[str, Any]) -> dict[str, object]:
             "surge_hours": run.surge_hours, "alerts": len(run.alerts), "changed": len(changed)}
 
 
+@task(execution_timeout=SURGE_TIMEOUT)
+def check_freshness() -> dict[str, object]:
+    """Is every source still arriving (its freshness target), and did a day's file or an export
+    shrink sharply? Alerts go to the lake and the webhook; the task itself never fails for them."""
+    from quality.freshness import run_source_health
+
+    health, changed = run_source_health(Settings.from_env())
+    for alert in changed:
+        print(alert.summary())
+    return {"late": [c.source for c in health.freshness if c.late], "changed": len(changed)}
+
+
 @task(inlets=[ASSETS.clean_complaints, *ASSETS.clean_tables.values()],
       outlets=[ASSETS.warehouse], execution_timeout=REFRESH_TIMEOUT)
 def refresh_warehouse() -> dict[str, int]:

@@ -14,6 +14,8 @@
 4. **Detect surges** (DuckDB, no Spark): hourly counts per category, region and source against
    their baseline; new and updated alerts go to `alerts/current.parquet` and the webhook
    (`COMPLAINTS_ALERT_WEBHOOK_URL`).
+   Beside them, **freshness and volume**: a source silent for longer than its target, or a day's
+   file or export much smaller than the one before, is an alert too.
 5. **Refresh** the DuckDB warehouse views (`complaints`, `daily_complaints`, `runs`, `quarantine`).
 
 Both transforms run in the Spark pool (`complaints_spark`, one slot by default), one after the
@@ -38,6 +40,7 @@ from dags.complaint_tasks import (
     ASSETS,
     DEFAULT_ARGS,
     check_complaints_quality,
+    check_freshness,
     detect_surges,
     refresh_warehouse,
     spark_task,
@@ -120,9 +123,11 @@ def complaints_batch() -> None:
     operational = transform_operational_tables()
     checked = check_complaints_quality(complaints)  # type: ignore[arg-type]  # XCom, resolved
     surges = detect_surges(complaints)  # type: ignore[arg-type]  # XCom, resolved
+    fresh = check_freshness()
     landed >> complaints
     landed >> operational
-    [checked, surges, operational] >> refresh_warehouse()
+    landed >> fresh
+    [checked, surges, operational, fresh] >> refresh_warehouse()
 
 
 complaints_batch()

@@ -17,6 +17,9 @@ The stream consumer lands Kinesis records continuously into `raw/sms/` and `raw/
    starts in, updated (not repeated) while it lasts.
 5. **Refresh** the DuckDB warehouse views.
 
+On its own, every run, even with nothing new: **freshness and volume** (a source silent for longer
+than its target is an alert).
+
 The batch DAG (`complaints_batch`) transforms the other sources, so the two never write the same
 partitions. The transform runs in the Spark pool it shares with the batch DAG's transforms, so the
 two DAGs never run Spark at the same time on a small machine. Timeouts, retries, the failure alerts
@@ -38,6 +41,7 @@ from dags.complaint_tasks import (
     ASSETS,
     DEFAULT_ARGS,
     check_complaints_quality,
+    check_freshness,
     detect_surges,
     refresh_warehouse,
     spark_task,
@@ -97,6 +101,7 @@ def complaints_stream() -> None:
             print(counts)
         return result.to_dict()
 
+    check_freshness()  # on its own: it must run when nothing new arrived, above all
     found = find_new_stream_files()
     transformed = transform_stream()
     checked = check_complaints_quality(transformed)  # type: ignore[arg-type]  # XCom, resolved

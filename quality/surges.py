@@ -68,9 +68,9 @@ class SurgeOptions:
     lookback_hours: int = 72
     history_days: int = 28
     min_history_days: int = 2
-    min_score: float = 4.5
+    min_score: float = 4.0
     min_ratio: float = 1.5
-    min_excess: float = 8.0
+    min_excess: float = 6.0
     max_gap_hours: int = 1
     terms: int = 5
     examples: int = 3
@@ -88,6 +88,11 @@ class SurgeHour:
     observed: int
     expected: float
     score: float
+    began: datetime | None = None  # flagged through its three-hour window: where that began
+
+    @property
+    def start(self) -> datetime:
+        return self.hour if self.began is None else min(self.hour, self.began)
 
 
 @dataclass(frozen=True)
@@ -129,9 +134,15 @@ def _has_complaints(lake: Lake) -> bool:
 
 def newest_complaint(conn: duckdb.DuckDBPyConnection, lake: Lake,
                      before: datetime) -> datetime | None:
-    row = conn.execute(f"SELECT max(event_time) FROM {complaints_relation(lake)} "
-                       f"WHERE event_time < {_ts(before)}").fetchone()
-    return utc(row[0]) if row and row[0] is not None else None
+    """The newest complaint before ``before``: the last two days' partitions first (a 15-minute
+    run should not read the whole history for it), then all of them."""
+    recent = f"event_date >= CAST({_ts(before - timedelta(days=2))} AS DATE) AND "
+    for where in (recent, ""):
+        row = conn.execute(f"SELECT max(event_time) FROM {complaints_relation(lake)} "
+                           f"WHERE {where}event_time < {_ts(before)}").fetchone()
+        if row and row[0] is not None:
+            return utc(row[0])
+    return None
 
 
 def _floor_hour(moment: datetime) -> datetime:
@@ -231,10 +242,16 @@ WITH events AS (
 SELECT category, region, source, hour, n, expected,
        2 * (sqrt(n + 0.375) - sqrt(expected + 0.375)) AS score,
        2 * (sqrt(n3 + 0.375) - sqrt(expected3 + 0.375)) AS score3,
-       n3, expected3
+       n3, expected3,
+       -- where a surge seen through its three-hour window began: the earliest of those hours
+       -- that stands above its baseline
+       2 * (sqrt(lag(n, 1) OVER series_hours + 0.375)
+            - sqrt(lag(expected, 1) OVER series_hours + 0.375)) AS score_1h_before,
+       2 * (sqrt(lag(n, 2) OVER series_hours + 0.375)
+            - sqrt(lag(expected, 2) OVER series_hours + 0.375)) AS score_2h_before,
+       days_before
 FROM scored
-WHERE hour >= {_ts(window.since)} AND days_before >= {options.min_history_days}
-  AND expected IS NOT NULL
+WINDOW series_hours AS (PARTITION BY category, region, source ORDER BY hour)
 """
 
 
@@ -242,9 +259,20 @@ def surge_hours_sql(lake: Lake, window: Window, options: SurgeOptions) -> str:
     """SQL: the hours that stand above their baseline (see the module's docstring)."""
     ratio, excess, score = options.min_ratio, options.min_excess, options.min_score
     return f"""
-SELECT category, region, source, hour, n, expected, greatest(score, score3) AS score
-FROM ({hourly_scores_sql(lake, window, options)})
-WHERE (score >= {score} AND n >= {ratio} * expected AND n - expected >= {excess})
+WITH scores AS (
+    SELECT *, score >= {score} AND n >= {ratio} * expected AND n - expected >= {excess}
+                AS alone
+    FROM ({hourly_scores_sql(lake, window, options)})
+    WHERE hour >= {_ts(window.since)} AND days_before >= {options.min_history_days}
+      AND expected IS NOT NULL
+)
+SELECT category, region, source, hour, n, expected, greatest(score, score3) AS score,
+       CASE WHEN alone THEN hour
+            WHEN score_1h_before >= 1 AND score_2h_before >= 1 THEN hour - INTERVAL 2 HOUR
+            WHEN score_1h_before >= 1 THEN hour - INTERVAL 1 HOUR
+            ELSE hour END AS began
+FROM scores
+WHERE alone
    OR (score3 >= {score} AND n3 >= {ratio} * expected3 AND n3 - expected3 >= {excess}
        AND score >= 1)
 ORDER BY category, region, source, hour
@@ -254,8 +282,8 @@ ORDER BY category, region, source, hour
 def find_surge_hours(conn: duckdb.DuckDBPyConnection, lake: Lake, window: Window,
                      options: SurgeOptions) -> list[SurgeHour]:
     rows = conn.execute(surge_hours_sql(lake, window, options)).fetchall()
-    return [SurgeHour(r[0], r[1], r[2], utc(r[3]), int(r[4]), float(r[5]), float(r[6]))
-            for r in rows]
+    return [SurgeHour(r[0], r[1], r[2], utc(r[3]), int(r[4]), float(r[5]), float(r[6]),
+                      utc(r[7])) for r in rows]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -278,7 +306,7 @@ class Episode:
 
     @property
     def start(self) -> datetime:
-        return self.hours[0].hour
+        return min(h.start for h in self.hours)
 
     def end(self, window: Window) -> datetime:
         return min(self.hours[-1].hour + HOUR, window.end)
@@ -292,7 +320,7 @@ def group_episodes(hours: Iterable[SurgeHour], max_gap_hours: int) -> list[Episo
         if current and (
             (hour.category, hour.region, hour.source)
             != (current[-1].category, current[-1].region, current[-1].source)
-            or hour.hour - current[-1].hour > HOUR * (max_gap_hours + 1)
+            or hour.start - current[-1].hour > HOUR * (max_gap_hours + 1)
         ):
             episodes.append(Episode(current[0].category, current[0].region, current[0].source,
                                     tuple(current)))

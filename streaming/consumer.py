@@ -3,32 +3,51 @@
 For one source (``sms`` or ``social``; stream ``settings.stream_of(source)``) a worker
 
 1. discovers the shards (``list_shards``) and adds one lease item per shard to the lease table
-   (:mod:`streaming.leases`), then takes free or expired leases up to its fair share. A child
+   (:mod:`streaming.leases`), then takes its fair share as the KCL lease taker does
+   (:func:`streaming.leases.plan_takes`): target = ceil(readable shards / live workers), free or
+   expired leases first, else one lease per sync stolen from the most loaded worker. A child
    shard (split or merge) is taken only once every parent has checkpoint ``SHARD_END``;
-2. reads each shard it holds with ``get_records``, one batch per shard per loop, and lands each
-   batch as one file
+2. reads each shard it holds with ``get_records`` (one call per shard per loop) into that shard's
+   buffer, and lands the buffer as one file once it reaches ``buffer_bytes`` (default 5 MiB of
+   landed lines) or ``buffer_seconds`` (default 60 s since its first record), at a closed shard's
+   end, and on stop or idle exit -- Firehose's buffering hints, so files hold thousands of
+   records, not one ``get_records`` batch. A file is
    ``raw/<source>/ingest_date=YYYY-MM-DD/hour=HH/<stream>__<shard>__<first>-<last>.jsonl``
-   (hour of the batch's first record's arrival, UTC; lines in the raw format of
-   :mod:`schemas.streaming`), written atomically (temporary file, fsync, ``os.replace``);
-3. only then checkpoints the batch's last sequence number in the lease (conditional on still
+   (hour of its first record's arrival, UTC; lines in the raw format of
+   :mod:`schemas.streaming`), written atomically (temporary file, fsync, ``os.replace``), after
+   renewing the lease (a worker whose lease was taken lands nothing);
+3. only then checkpoints the file's last sequence number in the lease (conditional on still
    holding it). A closed shard read to its end is checkpointed ``SHARD_END``.
 
-A crash between 2 and 3 leaves a landed but unrecorded file. Whoever reads the shard next finds
-it (files after the checkpoint) and reads exactly the same records again (``Limit`` = the file's
-line count, batch cut at file boundaries), so it *rewrites the same file* instead of adding an
-overlapping copy. The same holds for a replay from scratch (checkpoints deleted).
+Leases are renewed while records wait in a buffer (every third of the lease), so a buffer older
+than the lease is not lost to another worker. Memory: held shards x ``buffer_bytes``, plus one
+``get_records`` batch.
 
-Errors: an expired iterator is replaced by a new one after the checkpoint; throttling is retried
-with full-jitter exponential backoff (base 0.1 s, cap 5 s); a checkpoint the stream no longer
-accepts (``InvalidArgumentException`` on ``AFTER_SEQUENCE_NUMBER``, e.g. older than retention)
-falls back to ``TRIM_HORIZON`` with a warning, skipping records at or before the checkpoint.
+A crash between 2 and 3 (or a crash with records still buffered) leaves the checkpoint behind
+what was read. Whoever reads the shard next lists the files holding records after the checkpoint
+and reproduces each one's range exactly: the buffer is cut where a landed file starts and landed
+when the sequence number reaches the file's last, whatever the batch limit or buffer settings
+are now, so the same file is *rewritten* (same name, same bytes) instead of an overlapping copy
+being added, and no record is ever in two raw files. Records inside a landed file that cannot be
+reproduced from its start (a checkpoint inside it, after a retention fallback) are skipped: they
+are in raw already. The same holds for a replay from scratch (checkpoints deleted).
+
+A stolen lease (fair sharing) is read by its new owner only once the previous owner's lease, as
+last renewed, has run out; the previous owner notices at its next renew or landing, drops the
+shard and its buffer unlanded; the new owner reads again from the checkpoint (and rewrites
+anything the old owner landed without checkpointing).
+
+Errors: an expired iterator is replaced by a new one after the last record read; throttling is
+retried with full-jitter exponential backoff (base 0.1 s, cap 5 s); a checkpoint the stream no
+longer accepts (``InvalidArgumentException`` on ``AFTER_SEQUENCE_NUMBER``, e.g. older than
+retention) falls back to ``TRIM_HORIZON`` with a warning, skipping records at or before it.
 Record bytes are never interpreted here: whatever a producer sent is landed (validation is the
 transform's job).
 
-``stop`` (set by the CLI's SIGTERM handler) ends the loop after the current batch is landed and
-checkpointed; leases are released unless ``release_on_stop`` is False (used to simulate a dead
-worker). Memory stays flat: one batch at a time, per held shard only its iterator, lease and the
-names of files landed after its checkpoint.
+``stop`` (set by the CLI's SIGTERM handler) ends the loop after the current read; buffers are
+landed and checkpointed and leases released, unless ``release_on_stop`` is False (used to
+simulate a dead worker: buffers dropped, leases left to expire). Freshness downstream is the
+micro-batch interval plus the buffer age (at most ``buffer_seconds``).
 """
 
 from __future__ import annotations
@@ -36,7 +55,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import math
 import random
 import re
 import threading
@@ -61,7 +79,7 @@ from common.aws import (
 from common.lake import Lake, write_atomically
 from common.settings import Settings
 from schemas.streaming import raw_file_name
-from streaming.leases import NO_OWNER, SHARD_END, Lease, LeaseTable, now_ms
+from streaming.leases import NO_OWNER, SHARD_END, Lease, LeaseTable, now_ms, plan_takes
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +105,7 @@ class ConsumeStats:
     files_written: int = 0
     shards_finished: int = 0
     leases_taken: int = 0
+    leases_stolen: int = 0
     leases_lost: int = 0
     leases_released: int = 0
     expired_iterators: int = 0
@@ -373,21 +392,16 @@ class Worker:
         for sid, reader in self.held.items():
             if sid in shards:
                 reader.shard = shards[sid]
-        at = now_ms()
-        readable = [s for s in shards.values()
+        readable = [leases[s.shard_id] for s in shards.values()
                     if s.shard_id in leases and not leases[s.shard_id].finished
                     and self.parents_finished(s, shards, leases)]
-        workers = {lease.owner for lease in leases.values()
-                   if lease.owner and not lease.finished and not lease.expired(at)}
-        fair_share = math.ceil(len(readable) / len(workers | {self.worker_id}))
-        if self.max_leases is not None:
-            fair_share = min(fair_share, self.max_leases)
-        for shard in sorted(readable, key=lambda s: s.shard_id):
-            if len(self.held) >= fair_share:
-                break
-            lease = leases[shard.shard_id]
-            if shard.shard_id not in self.held and lease.free_for(self.worker_id, at):
-                self.take(shard, lease)
+        plan = plan_takes(readable, self.worker_id, set(self.held), now_ms(), self.max_leases)
+        for lease in plan.take:
+            self.take(shards[lease.shard_id], lease)
+        if plan.steal is not None:
+            log.info("%s below its share (%d): stealing %s from %s", self.worker_id,
+                     plan.target, plan.steal.shard_id, plan.steal.owner)
+            self.take(shards[plan.steal.shard_id], plan.steal, steal=True)
 
     @staticmethod
     def parents_finished(shard: Shard, shards: dict[str, Shard],
@@ -396,18 +410,24 @@ class Worker:
         return all(p not in shards or (p in leases and leases[p].finished)
                    for p in shard.parents)
 
-    def take(self, shard: Shard, seen: Lease) -> None:
-        taken = self.leases.take(seen, self.worker_id, self.lease_ms)
+    def take(self, shard: Shard, seen: Lease, *, steal: bool = False) -> None:
+        """Take a lease (conditional on it being as read). A stolen lease is read only once the
+        previous owner's lease has run out: until then it may still land its buffer (it renews
+        right before landing), and whatever it landed is then found and rewritten, not added."""
+        taker = self.leases.steal if steal else self.leases.take
+        taken = taker(seen, self.worker_id, self.lease_ms)
         if taken is None:
             return
         checkpoint = taken.checkpoint
         reader = ShardReader(shard, taken, checkpoint, checkpoint)
         if seen.owner not in (NO_OWNER, self.worker_id) and not seen.expired(now_ms()):
-            reader.read_after_ms = seen.lease_expires  # stolen: the old owner may still land
+            reader.read_after_ms = seen.lease_expires + 1
         self.held[shard.shard_id] = reader
         self.stats.leases_taken += 1
+        self.stats.leases_stolen += steal
         self.emit("lease_taken", shard.shard_id, expires_ms=taken.lease_expires,
-                  checkpoint=checkpoint, previous_owner=seen.owner)
+                  checkpoint=checkpoint, previous_owner=seen.owner, stolen=steal,
+                  reads_from_ms=max(reader.read_after_ms, now_ms()))
         log.info("%s took %s (checkpoint %r)", self.worker_id, shard.shard_id, checkpoint)
 
     def keep_lease_fresh(self, reader: ShardReader, *, now: bool = False) -> None:

@@ -272,7 +272,13 @@ def _view_sql(conn: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, 
 def _create_role_views(conn: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     """The ``analyst`` and ``cx`` schemas (``warehouse.marts``), replaced whole: a view dropped
     from a role disappears on the next refresh."""
+    # Alerts (surge detection) name categories, regions and complaint ids, no PII: every role
+    # sees them once the warehouse has them.
+    row = conn.execute("SELECT count(*) FROM information_schema.tables "
+                       "WHERE table_schema = 'main' AND table_name = 'alerts'").fetchone()
+    shared = {"alerts": "SELECT * FROM main.alerts"} if row and row[0] else {}
     for role, views in role_sql(customer_key_salt(settings.zones.warehouse_salt)).items():
+        views = {**views, **shared}
         conn.execute(f"DROP SCHEMA IF EXISTS {_ident(role)} CASCADE")
         conn.execute(f"CREATE SCHEMA {_ident(role)}")
         for view, sql in views.items():

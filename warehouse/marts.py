@@ -34,6 +34,7 @@ alone on the search path):
   operational tables (names, phone numbers).
 * ``cx``: customer experience works cases: the complaints with their customer and case ids, the
   customer marts, and ``customer_links`` (which case in which source system each complaint is).
+* both: ``alerts`` when the warehouse has the surge detection's ``alerts`` view (no PII in it).
 
 DuckDB has no users or grants: these schemas decide what each role sees by default, they do not
 stop someone who can open the file from reading ``main``. Hand a role an extract

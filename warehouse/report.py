@@ -8,7 +8,8 @@
 * the channel mix and the top regions over those days;
 * the top terms of the last day's complaint texts;
 * the open alerts (``alerts`` view; "no open alerts" without one);
-* the last transform runs' counts and the last quality results (``<lake>/alerts/quality/``).
+* the last transform run of each source (its counts) and the last quality results
+  (``<lake>/alerts/quality/``).
 
 Charts are inline SVG drawn here: no script, no stylesheet or font from the network, so the file
 works offline, attached to an email or from an object store. Every value comes from a query; the
@@ -44,6 +45,7 @@ did do does dont for from get got had has have having he her here him his how i 
 its ive just me more my no not now of on one or our out over please she so some still such than
 that the their them then there these they this to too up us very was we were what when where which
 while who why will with would you your yet been since day days time times hi hello thanks thank
+every back keep keeps number get got today yesterday week cust
 """.split())
 CLOSED_STATUSES = ("closed", "resolved", "ended", "expired")
 
@@ -72,14 +74,24 @@ _WINDOW = f"event_date > (SELECT max(event_date) FROM complaints) - INTERVAL {DA
 
 _TERMS = """\
 WITH words AS (
-  -- masked PII ([email], [phone], [card]) is not a term
-  SELECT unnest(regexp_extract_all(regexp_replace(lower(text), '\\[[a-z]+\\]', ' ', 'g'),
-                                   '[a-z]{3,}')) AS term
+  -- masked PII ([email], [phone], [card]), @handles and ids (CUST-01234) are not terms
+  SELECT unnest(regexp_extract_all(
+           regexp_replace(lower(text), '\\[[a-z]+\\]|@\\w+|\\b[a-z]+-?\\d+\\w*', ' ', 'g'),
+           '[a-z]{3,}')) AS term
   FROM complaints WHERE event_date = ?
 )
 SELECT term, count(*) AS n FROM words
 WHERE term NOT IN (SELECT unnest(?::VARCHAR[]))
 GROUP BY term ORDER BY n DESC, term LIMIT ?"""
+
+
+# The latest run of each source: what the pipeline last did, one line per source.
+_LAST_RUNS = """\
+SELECT source, started_at, mode, records_in, clean, quarantined, duplicates, counts_conserved,
+       run_id
+FROM runs
+QUALIFY row_number() OVER (PARTITION BY source ORDER BY started_at DESC) = 1
+ORDER BY started_at DESC, source"""
 
 
 def _rows(conn: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()
@@ -122,8 +134,9 @@ def _gather_alerts(conn: duckdb.DuckDBPyConnection, data: ReportData) -> None:
         return
     closed = ", ".join(f"'{s}'" for s in CLOSED_STATUSES)
     data.surges = [(d, str(label)) for d, label in _rows(
-        conn, "SELECT CAST(window_start AS DATE), concat_ws(' / ', kind, category, region, source)"
-              " FROM alerts ORDER BY window_start")]
+        conn, "SELECT CAST(window_start AS DATE), concat_ws(' / ', category, region, source) "
+              "FROM alerts WHERE kind = 'surge' AND window_start IS NOT NULL "
+              "ORDER BY window_start")]
     data.open_alerts = _dicts(
         conn, "SELECT kind, category, region, source, window_start, window_end, observed, "
               "expected, score, first_seen, last_seen, status, top_terms FROM alerts "
@@ -152,9 +165,7 @@ def gather_report(settings: Settings) -> ReportData:
     try:
         _gather_volume(conn, data)
         _gather_alerts(conn, data)
-        data.runs = _dicts(conn, "SELECT run_id, source, started_at, mode, records_in, clean, "
-                                 "quarantined, duplicates, counts_conserved FROM runs "
-                                 "ORDER BY started_at DESC, source LIMIT 12")
+        data.runs = _dicts(conn, _LAST_RUNS)
     finally:
         conn.close()
     data.quality = _quality_results(settings.zones.alerts / "quality", 8)
@@ -236,14 +247,15 @@ def bar_chart(name: str, items: Sequence[tuple[str, int]], empty: str) -> str:
     """Horizontal bars, one per (label, value), with the value and its share written out."""
     if not items:
         return _empty_chart(name, empty)
-    width, left, row_h = 460, 130, 24
+    width, left, row_h = 460, 172, 24
     top = max(v for _, v in items) or 1
     total = sum(v for _, v in items) or 1
     parts = []
     for i, (label, value) in enumerate(items):
         y = 8 + i * row_h
         w = (width - left - 110) * value / top
-        parts.append(f'<text x="{left - 8}" y="{y + 14}" text-anchor="end">{_e(label)}</text>'
+        short = label if len(label) <= 22 else label[:21] + "\u2026"
+        parts.append(f'<text x="{left - 8}" y="{y + 14}" text-anchor="end">{_e(short)}</text>'
                      f'<rect class="bar" x="{left}" y="{y}" width="{max(w, 1):.1f}" height="18" '
                      f'fill="{PALETTE[0]}"><title>{_e(label)}: {value}</title></rect>'
                      f'<text x="{left + w + 6:.1f}" y="{y + 14}">{value:,} '
@@ -311,7 +323,8 @@ def render_report(data: ReportData) -> str:
         "</div></div>",
         f"<h2>Top terms of the last day{_e(last_day)}</h2>"
         f"{bar_chart('terms', data.terms, 'no complaint text on the last day')}",
-        f"<h2>Last transform runs</h2>{_table(data.runs, 'no runs recorded', 'runs')}",
+        "<h2>Last transform run of each source</h2>"
+        f"{_table(data.runs, 'no runs recorded', 'runs')}",
         "<h2>Quality results</h2>"
         f"{_table(_quality_rows(data.quality), 'no quality reports', 'quality')}",
     ]

@@ -124,3 +124,24 @@ def test_surge_hours_a_quiet_hour_apart_are_one_surge() -> None:
     episodes = group_episodes([hour(1), hour(3), hour(6), hour(3, "West")], max_gap_hours=1)
     assert [(e.region, [h.hour.hour for h in e.hours]) for e in episodes] == [
         ("South", [1, 3]), ("South", [6]), ("West", [3])]
+
+
+def test_complaints_surges_command(surge_lake: Lake, tmp_path: Path,
+                                   capsys: pytest.CaptureFixture[str],
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from complaints.cli import main
+
+    lake = tmp_path / "cli"
+    lake.mkdir()
+    (lake / "clean").symlink_to(surge_lake.clean)
+    monkeypatch.setenv("COMPLAINTS_LAKE", str(lake))
+    assert main(["surges", "--since", "2026-11-08", "--as-of", "2026-11-12T00:00"]) == 0
+    out = capsys.readouterr().out
+    assert "Surges from 2026-11-08 00:00 to 2026-11-12 00:00 UTC: 1 alert" in out
+    assert "surge network / South / call_center" in out and "2026-11-10 13:00" in out
+    assert main(["surges", "--since", "2026-11-12", "--as-of", "2026-11-11"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("complaints surges: --since 2026-11-12T00:00 is not before --as-of")
+    monkeypatch.setenv("COMPLAINTS_LAKE", str(tmp_path / "nowhere"))
+    assert main(["surges"]) == 1
+    assert "there is no lake at" in capsys.readouterr().err

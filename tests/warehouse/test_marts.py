@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import duckdb  # noqa: TID253 - not a DAG file
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -159,6 +160,19 @@ def test_cx_sees_customer_links(lake: Settings) -> None:
                      ("web_form", None)]
     with pytest.raises(WarehouseQueryError, match="unknown role"):
         run_query(lake, "SELECT 1", role="admin")
+
+
+def test_roles_see_the_alerts_once_the_warehouse_has_them(lake: Settings) -> None:
+    with pytest.raises(WarehouseQueryError, match="cannot read alerts"):
+        run_query(lake, "SELECT * FROM alerts", role="analyst")
+    conn = duckdb.connect(str(lake.zones.warehouse))  # the surge detection's view, stood in for
+    try:
+        conn.execute("CREATE VIEW alerts AS SELECT 'surge' AS kind, 'open' AS status")
+    finally:
+        conn.close()
+    refresh_warehouse(lake)
+    for role in ("analyst", "cx"):
+        assert rows(lake, "SELECT kind, status FROM alerts", role=role) == [("surge", "open")]
 
 
 def test_export_writes_csv_json_parquet(lake: Settings, tmp_path: Path) -> None:

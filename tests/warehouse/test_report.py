@@ -79,10 +79,11 @@ def lake(tmp_path: Path) -> Settings:
     return settings
 
 
-def test_report_without_alerts_says_no_open_alerts(lake: Settings) -> None:
+def test_report_without_alerts_view_says_no_open_alerts(lake: Settings) -> None:
     path, data = write_report(lake)
     assert path == lake.lake / "reports" / "complaints.html"
     page = path.read_text()
+    # Without the surge detection's alerts view, or with an empty one: the same message.
     assert "no open alerts" in page
     assert not data.surges and 'data-surge="' not in page
     # Self-contained: no script, nothing loaded from anywhere.
