@@ -39,6 +39,9 @@ DEFAULT_FRESHNESS_HOURS: dict[str, float] = {
     "call_center": 30.0, "web_form": 30.0, "complaint_management": 30.0, "mbpp_reports": 30.0,
     "chat_feedback": 30.0, "sms": 1.0, "social": 1.0,
 }
+# An event time more than this many hours after its record was landed is held apart
+# (quarantine reason "event_time_in_future") instead of creating a partition in the future.
+DEFAULT_FUTURE_TOLERANCE_HOURS = 24.0
 # A day's file or an export smaller than this share of the one before is a volume alert.
 DEFAULT_VOLUME_DROP = 0.5
 
@@ -94,6 +97,7 @@ class Settings:
     freshness_hours: Mapping[str, float] = field(
         default_factory=lambda: dict(DEFAULT_FRESHNESS_HOURS))
     volume_drop: float = DEFAULT_VOLUME_DROP
+    future_tolerance_hours: float = DEFAULT_FUTURE_TOLERANCE_HOURS
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -125,6 +129,10 @@ class Settings:
             volume_drop=_positive_float(
                 "COMPLAINTS_VOLUME_DROP",
                 env.get("COMPLAINTS_VOLUME_DROP") or str(DEFAULT_VOLUME_DROP)),
+            future_tolerance_hours=_positive_float(
+                "COMPLAINTS_FUTURE_TOLERANCE_HOURS",
+                env.get("COMPLAINTS_FUTURE_TOLERANCE_HOURS")
+                or str(DEFAULT_FUTURE_TOLERANCE_HOURS)),
         )
 
     def with_lake(self, lake: Path) -> Settings:
@@ -148,6 +156,7 @@ class Settings:
         if self.alert_webhook_url:
             env["COMPLAINTS_ALERT_WEBHOOK_URL"] = self.alert_webhook_url
         env["COMPLAINTS_VOLUME_DROP"] = str(self.volume_drop)
+        env["COMPLAINTS_FUTURE_TOLERANCE_HOURS"] = str(self.future_tolerance_hours)
         for source, hours in self.freshness_hours.items():
             env[f"COMPLAINTS_FRESHNESS_{source.upper()}_HOURS"] = str(hours)
         for logical, name in self.tables.items():

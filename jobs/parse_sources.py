@@ -42,6 +42,8 @@ STAGED_COLUMNS = (
 )
 
 MAX_RECORD_CHARS = 100_000
+# A record must be exactly one JSON value: ``{"a": 1} xyz`` or ``{"a": 1} {"b": 2}`` is not.
+TRAILING_REASON = "malformed JSON: trailing characters after the JSON value"
 # VARIANT types whose text is the same as from_json's text of that JSON value.
 SAME_TEXT_TYPES = ("STRING", "BIGINT", "INT", "SMALLINT", "TINYINT", "BOOLEAN", "VOID")
 
@@ -64,15 +66,35 @@ def _record_errors(raw: Column) -> Column:
     )
 
 
+def parse_one_json_value(text: Column) -> Column:
+    """``text`` parsed as a VARIANT when the whole of it is exactly one JSON value, else null.
+
+    ``try_parse_json`` alone reads the first value and ignores what follows it, so
+    ``{"a":1} xyz`` would pass as clean. Wrapped in brackets, trailing garbage makes the array
+    invalid (null) and a second value makes it two elements long; only a one-element array is
+    the record. One parse, as before."""
+    wrapped = F.try_parse_json(F.concat(F.lit("["), text, F.lit("]")))
+    values = F.try_variant_get(wrapped, "$", "array<variant>")
+    return F.when(F.size(values) == 1, F.element_at(values, 1))
+
+
+def _malformed_json(trimmed: Column, document: Column) -> Column:
+    """The reason for a record that is not one JSON object (null when it is one). The first
+    value alone is parsed again only for rejected records, to tell trailing garbage apart."""
+    return F.when(document.isNull() | ~trimmed.startswith("{"), F.when(
+        document.isNull() & F.try_parse_json(trimmed).isNotNull(), F.lit(TRAILING_REASON),
+    ).otherwise(F.lit("malformed JSON")))
+
+
 def _json_document(raw: Column) -> Column:
-    """The record parsed once, as a VARIANT; null when it is not valid JSON."""
-    return F.try_parse_json(F.trim(raw))
+    """The record parsed once, as a VARIANT; null when it is not exactly one valid JSON value."""
+    return parse_one_json_value(F.trim(raw))
 
 
 def _json_errors(raw: Column, document: Column) -> Column:
     return F.coalesce(
         _record_errors(raw),
-        F.when(document.isNull() | ~F.trim(raw).startswith("{"), F.lit("malformed JSON")),
+        _malformed_json(F.trim(raw), document),
     )
 
 
@@ -303,14 +325,14 @@ def decode_stream_records(raw: DataFrame) -> DataFrame:
     data = F.try_to_binary(data_b64, F.lit("base64"))
     text = data.cast("string")  # no validation here; is_valid_utf8 below checks the bytes
     trimmed = F.trim(text)
-    event = F.try_parse_json(trimmed)
+    event = parse_one_json_value(trimmed)
     error = F.coalesce(
         F.when(envelope.isNull() | data.isNull(),
                F.lit("malformed landing record (no base64 data_b64)")),
         F.when(F.octet_length(data) > MAX_EVENT_BYTES,
                F.lit(f"record too large (over {MAX_EVENT_BYTES} bytes)")),
         F.when(~F.is_valid_utf8(text), F.lit("invalid UTF-8")),
-        F.when(event.isNull() | ~trimmed.startswith("{"), F.lit("malformed JSON")),
+        _malformed_json(trimmed, event),
     )
     return raw.withColumn("_event", F.when(error.isNull(), event)).withColumn("_error", error)
 

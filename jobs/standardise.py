@@ -35,12 +35,25 @@ TWITTER_SHAPE = r"^[A-Za-z]{3} ([A-Za-z]{3} \d{1,2} \d{2}:\d{2}:\d{2} [+-]\d{4} 
 TWITTER_FORMAT = "MMM d HH:mm:ss Z yyyy"
 
 EMAIL = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"
-PHONE = r"(?<![\w])(?:\+?1[\s.-]?)?\(?\d{3}\)?[\s.-]?\d{3}[\s.-]?\d{4}(?![\w])"
+# Phone numbers of every region, one pattern (one regex pass), each spelling with the separators
+# people type (space, dot, dash, parentheses), never inside a word or a longer digit run:
+# * US/NANP as before: 3-3-4 digits, optionally after "+1" or "1" ("(512) 555-0147");
+# * international: a leading "+" and 8 to 15 digits in all, E.164's range ("+44 7700 900123",
+#   "+33 6 12 34 56 78", "+49 (0)30 12345678");
+# * national with a trunk prefix: "0", a non-zero digit, and 10 to 12 digits in all ("07700
+#   900123" UK mobile, "030 12345678" Berlin, "06 12 34 56 78" France).
+# Not phones, so never masked: digit runs without "+" or a leading "0" other than US 3-3-4
+# (order ids such as "#123456789"), amounts ("$120.50"), dates ("11/03/2026", "2026-11-03",
+# "01.02.2026"), ids glued to letters or dashes ("ORD-0123456789"), and "00"-prefixed numbers.
+PHONE_US = r"(?<![\w])(?:\+?1[\s.-]?)?\(?\d{3}\)?[\s.-]?\d{3}[\s.-]?\d{4}(?![\w])"
+PHONE_INTERNATIONAL = r"(?<![\w+])\+\d(?:[ ().-]{0,2}\d){7,14}(?![\w])"
+PHONE_NATIONAL = r"(?<![\w+.-])\(?0[1-9](?:[ ().-]{0,2}\d){8,10}(?![\w])"
+PHONE = f"{PHONE_INTERNATIONAL}|{PHONE_US}|{PHONE_NATIONAL}"
 # 13-16 digits, single spaces or dashes allowed only *between* digits (never a trailing one).
 CARD = r"(?<!\d)\d(?:[ -]?\d){12,15}(?!\d)"
 # The fewest ASCII digits (Java's \d) a match of CARD / PHONE holds.
 CARD_DIGITS = 13
-PHONE_DIGITS = 10
+PHONE_DIGITS = 8
 
 
 def _known_zone(zone: Column) -> Column:
@@ -114,12 +127,25 @@ def parse_event_time(raw: Column, zone: Column, default_zone: Column) -> Column:
     )
 
 
+# Characters that must not reach clean text. Line breaks of other conventions (NEL U+0085, LINE
+# SEPARATOR U+2028, PARAGRAPH SEPARATOR U+2029) become spaces like the whitespace above; every other
+# control character (C0 but tab/newline/VT/FF/CR, DEL, C1) is removed: a NUL or an escape code is
+# no part of what the customer wrote, and removing it (not replacing it) keeps "bi\x00ll" a word.
+LINE_BREAKS = "\u0085\u2028\u2029"
+CONTROL_CHARS = "".join(
+    chr(c) for c in (*range(0x00, 0x09), *range(0x0E, 0x20), *range(0x7F, 0xA0))
+    if chr(c) not in LINE_BREAKS)
+WHITESPACE = "\t\n\u000b\f\r"
+
+
 def _whitespace_to_spaces(raw: Column) -> Column:
     """Every run of whitespace (Java's \\s: space, tab, newline, vertical tab, form feed, carriage
-    return) as one space. The same as ``regexp_replace(raw, "\\s+", " ")`` without a regex pass over
-    most texts: the other whitespace characters become spaces by ``translate`` and the regex runs
-    only where two spaces meet."""
-    spaced = F.translate(raw, "\t\n\u000b\f\r", "     ")
+    return, and the line breaks of LINE_BREAKS) as one space, CONTROL_CHARS removed. The same as
+    ``regexp_replace(raw, "\\s+", " ")`` without a regex pass over most texts: one ``translate``
+    maps whitespace to spaces and deletes the control characters (they have no counterpart in
+    its replacement), and the regex runs only where two spaces meet."""
+    spaced = F.translate(raw, WHITESPACE + LINE_BREAKS + CONTROL_CHARS,
+                         " " * (len(WHITESPACE) + len(LINE_BREAKS)))
     return F.when(spaced.contains("  "), F.regexp_replace(spaced, " +", " ")).otherwise(spaced)
 
 
@@ -127,6 +153,11 @@ def normalise_text(raw: Column) -> Column:
     """Collapse runs of whitespace (incl. newlines) to one space and trim; empty becomes null."""
     text = F.trim(_whitespace_to_spaces(raw))
     return F.when(text == "", F.lit(None)).otherwise(text)
+
+
+def strip_control(raw: Column) -> Column:
+    """An id or code without CONTROL_CHARS and LINE_BREAKS (removed; other characters kept)."""
+    return F.translate(raw, LINE_BREAKS + CONTROL_CHARS, "")
 
 
 def _digits(text: Column) -> Column:
@@ -137,7 +168,7 @@ def mask_pii(text: Column) -> Column:
     """Replace emails, phone numbers and card-like numbers with placeholders.
 
     Each pattern runs only on texts that can hold a match (an "@" for an e-mail address, 13 digits
-    for a card number, 10 for a phone number): most complaint texts have none, and these
+    for a card number, 8 for a phone number): most complaint texts have none, and these
     look-around patterns are the costliest expressions of standardisation.
     """
     masked = F.when(text.contains("@"), F.regexp_replace(text, EMAIL, "[email]")).otherwise(text)

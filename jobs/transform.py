@@ -36,7 +36,7 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from common.lake import Lake, event_partition, replace_folder
-from common.settings import Settings
+from common.settings import DEFAULT_FUTURE_TOLERANCE_HOURS, Settings
 from jobs.classify import Rules, classify_complaints, load_rules
 from jobs.clean_zone import (
     Partition,
@@ -81,6 +81,7 @@ from jobs.standardise import (
     normalise_text,
     parse_event_time,
     region_of,
+    strip_control,
 )
 from schemas.complaint import COMPLAINT, QUARANTINE, STREAM_BY_ID, RecordSchema
 from schemas.sources import (
@@ -90,6 +91,12 @@ from schemas.sources import (
 )
 
 QUARANTINE_RECORD_CHARS = 10_000
+# Longer source record ids (event ids, call ids, ...) are quarantined: no source issues ids this
+# long, and an id is copied into every row, key and dedupe state.
+MAX_SOURCE_ID_CHARS = 256
+ID_TOO_LONG_REASON = f"source record id too long (over {MAX_SOURCE_ID_CHARS} characters)"
+ID_CONTROL_REASON = "source record id holds control characters"
+FUTURE_REASON = "event_time_in_future"
 FUTURE_TOLERANCE = "INTERVAL 1 HOUR"
 # The lineage of a copy; the greatest is the most recently landed (ties: later file, later line).
 LINEAGE = ("ingest_time", "raw_file", "raw_line")
@@ -106,13 +113,36 @@ def stage_source(spark: SparkSession, settings: Settings, source: str,
 
 
 # --- pure transforms
-def standardise_complaints(staged: DataFrame) -> DataFrame:
-    """Add typed, cleaned fields and ``reason`` (null when the record is usable)."""
+def _id_errors(source_record_id: Column) -> Column:
+    """Why a source record id cannot key a complaint (null when it can)."""
+    return F.coalesce(
+        F.when(F.length(source_record_id) > MAX_SOURCE_ID_CHARS, F.lit(ID_TOO_LONG_REASON)),
+        F.when(strip_control(source_record_id) != source_record_id, F.lit(ID_CONTROL_REASON)),
+    )
+
+
+def in_future(event_time: Column, ingest_time: Column, tolerance_hours: float) -> Column:
+    """True when the event happened more than ``tolerance_hours`` after its record was landed
+    (a clock or a parse gone wrong, e.g. 2099): relative to the landing, not to the run, so a
+    rerun decides the same."""
+    return F.unix_micros(event_time) > F.unix_micros(ingest_time) + int(tolerance_hours * 3.6e9)
+
+
+def standardise_complaints(staged: DataFrame,
+                           future_tolerance_hours: float = DEFAULT_FUTURE_TOLERANCE_HOURS
+                           ) -> DataFrame:
+    """Add typed, cleaned fields and ``reason`` (null when the record is usable). Control
+    characters are removed from the text and location (``normalise_text``) and from the
+    customer and case ids (``strip_control``)."""
     event_time = parse_event_time(F.col("event_time_raw"), F.col("event_zone"),
                                   F.col("default_zone"))
     text = mask_pii(normalise_text(F.col("text_raw")))
     state = normalise_state(F.col("state_raw"))
-    standardised = staged.select(
+    standardised = staged.withColumns({
+        "customer_id": strip_control(F.col("customer_id")),
+        "case_id": strip_control(F.col("case_id")),
+        "location": normalise_text(F.col("location")),
+    }).select(
         "*",
         event_time.alias("event_time"),
         text.alias("text"),
@@ -123,6 +153,7 @@ def standardise_complaints(staged: DataFrame) -> DataFrame:
     reason = F.coalesce(
         F.col("parse_error"),
         F.when(F.col("source_record_id").isNull(), F.lit("missing source record id")),
+        _id_errors(F.col("source_record_id")),
         F.when(F.col("text").isNull(), F.lit("missing complaint text")),
         F.when(F.col("event_time_raw").isNull(), F.lit("missing event time")),
         F.when(F.col("event_time").isNull(),
@@ -130,6 +161,8 @@ def standardise_complaints(staged: DataFrame) -> DataFrame:
                         F.substring(F.col("event_time_raw"), 1, 60))),
         F.when(F.col("ingest_time").isNull(),
                F.lit("raw file outside an ingest_date/hour partition")),
+        F.when(in_future(F.col("event_time"), F.col("ingest_time"), future_tolerance_hours),
+               F.lit(FUTURE_REASON)),
     )
     return standardised.withColumn("reason", reason)
 
@@ -439,7 +472,8 @@ def _transform(run: _Run, spark: SparkSession, rules: Rules) -> tuple[list[Sourc
     """Read the increment, merge it into the partitions it touches, swap them in."""
     lake = run.lake
     run.inspect()
-    standardised = standardise_complaints(_stage_all(spark, run)).persist()
+    standardised = standardise_complaints(
+        _stage_all(spark, run), run.settings.future_tolerance_hours).persist()
     try:
         usable = standardised.where(F.col("reason").isNull())
         increment = enrich_complaints(collapse_copies(usable), rules, run.run_id)

@@ -201,6 +201,25 @@ def test_mask_pii(spark: Any) -> None:
     assert apply(spark, [c[0] for c in cases], mask_pii) == [c[1] for c in cases]
 
 
+def test_mask_pii_phones_of_every_region(spark: Any) -> None:
+    """Hostile record (issue 8): non-US numbers were not masked. Masked now; ordinary numbers
+    (order ids, amounts, dates, times, ids glued to letters) are left alone."""
+    cases = [
+        ("UK mobile 07700 900123 rang", "UK mobile [phone] rang"),
+        ("or +44 7700 900123.", "or [phone]."),
+        ("Paris: +33 6 12 34 56 78", "Paris: [phone]"),
+        ("France 06 12 34 56 78, Berlin 030 12345678", "France [phone], Berlin [phone]"),
+        ("DE +49 (0)30 12345678 or +49-30-1234-5678", "DE [phone] or [phone]"),
+        ("London (020) 7946 0958", "London [phone]"),
+        ("call +1 512 555 0147 or (512) 555-0147", "call [phone] or [phone]"),
+        ("order #123456789 of $120.50 on 01.02.2026, 2026-11-03 at 09:55",
+         "order #123456789 of $120.50 on 01.02.2026, 2026-11-03 at 09:55"),
+        ("ref ORD-012345678901 and 00123456789 and +12345 x", "ref ORD-012345678901 and "
+         "00123456789 and +12345 x"),
+    ]
+    assert apply(spark, [c[0] for c in cases], mask_pii) == [c[1] for c in cases]
+
+
 def pii_texts() -> list[str | None]:
     """Texts with and without e-mails, phones and card numbers in many spellings."""
     rng = random.Random(5)

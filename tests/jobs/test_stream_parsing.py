@@ -19,11 +19,20 @@ from jobs.parse_sources import (
     OUTBOUND_REASON,
     SPAM_REASON,
     STAGED_COLUMNS,
+    TRAILING_REASON,
     parse_sms,
     parse_social,
 )
 from jobs.standardise import parse_event_time
-from jobs.transform import dedupe_complaints, run_transform, standardise_complaints
+from jobs.transform import (
+    FUTURE_REASON,
+    ID_CONTROL_REASON,
+    ID_TOO_LONG_REASON,
+    MAX_SOURCE_ID_CHARS,
+    dedupe_complaints,
+    run_transform,
+    standardise_complaints,
+)
 from schemas.streaming import MAX_EVENT_BYTES, STREAM_SOURCES, raw_file_name
 
 INGESTED = datetime(2026, 11, 22, 1, 0)  # naive = session zone (UTC)
@@ -365,3 +374,40 @@ def test_stream_dag_interval_is_validated(value: str) -> None:
     assert namespace["interval_minutes"]({"COMPLAINTS_STREAM_INTERVAL_MINUTES": "5"}) == 5
     with pytest.raises(ValueError, match="COMPLAINTS_STREAM_INTERVAL_MINUTES"):
         namespace["interval_minutes"]({"COMPLAINTS_STREAM_INTERVAL_MINUTES": value})
+
+
+# --- hostile records (issue 8): each sent through stream parsing and standardisation
+def _standardised_sms(spark: Any, events: list[str | bytes | dict[str, Any]]) -> list[Any]:
+    lines = [_line(e, "complaints-sms") for e in events]
+    out = standardise_complaints(parse_sms(raw_frame(spark, lines)))
+    return sorted(out.collect(), key=lambda r: r["raw_line"])
+
+
+def test_hostile_json_with_trailing_garbage_is_quarantined(spark: Any) -> None:
+    good = json.dumps(SMS).encode()
+    rows = _standardised_sms(spark, [good + b" xyz", good + b" " + good, good + b"  \n", good])
+    assert [r["reason"] for r in rows] == [TRAILING_REASON, TRAILING_REASON, None, None]
+
+
+def test_hostile_control_characters_never_reach_clean_text(spark: Any) -> None:
+    text = "bi\u0000ll wrong\u001b[31m\u0085twice\u2028again\u2029\u009b\u007f end\u0007"
+    rows = _standardised_sms(spark, [{**SMS, "text": text, "customer_id": "CUST-\u000042"}])
+    assert [(r["reason"], r["text"], r["customer_id"]) for r in rows] == [
+        (None, "bill wrong[31m twice again end", "CUST-42")]  # removed; line breaks: spaces
+
+
+def test_hostile_overlong_or_control_event_ids_are_quarantined(spark: Any) -> None:
+    rows = _standardised_sms(spark, [
+        {**SMS, "event_id": "e" * 10_000}, {**SMS, "event_id": "e" * (MAX_SOURCE_ID_CHARS + 1)},
+        {**SMS, "event_id": "e" * MAX_SOURCE_ID_CHARS}, {**SMS, "event_id": "sms-\u00001"},
+    ])
+    assert [r["reason"] for r in rows] == [ID_TOO_LONG_REASON, ID_TOO_LONG_REASON, None,
+                                           ID_CONTROL_REASON]
+
+
+def test_hostile_event_time_in_the_future_is_held_apart(spark: Any) -> None:
+    rows = _standardised_sms(spark, [  # landed 2026-11-22 01:00; tolerance 24 hours
+        {**SMS, "sent_at": "2099-01-01T00:00:00Z"}, {**SMS, "sent_at": "2026-11-23T01:00:01Z"},
+        {**SMS, "sent_at": "2026-11-23T01:00:00Z"}, SMS,
+    ])
+    assert [r["reason"] for r in rows] == [FUTURE_REASON, FUTURE_REASON, None, None]
