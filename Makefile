@@ -11,7 +11,7 @@ export PYSPARK_PYTHON ?= $(CURDIR)/$(BIN)/python
 AIRFLOW_PORT ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-fast lint airflow bench clean
+.PHONY: help install chromium demo test test-fast lint airflow bench clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -23,12 +23,27 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
-install: $(STAMP) ## Create .venv and install the pinned dependencies (requirements.lock)
+install: $(STAMP) chromium ## Create .venv and install the pinned dependencies (requirements.lock)
 
-demo: $(STAMP) ## Run the whole pipeline end to end on the local default and show the result
+CHROMIUM ?= /usr/bin/chromium
+CHROMIUM_HINT := the report's browser test skips without it (and fails when CI is set)
+chromium: ## Debian's chromium for the report's browser test (apt-get as root or with passwordless sudo)
+	@if [ -x "$(CHROMIUM)" ]; then echo "chromium: $(CHROMIUM)"; \
+	elif ! command -v apt-get >/dev/null; then \
+	  echo "chromium is missing and this is not Debian (no apt-get): install Chromium at $(CHROMIUM); $(CHROMIUM_HINT)"; \
+	else \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; \
+	  elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then SUDO=sudo; \
+	  else echo "chromium is missing: run 'sudo apt-get install chromium' (needs root); $(CHROMIUM_HINT)"; exit 0; fi; \
+	  echo "installing Debian's chromium (apt-get)"; \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
+	    || echo "apt-get could not install chromium; $(CHROMIUM_HINT)"; \
+	fi
+
+demo: $(STAMP) ## Run the whole pipeline end to end on the local default, show the result, write the HTML report
 	$(BIN)/complaints demo
 
-test: $(STAMP) ## Run the whole test suite (unit, DAG integrity, end to end)
+test: $(STAMP) chromium ## Run the whole test suite (unit, DAG integrity, end to end)
 	$(BIN)/python -m pytest
 
 test-fast: $(STAMP) ## Run the tests without the end-to-end ones

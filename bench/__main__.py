@@ -6,7 +6,16 @@ Sections (``--sections``, default all of them):
   Spark transform of the file sources twice (cold: first run in a fresh JVM; warm: a rerun, which
   also shows idempotence: the counts must match). Peak memory is the driver JVM's and this
   process's resident set, sampled while the transform runs.
-* ``streaming``: consumer throughput and put-to-visible freshness (``bench/streaming.py``).
+* ``streaming``: consumer throughput, buffering at a steady rate (files, records per file,
+  put-to-landed latency, default hints vs unbuffered) and put-to-visible freshness
+  (``bench/streaming.py``).
+* ``warehouse``: analyst queries (30-day counts, one customer's history, one day's drill-down) on
+  the DuckDB warehouse over ``--warehouse-rows`` synthetic clean complaints, with and without
+  partition pruning, and the data scientists' loader (``bench/warehouse.py``; ``--warehouse-rows
+  10000000`` for the issue's figures).
+* ``surges``: precision, recall and delay of surge detection on generated history with planted
+  surges, batch and streaming paths, and one detection run over a big history (``--surge-rows``,
+  default 1M so that ``make bench`` stays quick; 10M for the issue's figure; ``bench/surges.py``).
 * ``scale``: full transform vs the Spark I/O floor, an incremental run, a stream micro-batch with
   and without history, per-stage timings, at each size of ``--scale`` (``bench/scale.py``; the
   default size is small so that ``make bench`` stays quick: ``--scale 1000000,10000000`` for the
@@ -38,10 +47,12 @@ from bench.scale import (
     run_scale,
 )
 from bench.streaming import streaming_section
+from bench.surges import surges_section
+from bench.warehouse import warehouse_section
 from common.settings import REPO_ROOT, Settings
 
 REPORT = REPO_ROOT / "bench" / "report.md"
-SECTIONS = ("batch", "streaming", "scale")
+SECTIONS = ("batch", "streaming", "scale", "warehouse", "surges")
 
 
 def batch_section(days: int) -> tuple[list[str], bool]:
@@ -143,6 +154,18 @@ def main() -> int:
     parser.add_argument("--scale-root", type=Path, default=None,
                         help="scale: where the temporary lakes go (needs disk: checked first)")
     parser.add_argument("--keep", action="store_true", help="scale: keep the temporary lakes")
+    parser.add_argument("--warehouse-rows", type=lambda t: int(t.replace("_", "")),
+                        default=1_000_000, help="warehouse: clean complaints in the lake")
+    parser.add_argument("--warehouse-days", type=int, default=60,
+                        help="warehouse: days the complaints span")
+    parser.add_argument("--warehouse-repeats", type=int, default=7,
+                        help="warehouse: runs of each query (p50, p95 over them)")
+    parser.add_argument("--surge-count", type=int, default=30, help="surges: surges planted")
+    parser.add_argument("--surge-stream", type=int, default=12,
+                        help="surges: surges followed by 15-minute runs")
+    parser.add_argument("--surge-rows", type=int, default=1_000_000,
+                        help="surges: rows of the history one detection run is timed on (0: no; "
+                             "10000000 for the issue's figure)")
     args = parser.parse_args()
     sections = [s.strip() for s in args.sections.split(",") if s.strip()]
     unknown = set(sections) - set(SECTIONS)
@@ -162,6 +185,12 @@ def main() -> int:
             sizes=args.scale, days=args.scale_days, mix=args.scale_mix, parts=args.scale_parts,
             profile=not args.no_profile, stream_history_share=args.stream_history_share,
             root=args.scale_root, keep=args.keep))
+    if "warehouse" in sections:
+        fresh["warehouse"] = warehouse_section(args.warehouse_rows, args.warehouse_days,
+                                               args.warehouse_repeats, args.scale_root)
+    if "surges" in sections:
+        fresh["surges"] = surges_section(args.surge_count, stream_surges=args.surge_stream,
+                                         big_rows=args.surge_rows)
     print(write_report(REPORT, fresh))
     print(f"written to {REPORT}")
     return 0 if ok else 1

@@ -12,7 +12,11 @@ stay in their folder, and atomic writes.
     <lake>/runs/...        run records, the files each run read, the transform's ledger
     <lake>/alerts/quality/...            quality reports
     <lake>/alerts/task_failures/<dag id>/<run>__<task>[__<map index>]__try<n>.json   failed tasks
+    <lake>/alerts/current.parquet        every alert's current state (surges, freshness, ...)
+    <lake>/alerts/outbox/<alert>__<version>.json   alert messages waiting for the webhook
     <lake>/warehouse.duckdb
+    <lake>/warehouse.salt                salt of the analyst role's hashed customer keys
+    <lake>/reports/complaints.html       the static report (``complaints report``)
 
 Every writer here writes a hidden temporary file (or folder) beside its target and renames it into
 place, so a reader never sees half a file and a crash leaves at most a hidden temporary behind.
@@ -215,8 +219,34 @@ class Lake:
         return self.task_failure_alerts / safe_name(dag_id, "dag") / name
 
     @property
+    def report(self) -> Path:
+        """The static HTML report ``complaints report`` writes by default."""
+        return self.root / "reports" / "complaints.html"
+
+    @property
+    def current_alerts(self) -> Path:
+        """``alerts/current.parquet``: the current state of every alert (``schemas.alerts``),
+        rewritten atomically by each detection run."""
+        return self.alerts / "current.parquet"
+
+    @property
+    def alert_outbox(self) -> Path:
+        """``alerts/outbox``: alert messages not yet delivered to the webhook."""
+        return self.alerts / "outbox"
+
+    @property
+    def alert_deliveries(self) -> Path:
+        """``alerts/delivered``: messages the webhook accepted (kept for the record)."""
+        return self.alerts / "delivered"
+
+    @property
     def warehouse(self) -> Path:
         return self.root / "warehouse.duckdb"
+
+    @property
+    def warehouse_salt(self) -> Path:
+        """The random salt of the warehouse's hashed customer keys (kept, so keys are stable)."""
+        return self.root / "warehouse.salt"
 
     @property
     def ledger(self) -> Path:

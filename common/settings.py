@@ -33,6 +33,36 @@ DEFAULT_TABLES: dict[str, str] = {
 }
 
 
+# How long each source may stay silent before a freshness alert (hours). Streams arrive all day;
+# the daily exports (files, DynamoDB tables) once a day, so a day and a few hours' grace.
+DEFAULT_FRESHNESS_HOURS: dict[str, float] = {
+    "call_center": 30.0, "web_form": 30.0, "complaint_management": 30.0, "mbpp_reports": 30.0,
+    "chat_feedback": 30.0, "sms": 1.0, "social": 1.0,
+}
+# A day's file or an export smaller than this share of the one before is a volume alert.
+DEFAULT_VOLUME_DROP = 0.5
+
+
+def _positive_float(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise ValueError(f"{name} must be a number > 0, got {raw!r}")
+    return value
+
+
+def _freshness_hours(env: Mapping[str, str]) -> dict[str, float]:
+    """``COMPLAINTS_FRESHNESS_<SOURCE>_HOURS`` over the defaults."""
+    hours = dict(DEFAULT_FRESHNESS_HOURS)
+    for source in hours:
+        name = f"COMPLAINTS_FRESHNESS_{source.upper()}_HOURS"
+        if env.get(name):
+            hours[source] = _positive_float(name, env[name])
+    return hours
+
+
 def _pool_slots(raw: str) -> int:
     """``COMPLAINTS_SPARK_POOL_SLOTS``: a whole number of Spark tasks at once, at least 1."""
     try:
@@ -59,6 +89,11 @@ class Settings:
     # DAG's two transforms and the stream DAG's transform never start three JVMs at once.
     spark_pool: str = "complaints_spark"
     spark_pool_slots: int = 1
+    # Where new and updated alerts are POSTed as JSON (None: kept in the lake only).
+    alert_webhook_url: str | None = None
+    freshness_hours: Mapping[str, float] = field(
+        default_factory=lambda: dict(DEFAULT_FRESHNESS_HOURS))
+    volume_drop: float = DEFAULT_VOLUME_DROP
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -85,6 +120,11 @@ class Settings:
             spark_master=env.get("COMPLAINTS_SPARK_MASTER", "local[*]"),
             spark_pool=env.get("COMPLAINTS_SPARK_POOL") or "complaints_spark",
             spark_pool_slots=_pool_slots(env.get("COMPLAINTS_SPARK_POOL_SLOTS", "1")),
+            alert_webhook_url=env.get("COMPLAINTS_ALERT_WEBHOOK_URL") or None,
+            freshness_hours=_freshness_hours(env),
+            volume_drop=_positive_float(
+                "COMPLAINTS_VOLUME_DROP",
+                env.get("COMPLAINTS_VOLUME_DROP") or str(DEFAULT_VOLUME_DROP)),
         )
 
     def with_lake(self, lake: Path) -> Settings:
@@ -105,6 +145,11 @@ class Settings:
             env["COMPLAINTS_INBOX"] = str(self.inbox)
         if self.aws_endpoint_url:
             env["COMPLAINTS_AWS_ENDPOINT_URL"] = self.aws_endpoint_url
+        if self.alert_webhook_url:
+            env["COMPLAINTS_ALERT_WEBHOOK_URL"] = self.alert_webhook_url
+        env["COMPLAINTS_VOLUME_DROP"] = str(self.volume_drop)
+        for source, hours in self.freshness_hours.items():
+            env[f"COMPLAINTS_FRESHNESS_{source.upper()}_HOURS"] = str(hours)
         for logical, name in self.tables.items():
             env[f"COMPLAINTS_TABLE_{logical.upper()}"] = name
         for source, name in self.streams.items():

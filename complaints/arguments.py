@@ -9,7 +9,7 @@ import argparse
 import ast
 import re
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import NoReturn
 
@@ -81,6 +81,17 @@ def iso_date(text: str) -> str:
     return iso_day(text).isoformat()
 
 
+def iso_moment(text: str) -> datetime:
+    """A moment, ``YYYY-MM-DD`` or ``YYYY-MM-DDTHH:MM[:SS][+HH:MM]``; UTC unless it says."""
+    try:
+        moment = datetime.fromisoformat(text.strip().replace(" ", "T").replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a time: use YYYY-MM-DD or YYYY-MM-DDTHH:MM (UTC unless it gives "
+            "an offset)") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -88,6 +99,17 @@ def positive_int(text: str) -> int:
         value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """A number of at least 0 (seconds, MiB)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of at least 0")
     return value
 
 

@@ -29,8 +29,10 @@ from complaints.arguments import (
     dag_ids,
     iso_date,
     iso_day,
+    iso_moment,
     known_dag,
     landable_source,
+    non_negative_float,
     positive_int,
 )
 from complaints.errors import USAGE, CliError, exit_code, explain
@@ -236,12 +238,92 @@ def cmd_refresh(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_sql(settings: Settings, args: argparse.Namespace) -> int:
-    from warehouse.duckdb_warehouse import format_result, run_query
+    from warehouse.duckdb_warehouse import (
+        WarehouseError,
+        export_format,
+        export_query,
+        format_result,
+        run_query,
+    )
 
-    text = format_result(run_query(settings, args.query), args.format)
+    if args.out is not None:
+        try:
+            export_format(args.out)
+        except WarehouseError as exc:
+            raise CliError(f"--out: {exc}", USAGE) from exc
+        require_writable(args.out.parent)
+        with timed("sql", f"result to {args.out}") as step:
+            rows = export_query(settings, args.query, args.out, role=args.role)
+            step.outcome = f"{rows} rows"
+        print(args.out)
+        return 0
+    text = format_result(run_query(settings, args.query, role=args.role), args.format)
     # CSV already ends with a newline; print() would add a blank last line.
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return 0
+
+
+def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
+    from warehouse.duckdb_warehouse import WarehouseMissing
+    from warehouse.report import write_report
+
+    if not settings.zones.warehouse.is_file():  # before any progress line
+        raise WarehouseMissing(settings.zones.warehouse)
+    target = args.out if args.out is not None else settings.zones.report
+    require_writable(target)
+    with timed("report", f"static HTML report to {target}") as step:
+        path, data = write_report(settings, target)
+        step.outcome = f"{len(data.open_alerts)} open alerts"
+    print(path)
+    return 0
+
+
+def cmd_surges(settings: Settings, args: argparse.Namespace) -> int:
+    from quality.surges import SurgeOptions, run_surge_detection, surge_alerts
+
+    require_lake(settings)
+    if args.since and args.as_of and args.since >= args.as_of:
+        raise CliError(f"--since {args.since:%Y-%m-%dT%H:%M} is not before --as-of "
+                       f"{args.as_of:%Y-%m-%dT%H:%M}; give an earlier --since")
+    options = SurgeOptions(as_of=args.as_of, since=args.since)
+    with timed("surges", "hourly counts per category, region and source against their "
+               "baseline (DuckDB over the clean complaints)") as step:
+        run, changed = run_surge_detection(settings.zones, settings.alert_webhook_url, options)
+        step.outcome = (f"{run.surge_hours} surge hours, {len(run.alerts)} alerts "
+                        f"({len(changed)} new or updated)")
+    if run.window is None:
+        raise CliError(f"no clean complaints in {settings.zones.clean_complaints}: run "
+                       "`complaints transform` first")
+    shown = surge_alerts(settings.zones, since=run.window.since)
+    if args.format == "json":
+        print(json.dumps([a.payload() for a in shown], indent=2))
+        return 0
+    print(f"Surges from {run.window.since:%Y-%m-%d %H:%M} to {run.window.end:%Y-%m-%d %H:%M} UTC: "
+          f"{len(shown)} alert{'' if len(shown) == 1 else 's'}")
+    for alert in shown:
+        print(f"{alert.alert_id}  {alert.summary()}")
+    return 0
+
+
+def cmd_freshness(settings: Settings, args: argparse.Namespace) -> int:
+    from quality.freshness import run_source_health
+
+    require_lake(settings)
+    with timed("freshness", "newest landing of every source against its target; each day's "
+               "file and export against the one before") as step:
+        health, changed = run_source_health(settings, args.now)
+        step.outcome = f"{len(health.alerts)} alerts ({len(changed)} new or updated)"
+    print(f"{'source':<22} {'newest landing (UTC)':<20} {'age h':>8} {'target h':>8}  state")
+    for check in health.freshness:
+        newest = "never" if check.newest is None else f"{check.newest:%Y-%m-%d %H:%M}"
+        age = "-" if check.age_hours is None else f"{check.age_hours:.1f}"
+        state = "LATE" if check.late else ("not in use" if check.newest is None else "ok")
+        print(f"{check.source:<22} {newest:<20} {age:>8} {check.target_hours:>8g}  {state}")
+    volume = [a for a in health.alerts if a.kind == "volume"]
+    for alert in volume:
+        print(f"{alert.alert_id}  {alert.summary()}")
+    late = [c for c in health.freshness if c.late]
+    return 1 if late or volume else 0
 
 
 def cmd_schema(settings: Settings, args: argparse.Namespace) -> int:
@@ -371,9 +453,10 @@ def cmd_consume(settings: Settings, args: argparse.Namespace) -> int:
     with timed("consume", f"stream {stream} into raw/{args.source}/ as worker "
                f"{args.worker_id}") as step:
         options = ConsumerOptions(
-            batch_limit=args.batch_limit, lease_duration_s=args.lease_seconds,
-            stream=args.stream, lease_table=args.lease_table, max_seconds=args.max_seconds,
-            idle_exit_s=args.idle_exit_seconds)
+            batch_limit=args.batch_limit, buffer_bytes=max(1, int(args.buffer_mb * 2**20)),
+            buffer_seconds=args.buffer_seconds, lease_duration_s=args.lease_seconds,
+            max_leases=args.max_leases, stream=args.stream, lease_table=args.lease_table,
+            max_seconds=args.max_seconds, idle_exit_s=args.idle_exit_seconds)
         stats = consume(settings, args.source, worker_id=args.worker_id, options=options,
                         stop=stop)
         step.outcome = f"{stats.records_landed} records in {stats.files_written} files"
@@ -443,13 +526,49 @@ def _add_batch_commands(sub: argparse._SubParsersAction[Parser]) -> None:
 
 def _add_query_commands(sub: argparse._SubParsersAction[Parser]) -> None:
     p = _command(sub, "sql", "run SQL on the DuckDB warehouse (read-only)", cmd_sql,
-                 "Views: complaints, daily_complaints, runs, quarantine and one per DynamoDB "
-                 "table (README, \"Querying\").")
+                 "Views: complaints, daily_complaints, runs, quarantine, one per DynamoDB "
+                 "table, and the marts hourly_complaints, channel_mix, time_to_resolution, "
+                 "customer_complaints, repeat_complainers, taxonomy_versions (README, "
+                 "\"Querying\").")
     p.add_argument("query", help="the SQL (DuckDB dialect); several statements: the last one's "
                                  "result is printed")
     p.add_argument("--format", choices=("table", "csv", "json"), default="table",
                    help="table for people, csv or json for programs")
+    p.add_argument("--role", choices=("analyst", "cx"), default=None,
+                   help="query as a role: analyst (masked PII, hashed customer keys, no "
+                        "quarantine) or cx (customer links); default: every view")
+    p.add_argument("--out", type=Path, metavar="FILE", default=None,
+                   help="write the result to FILE, as .csv, .json or .parquet by its "
+                        "extension (default: print it)")
     _command(sub, "schema", "print the unified complaint record as a Markdown table", cmd_schema)
+    p = _command(sub, "report", "write the static HTML report (charts, open alerts, runs, "
+                 "quality) from the warehouse", cmd_report,
+                 "One self-contained file (inline SVG, nothing fetched from the network); "
+                 "its path is printed.")
+    p.add_argument("--out", type=Path, metavar="FILE", default=None,
+                   help="where to write it (default: <lake>/reports/complaints.html)")
+
+    p = _command(sub, "freshness", "is every source still arriving, in its usual amounts?",
+                 cmd_freshness, "Freshness targets per source: COMPLAINTS_FRESHNESS_<SOURCE>_HOURS "
+                 "(default 30 h for daily exports, 1 h for sms and social). A day's file or a "
+                 "DynamoDB export smaller than COMPLAINTS_VOLUME_DROP (default 0.5) times the one "
+                 "before is an alert. Exits 1 when a source is late or shrank.")
+    p.add_argument("--now", type=iso_moment, metavar="TIME",
+                   help="judge as of this moment (default: now)")
+
+    p = _command(sub, "surges", "detect complaint surges and print the alerts", cmd_surges,
+                 "Hourly counts per category x region x source against a baseline that knows the "
+                 "hour of day and the day of week (README, \"Alerts and surges\"). Alerts are "
+                 "kept in <lake>/alerts/current.parquet (the warehouse's alerts view) and new or "
+                 "updated ones are POSTed to COMPLAINTS_ALERT_WEBHOOK_URL when it is set.")
+    p.add_argument("--since", type=iso_moment, metavar="TIME",
+                   help="first hour to evaluate, YYYY-MM-DD[THH:MM] UTC (default: the 72 hours "
+                        "before the newest complaint)")
+    p.add_argument("--as-of", type=iso_moment, metavar="TIME",
+                   help="the moment the run stands for; later complaints are not seen "
+                        "(default: now)")
+    p.add_argument("--format", choices=("table", "json"), default="table",
+                   help="table for people, json for programs")
 
     p = _command(sub, "classify-eval", "measure a taxonomy on hand-labelled texts (Spark)",
                  cmd_classify_eval, "Classifies the texts of a labels CSV (header with text,"
@@ -486,14 +605,23 @@ def _add_streaming_commands(sub: argparse._SubParsersAction[Parser]) -> None:
 
     p = _command(sub, "consume", "read a Kinesis stream (sms, social) into the raw zone",
                  cmd_consume, "A long-running service: run it under a supervisor; several "
-                 "workers share the shards by lease. SIGTERM finishes the batch and stops.")
+                 "workers share the shards by lease, each about its fair share. Each shard's "
+                 "records are buffered and land as one file per --buffer-mb or "
+                 "--buffer-seconds, whichever comes first. SIGTERM lands the buffers and stops.")
     p.add_argument("--source", choices=streamed, required=True, help="which stream")
     p.add_argument("--worker-id", default=f"{socket.gethostname()}-{os.getpid()}",
                    help="this worker's name in the lease table (default: host-pid)")
     p.add_argument("--max-seconds", type=float, help="stop after this long (default: never)")
     p.add_argument("--idle-exit-seconds", type=float,
                    help="stop once nothing was landed for this long (default: never)")
-    p.add_argument("--batch-limit", type=int, default=500, help="records per get_records")
+    p.add_argument("--batch-limit", type=positive_int, default=500,
+                   help="records per get_records")
+    p.add_argument("--buffer-mb", type=non_negative_float, default=5.0,
+                   help="land a shard's buffer once it holds this many MiB")
+    p.add_argument("--buffer-seconds", type=non_negative_float, default=60.0,
+                   help="... or once its first record has waited this long (0: a file per read)")
+    p.add_argument("--max-leases", type=positive_int,
+                   help="hold at most this many shards (default: a fair share of them)")
     p.add_argument("--lease-table", help="default: complaints-consumer-leases-<source>")
     p.add_argument("--lease-seconds", type=float, default=10.0,
                    help="seconds a shard's lease lasts without renewal")

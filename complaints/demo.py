@@ -3,9 +3,10 @@
 Starts the AWS emulator, generates several days of sample sources (inbox files and DynamoDB
 tables), produces a burst of SMS and social events to Kinesis and consumes them into the raw zone,
 runs the ``complaints_batch`` and ``complaints_stream`` DAGs through real Airflow, prints counts per
-source and category, the surge day and an example query, and stops the emulator. Rerunning it gives
-the same clean complaints: landing skips what is already landed, the transform reads only new raw
-files, and events streamed again are recognised by their event ids (counted as duplicates).
+source and category, the surge alert the DAGs' ``detect_surges`` task raised (and the injected
+surge it should match), the surge day and an example query, and stops the emulator. Rerunning it
+gives the same clean complaints: landing skips what is already landed, the transform reads only new
+raw files, and events streamed again are recognised by their event ids (counted as duplicates).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from complaints.emulator import moto_server
 from complaints.progress import say, timed
 from samples.generate import generate
 from warehouse.duckdb_warehouse import format_result, run_query
+from warehouse.report import write_report
 
 DEMO_DAG = "complaints_batch"
 STREAM_DAG = "complaints_stream"
@@ -46,6 +48,15 @@ GROUP BY source ORDER BY source LIKE 'dynamodb:%', source
 COUNTS_BY_CATEGORY = """
 PIVOT (SELECT source, category FROM complaints) ON category USING count(*) GROUP BY source
 ORDER BY source
+"""
+
+# The surge alerts the DAGs' detect_surges tasks raised (warehouse view ``alerts``).
+SURGE_ALERTS = """
+SELECT alert_id, category, region, source, strftime(window_start, '%Y-%m-%d %H:%M') AS since,
+       strftime(window_end, '%H:%M') AS until, observed, round(expected, 1) AS expected,
+       round(score, 1) AS score, status, array_to_string(top_terms, ' ') AS top_terms,
+       array_to_string(example_complaint_ids[1:2], ' ') AS examples
+FROM alerts WHERE kind = 'surge' ORDER BY score DESC
 """
 
 # The (day, region, category) whose count stands furthest above its other days' average.
@@ -96,6 +107,18 @@ def stream_burst(settings: Settings, start: datetime) -> None:
                             f"({landed.files_written} files)")
 
 
+def _report(settings: Settings) -> None:
+    """The static HTML report, last: its path and the open alerts it shows."""
+    with timed("report", "static HTML report from the warehouse") as step:
+        path, data = write_report(settings)
+        step.outcome = f"{len(data.open_alerts)} open alerts"
+    for alert in data.open_alerts:
+        print(f"open alert: {alert.get('kind')} {alert.get('category')} in "
+              f"{alert.get('region')} ({alert.get('source')}) from {alert.get('window_start')}: "
+              f"{alert.get('observed')} complaints, {alert.get('expected')} expected")
+    print(f"Report: {path}")
+
+
 def run_demo(settings: Settings, airflow_home: Path, *, seed: int = 7, days: int = 5,
              start: date = date(2026, 11, 2)) -> int:
     began = time.monotonic()
@@ -127,14 +150,17 @@ def run_demo(settings: Settings, airflow_home: Path, *, seed: int = 7, days: int
              "duplicates",
              settings, COUNTS_BY_SOURCE)
     _section("Clean complaints per source and category", settings, COUNTS_BY_CATEGORY)
-    _section("Surge day (count against the same region and category on the other days)", settings,
-             SURGE_DAY)
+    _section("Surge alerts raised by the DAGs (complaints surges; warehouse view alerts)",
+             settings, SURGE_ALERTS)
     if summary.surge:
         s = summary.surge
         print(f"(injected: {s.category} in {s.region} on {s.day}, "
               f"{s.start_hour_utc:02d}:00-{s.start_hour_utc + s.hours:02d}:00 UTC)")
+    _section("Surge day (count against the same region and category on the other days)", settings,
+             SURGE_DAY)
     print(f"\n== Example query: complaints sql \"{' '.join(EXAMPLE_QUERY.split())}\"")
     print(format_result(run_query(settings, EXAMPLE_QUERY), "table"))
     print(f"\nLake: {settings.lake}   Warehouse: {settings.zones.warehouse}")
+    _report(settings)
     print(f"Demo finished in {time.monotonic() - began:.0f} s")
     return 0

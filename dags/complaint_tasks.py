@@ -1,5 +1,5 @@
 """What both complaint DAGs share, written once: default arguments, timeouts, the Spark pool, the
-lake's assets, and the two tasks that end every run (quality gate, warehouse refresh).
+lake's assets, and the tasks that end every run (quality gate, surge detection, warehouse refresh).
 
 Not a DAG file: ``dags/.airflowignore`` keeps Airflow's DAG processor from parsing it on its own;
 ``complaints_batch.py`` and ``complaints_stream.py`` import it.
@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +47,7 @@ DEFAULT_TIMEOUT = timedelta(minutes=30)
 SPARK_TIMEOUT = timedelta(hours=2)
 QUALITY_TIMEOUT = timedelta(minutes=30)
 REFRESH_TIMEOUT = timedelta(minutes=10)
+SURGE_TIMEOUT = timedelta(minutes=15)
 
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": OWNER,
@@ -102,12 +103,48 @@ def spark_task(**kwargs: Any) -> TaskDecorator:
 def check_complaints_quality(transformed: Mapping[str, Any]) -> dict[str, object]:
     """Great Expectations suite on the partitions the transform (``transformed``: its result)
     wrote; fails the task when it fails (the report goes to ``alerts/quality/`` either way)."""
-    from quality.complaint_checks import run_quality_gate
+    from quality.alerts import incident_alert, raise_alerts
+    from quality.complaint_checks import QualityGateFailed, run_quality_gate
 
     settings = Settings.from_env()
     partitions = [(str(day), str(source)) for day, source in transformed["partitions"]]
-    return run_quality_gate(settings.zones.clean_complaints, settings.zones.alerts,
-                            get_current_context()["run_id"], partitions=partitions)
+    run_id = get_current_context()["run_id"]
+    try:
+        return run_quality_gate(settings.zones.clean_complaints, settings.zones.alerts,
+                                run_id, partitions=partitions)
+    except QualityGateFailed as failed:
+        alert = incident_alert("quality", "clean/complaints", datetime.now(UTC), str(failed),
+                               key=str(run_id))
+        print(raise_alerts(settings.zones, [alert], settings.alert_webhook_url))
+        raise
+
+
+@task(inlets=[ASSETS.clean_complaints], execution_timeout=SURGE_TIMEOUT)
+def detect_surges(transformed: Mapping[str, Any]) -> dict[str, object]:
+    """Surge detection over the clean complaints (DuckDB, no Spark) once the transform
+    (``transformed``: its result) has written; new and updated alerts go to the lake and the
+    webhook. A webhook that does not answer leaves its messages in the outbox: never a failure."""
+    from quality.surges import run_surge_detection
+
+    settings = Settings.from_env()
+    run, changed = run_surge_detection(settings.zones, settings.alert_webhook_url)
+    for alert in changed:
+        print(alert.summary())
+    summary = run.to_dict()
+    return {"since": summary["since"], "until": summary["until"],
+            "surge_hours": run.surge_hours, "alerts": len(run.alerts), "changed": len(changed)}
+
+
+@task(execution_timeout=SURGE_TIMEOUT)
+def check_freshness() -> dict[str, object]:
+    """Is every source still arriving (its freshness target), and did a day's file or an export
+    shrink sharply? Alerts go to the lake and the webhook; the task itself never fails for them."""
+    from quality.freshness import run_source_health
+
+    health, changed = run_source_health(Settings.from_env())
+    for alert in changed:
+        print(alert.summary())
+    return {"late": [c.source for c in health.freshness if c.late], "changed": len(changed)}
 
 
 @task(inlets=[ASSETS.clean_complaints, *ASSETS.clean_tables.values()],

@@ -11,7 +11,12 @@
    latest export is decoded with its DynamoDB types into `clean/<table>/`.
 3. **Check** the clean complaints with the Great Expectations suite; a failure fails the task with
    a readable summary (also written to `alerts/quality/`).
-4. **Refresh** the DuckDB warehouse views (`complaints`, `daily_complaints`, `runs`, `quarantine`).
+4. **Detect surges** (DuckDB, no Spark): hourly counts per category, region and source against
+   their baseline; new and updated alerts go to `alerts/current.parquet` and the webhook
+   (`COMPLAINTS_ALERT_WEBHOOK_URL`).
+   Beside them, **freshness and volume**: a source silent for longer than its target, or a day's
+   file or export much smaller than the one before, is an alert too.
+5. **Refresh** the DuckDB warehouse views (`complaints`, `daily_complaints`, `runs`, `quarantine`).
 
 Both transforms run in the Spark pool (`complaints_spark`, one slot by default), one after the
 other. Every task has an execution timeout and two retries; a task that fails for good leaves a
@@ -35,6 +40,8 @@ from dags.complaint_tasks import (
     ASSETS,
     DEFAULT_ARGS,
     check_complaints_quality,
+    check_freshness,
+    detect_surges,
     refresh_warehouse,
     spark_task,
 )
@@ -115,9 +122,12 @@ def complaints_batch() -> None:
     complaints = transform_complaints()
     operational = transform_operational_tables()
     checked = check_complaints_quality(complaints)  # type: ignore[arg-type]  # XCom, resolved
+    surges = detect_surges(complaints)  # type: ignore[arg-type]  # XCom, resolved
+    fresh = check_freshness()
     landed >> complaints
     landed >> operational
-    [checked, operational] >> refresh_warehouse()
+    landed >> fresh
+    [checked, surges, operational, fresh] >> refresh_warehouse()
 
 
 complaints_batch()

@@ -13,7 +13,12 @@ The stream consumer lands Kinesis records continuously into `raw/sms/` and `raw/
    and by content across all history, classify, and merge into the partitions they touch. Counts
    go to `runs`, the files read to `run_files` and the ledger.
 3. **Check** the clean complaints with the Great Expectations suite (alerts in `alerts/quality/`).
-4. **Refresh** the DuckDB warehouse views.
+4. **Detect surges** (DuckDB, no Spark) on the new data: an alert within the micro-batch a surge
+   starts in, updated (not repeated) while it lasts.
+5. **Refresh** the DuckDB warehouse views.
+
+On its own, every run, even with nothing new: **freshness and volume** (a source silent for longer
+than its target is an alert).
 
 The batch DAG (`complaints_batch`) transforms the other sources, so the two never write the same
 partitions. The transform runs in the Spark pool it shares with the batch DAG's transforms, so the
@@ -36,6 +41,8 @@ from dags.complaint_tasks import (
     ASSETS,
     DEFAULT_ARGS,
     check_complaints_quality,
+    check_freshness,
+    detect_surges,
     refresh_warehouse,
     spark_task,
 )
@@ -94,11 +101,13 @@ def complaints_stream() -> None:
             print(counts)
         return result.to_dict()
 
+    check_freshness()  # on its own: it must run when nothing new arrived, above all
     found = find_new_stream_files()
     transformed = transform_stream()
     checked = check_complaints_quality(transformed)  # type: ignore[arg-type]  # XCom, resolved
+    surges = detect_surges(transformed)  # type: ignore[arg-type]  # XCom, resolved
     found >> transformed
-    checked >> refresh_warehouse()
+    [checked, surges] >> refresh_warehouse()
 
 
 complaints_stream()

@@ -6,8 +6,9 @@ that will be retried calls ``on_retry_callback`` instead), with the task's conte
 
     <lake>/alerts/task_failures/<dag id>/<run id>__<task id>[__<map index>]__try<n>.json
 
-atomically (``common.lake.write_atomically``), where later alerting picks it up. The file says
-which DAG, run, task and try failed, when, with which error, and where its log is.
+atomically (``common.lake.write_atomically``), records it in ``alerts/current.parquet`` (kind
+``task_failure``) and sends it to ``COMPLAINTS_ALERT_WEBHOOK_URL`` (``quality.alerts``). The
+file says which DAG, run, task and try failed, when, with which error, and where its log is.
 
 This module is imported when the DAG files are parsed, so it imports nothing heavy; it reads the
 lake's location from the environment (``COMPLAINTS_LAKE``) the way every task does.
@@ -75,8 +76,22 @@ def record_task_failure(context: Mapping[str, Any]) -> None:
     anyway, but the log line should be about the task).
     """
     try:
-        path = write_failure_alert(Settings.from_env().zones, failure_alert(context))
+        settings = Settings.from_env()
+        alert = failure_alert(context)
+        path = write_failure_alert(settings.zones, alert)
     except Exception as exc:  # noqa: BLE001 - report and carry on, see the docstring
         print(f"could not record the task failure alert: {exc!r}", file=sys.stderr)
         return
     print(f"task failure alert written to {path}")
+    print(send_failure_alert(settings, alert))
+
+
+def send_failure_alert(settings: Settings, failure: Mapping[str, Any]) -> str:
+    """The failure as an alert in ``alerts/current.parquet`` and to the webhook (never raises)."""
+    from quality.alerts import incident_alert, raise_alerts
+
+    subject = f"{failure['dag_id']}.{failure['task_id']}"
+    detail = f"{failure['error_type']}: {failure['error']}"[:500]
+    alert = incident_alert("task_failure", subject, datetime.fromisoformat(failure["failed_at"]),
+                           detail, key=f"{failure['run_id']}#{failure['try_number']}")
+    return raise_alerts(settings.zones, [alert], settings.alert_webhook_url)

@@ -3,32 +3,51 @@
 For one source (``sms`` or ``social``; stream ``settings.stream_of(source)``) a worker
 
 1. discovers the shards (``list_shards``) and adds one lease item per shard to the lease table
-   (:mod:`streaming.leases`), then takes free or expired leases up to its fair share. A child
+   (:mod:`streaming.leases`), then takes its fair share as the KCL lease taker does
+   (:func:`streaming.leases.plan_takes`): target = ceil(readable shards / live workers), free or
+   expired leases first, else one lease per sync stolen from the most loaded worker. A child
    shard (split or merge) is taken only once every parent has checkpoint ``SHARD_END``;
-2. reads each shard it holds with ``get_records``, one batch per shard per loop, and lands each
-   batch as one file
+2. reads each shard it holds with ``get_records`` (one call per shard per loop) into that shard's
+   buffer, and lands the buffer as one file once it reaches ``buffer_bytes`` (default 5 MiB of
+   landed lines) or ``buffer_seconds`` (default 60 s since its first record), at a closed shard's
+   end, and on stop or idle exit -- Firehose's buffering hints, so files hold thousands of
+   records, not one ``get_records`` batch. A file is
    ``raw/<source>/ingest_date=YYYY-MM-DD/hour=HH/<stream>__<shard>__<first>-<last>.jsonl``
-   (hour of the batch's first record's arrival, UTC; lines in the raw format of
-   :mod:`schemas.streaming`), written atomically (temporary file, fsync, ``os.replace``);
-3. only then checkpoints the batch's last sequence number in the lease (conditional on still
+   (hour of its first record's arrival, UTC; lines in the raw format of
+   :mod:`schemas.streaming`), written atomically (temporary file, fsync, ``os.replace``), after
+   renewing the lease (a worker whose lease was taken lands nothing);
+3. only then checkpoints the file's last sequence number in the lease (conditional on still
    holding it). A closed shard read to its end is checkpointed ``SHARD_END``.
 
-A crash between 2 and 3 leaves a landed but unrecorded file. Whoever reads the shard next finds
-it (files after the checkpoint) and reads exactly the same records again (``Limit`` = the file's
-line count, batch cut at file boundaries), so it *rewrites the same file* instead of adding an
-overlapping copy. The same holds for a replay from scratch (checkpoints deleted).
+Leases are renewed while records wait in a buffer (every third of the lease), so a buffer older
+than the lease is not lost to another worker. Memory: held shards x ``buffer_bytes``, plus one
+``get_records`` batch.
 
-Errors: an expired iterator is replaced by a new one after the checkpoint; throttling is retried
-with full-jitter exponential backoff (base 0.1 s, cap 5 s); a checkpoint the stream no longer
-accepts (``InvalidArgumentException`` on ``AFTER_SEQUENCE_NUMBER``, e.g. older than retention)
-falls back to ``TRIM_HORIZON`` with a warning, skipping records at or before the checkpoint.
+A crash between 2 and 3 (or a crash with records still buffered) leaves the checkpoint behind
+what was read. Whoever reads the shard next lists the files holding records after the checkpoint
+and reproduces each one's range exactly: the buffer is cut where a landed file starts and landed
+when the sequence number reaches the file's last, whatever the batch limit or buffer settings
+are now, so the same file is *rewritten* (same name, same bytes) instead of an overlapping copy
+being added, and no record is ever in two raw files. Records inside a landed file that cannot be
+reproduced from its start (a checkpoint inside it, after a retention fallback) are skipped: they
+are in raw already. The same holds for a replay from scratch (checkpoints deleted).
+
+A stolen lease (fair sharing) is read by its new owner only once the previous owner's lease, as
+last renewed, has run out; the previous owner notices at its next renew or landing, drops the
+shard and its buffer unlanded; the new owner reads again from the checkpoint (and rewrites
+anything the old owner landed without checkpointing).
+
+Errors: an expired iterator is replaced by a new one after the last record read; throttling is
+retried with full-jitter exponential backoff (base 0.1 s, cap 5 s); a checkpoint the stream no
+longer accepts (``InvalidArgumentException`` on ``AFTER_SEQUENCE_NUMBER``, e.g. older than
+retention) falls back to ``TRIM_HORIZON`` with a warning, skipping records at or before it.
 Record bytes are never interpreted here: whatever a producer sent is landed (validation is the
 transform's job).
 
-``stop`` (set by the CLI's SIGTERM handler) ends the loop after the current batch is landed and
-checkpointed; leases are released unless ``release_on_stop`` is False (used to simulate a dead
-worker). Memory stays flat: one batch at a time, per held shard only its iterator, lease and the
-names of files landed after its checkpoint.
+``stop`` (set by the CLI's SIGTERM handler) ends the loop after the current read; buffers are
+landed and checkpointed and leases released, unless ``release_on_stop`` is False (used to
+simulate a dead worker: buffers dropped, leases left to expire). Freshness downstream is the
+micro-batch interval plus the buffer age (at most ``buffer_seconds``).
 """
 
 from __future__ import annotations
@@ -36,7 +55,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import math
 import random
 import re
 import threading
@@ -61,7 +79,7 @@ from common.aws import (
 from common.lake import Lake, write_atomically
 from common.settings import Settings
 from schemas.streaming import raw_file_name
-from streaming.leases import SHARD_END, Lease, LeaseTable, now_ms
+from streaming.leases import NO_OWNER, SHARD_END, Lease, LeaseTable, now_ms, plan_takes
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +105,7 @@ class ConsumeStats:
     files_written: int = 0
     shards_finished: int = 0
     leases_taken: int = 0
+    leases_stolen: int = 0
     leases_lost: int = 0
     leases_released: int = 0
     expired_iterators: int = 0
@@ -116,24 +135,51 @@ EventSink = Callable[[ConsumerEvent], None]
 
 @dataclass(frozen=True)
 class LandedFile:
+    """A raw file of the shard found after the checkpoint: its range must be reproduced as is."""
+
     first: int
     last: int
     path: Path
 
-    def line_count(self) -> int:
-        with self.path.open("rb") as f:
-            return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
+
+@dataclass
+class ShardBuffer:
+    """Records read from a shard and not landed yet, as the lines they land as (Firehose-style
+    buffering). ``rewriting`` is the landed file this buffer reproduces, when it does."""
+
+    lines: list[str] = field(default_factory=list)
+    size: int = 0  # bytes of ``lines`` (ASCII: JSON with base64 data)
+    first: StreamRecord | None = None
+    last_sequence: str = ""
+    started: float = 0.0  # monotonic time the first record came in
+    rewriting: LandedFile | None = None
+
+    def add(self, line: str, record: StreamRecord) -> None:
+        if not self.lines:
+            self.first = record
+            self.started = time.monotonic()
+        self.lines.append(line)
+        self.size += len(line)
+        self.last_sequence = record.sequence_number
 
 
 @dataclass
 class ShardReader:
-    """A shard this worker holds: its lease, iterator and landed-but-unpassed files."""
+    """A shard this worker holds: its lease, iterator, buffer and landed-but-unpassed files.
+
+    ``position`` is the last sequence number read (buffered or skipped), ``checkpoint`` the last
+    landed one; the iterator reopens after ``position``. ``landed_ahead`` is listed when reading
+    starts (None before), which for a stolen lease is once the previous owner's lease has run out
+    (``read_after_ms``): by then it cannot land anything more."""
 
     shard: Shard
     lease: Lease
     checkpoint: str  # last landed sequence number, "" before the first
-    landed_ahead: list[LandedFile]  # files after the checkpoint (a crash's or a replay's)
+    position: str
+    landed_ahead: list[LandedFile] | None = None  # files after the checkpoint
     iterator: str | None = None
+    buffer: ShardBuffer = field(default_factory=ShardBuffer)
+    read_after_ms: int = 0
 
 
 class _LeaseLost(Exception):
@@ -161,49 +207,50 @@ def raw_line(stream: str, shard_id: str, record: StreamRecord) -> str:
     }) + "\n"
 
 
-def batch_path(lake: Lake, source: str, stream: str, shard_id: str,
-               records: Sequence[StreamRecord]) -> Path:
-    """Where a batch lands: the ingest partition of its first record's arrival."""
-    folder = lake.raw_partition(source, records[0].approximate_arrival)
-    return folder / raw_file_name(stream, shard_id, records[0].sequence_number,
-                                  records[-1].sequence_number)
+def buffer_path(lake: Lake, source: str, stream: str, shard_id: str, buffer: ShardBuffer) -> Path:
+    """Where a buffer lands: the ingest partition of its first record's arrival."""
+    assert buffer.first is not None
+    folder = lake.raw_partition(source, buffer.first.approximate_arrival)
+    return folder / raw_file_name(stream, shard_id, buffer.first.sequence_number,
+                                  buffer.last_sequence)
+
+
+def land_buffer(lake: Lake, source: str, stream: str, shard_id: str,
+                buffer: ShardBuffer) -> Path:
+    """Write a buffer durably (it is checkpointed, so acknowledged, right after)."""
+    target = buffer_path(lake, source, stream, shard_id, buffer)
+    write_atomically(target, "".join(buffer.lines), durable=True)
+    return target
 
 
 def land_batch(lake: Lake, source: str, stream: str, shard_id: str,
                records: Sequence[StreamRecord]) -> Path:
-    """Write a batch durably (it is checkpointed, so acknowledged, right after)."""
-    target = batch_path(lake, source, stream, shard_id, records)
-    write_atomically(target, "".join(raw_line(stream, shard_id, r) for r in records),
-                     durable=True)
-    return target
+    """Land ``records`` as one file, exactly as a buffer holding them lands (benchmarks)."""
+    buffer = ShardBuffer()
+    for record in records:
+        buffer.add(raw_line(stream, shard_id, record), record)
+    return land_buffer(lake, source, stream, shard_id, buffer)
 
 
 def landed_files_after(lake: Lake, source: str, stream: str, shard_id: str,
                        checkpoint: str) -> list[LandedFile]:
-    """Files of this shard starting after ``checkpoint`` (all of them when there is none)."""
+    """Files of this shard holding records after ``checkpoint`` (all of them when there is
+    none), including one the checkpoint falls inside of (after a retention fallback)."""
     after = int(checkpoint) if checkpoint else -1
     pattern = re.compile(rf"^{re.escape(stream)}__{re.escape(shard_id)}__(\d+)-(\d+)\.jsonl$")
     found: list[LandedFile] = []
     for path in lake.raw_files(source, f"{stream}__{shard_id}__*.jsonl"):
         match = pattern.match(path.name)
-        if match and int(match.group(1)) > after:
+        if match and int(match.group(2)) > after:
             found.append(LandedFile(int(match.group(1)), int(match.group(2)), path))
     return sorted(found, key=lambda f: f.first)
 
 
-def cut_at_landed_files(records: Sequence[StreamRecord],
-                        ahead: list[LandedFile]) -> tuple[StreamRecord, ...]:
-    """The leading part of ``records`` that lands as one file without overlapping a landed one:
-    exactly a landed file's range when the batch starts where that file starts, else up to just
-    before the next landed file. Files the batch has gone past are dropped from ``ahead``."""
-    first = int(records[0].sequence_number)
-    while ahead and ahead[0].first < first:
-        ahead.pop(0)  # starts before this batch: cannot be rewritten identically any more
-    if not ahead:
-        return tuple(records)
-    nxt = ahead[0]
-    end = nxt.last if nxt.first == first else nxt.first - 1
-    return tuple(r for r in records if int(r.sequence_number) <= end)
+def landed_file_at(ahead: list[LandedFile], sequence: int) -> LandedFile | None:
+    """The landed file whose range holds ``sequence``; files already passed leave ``ahead``."""
+    while ahead and ahead[0].last < sequence:
+        ahead.pop(0)
+    return ahead[0] if ahead and ahead[0].first <= sequence else None
 
 
 # ------------------------------------------------------------------------------------------------
@@ -223,15 +270,23 @@ def full_jitter_delay(attempt: int, base_s: float = BACKOFF_BASE_S,
 
 @dataclass(frozen=True)
 class ConsumerOptions:
-    """How a worker reads: batch size, lease length and cap, and when ``consume`` returns.
+    """How a worker reads: batch size, buffering hints, lease length and cap, and when
+    ``consume`` returns.
 
+    Like Firehose's buffering hints, each held shard lands one file once its buffer reaches
+    ``buffer_bytes`` (of landed lines) or ``buffer_seconds`` since its first record, at a closed
+    shard's end, and on stop (0 seconds: a file per ``get_records`` batch). Memory stays within
+    held shards x ``buffer_bytes`` (plus one batch in flight).
     ``stream`` and ``lease_table`` override the defaults of the source (tests use their own).
-    ``max_seconds`` / ``idle_exit_s`` end the run after that long / that long without landing
-    anything (None: until stopped). ``release_on_stop=False`` leaves the leases to expire, as a
-    crashed worker would. ``max_leases`` caps the shards held at once (by default a worker takes
-    its fair share: readable shards / live workers, rounded up)."""
+    ``max_seconds`` / ``idle_exit_s`` end the run after that long / that long without reading
+    anything (None: until stopped); buffers are landed first. ``release_on_stop=False`` behaves
+    like a crashed worker: buffers are dropped unlanded and leases left to expire.
+    ``max_leases`` caps the shards held at once (by default a worker aims at its fair share:
+    readable shards / live workers, rounded up)."""
 
     batch_limit: int = 500
+    buffer_bytes: int = 5 * 2**20
+    buffer_seconds: float = 60.0
     lease_duration_s: float = 10
     max_leases: int | None = None
     stream: str | None = None
@@ -251,6 +306,8 @@ class Worker:
         self.kinesis = kinesis
         self.leases = leases
         self.batch_limit = options.batch_limit
+        self.buffer_bytes = options.buffer_bytes
+        self.buffer_seconds = options.buffer_seconds
         self.lease_ms = int(options.lease_duration_s * 1000)
         self.stop = stop
         self.on_event = on_event
@@ -282,23 +339,23 @@ class Worker:
 
     def open_iterator(self, reader: ShardReader) -> str:
         shard_id = reader.shard.shard_id
-        if not reader.checkpoint:
+        if not reader.position:
             return str(self.with_backoff(
                 lambda: self.kinesis.shard_iterator(self.stream, shard_id, None)))
         try:
             return str(self.with_backoff(
-                lambda: self.kinesis.shard_iterator(self.stream, shard_id, reader.checkpoint)))
+                lambda: self.kinesis.shard_iterator(self.stream, shard_id, reader.position)))
         except ClientError as e:
             if error_code(e) not in ("InvalidArgumentException", "ResourceNotFoundException"):
                 raise
             return self.fall_back_to_trim_horizon(reader, e)
 
     def fall_back_to_trim_horizon(self, reader: ShardReader, error: ClientError) -> str:
-        """The checkpoint is no longer readable (older than retention): start at the oldest
-        record still there; records at or before the checkpoint are skipped when read."""
+        """The position is no longer readable (older than retention): start at the oldest
+        record still there; records at or before the position are skipped when read."""
         shard_id = reader.shard.shard_id
         log.warning("%s %s: checkpoint %s no longer readable (%s); falling back to TRIM_HORIZON",
-                    self.stream, shard_id, reader.checkpoint, error_code(error))
+                    self.stream, shard_id, reader.position, error_code(error))
         self.stats.retention_fallbacks += 1
         return str(self.with_backoff(
             lambda: self.kinesis.shard_iterator(self.stream, shard_id, None)))
@@ -307,18 +364,15 @@ class Worker:
         """One ``get_records``; None when the iterator expired (a new one is opened next time)."""
         if reader.iterator is None:
             reader.iterator = self.open_iterator(reader)
-        limit = self.batch_limit
-        if reader.landed_ahead:
-            limit = max(1, min(limit, reader.landed_ahead[0].line_count()))
         iterator = reader.iterator
         try:
             return self.with_backoff(  # type: ignore[no-any-return]
-                lambda: self.kinesis.get_records(iterator, limit))
+                lambda: self.kinesis.get_records(iterator, self.batch_limit))
         except ClientError as e:
             if error_code(e) != "ExpiredIteratorException":
                 raise
-            log.info("%s %s: iterator expired; reopening after checkpoint %r", self.stream,
-                     reader.shard.shard_id, reader.checkpoint)
+            log.info("%s %s: iterator expired; reopening after %r", self.stream,
+                     reader.shard.shard_id, reader.position)
             self.stats.expired_iterators += 1
             reader.iterator = None
             return None
@@ -338,21 +392,16 @@ class Worker:
         for sid, reader in self.held.items():
             if sid in shards:
                 reader.shard = shards[sid]
-        at = now_ms()
-        readable = [s for s in shards.values()
+        readable = [leases[s.shard_id] for s in shards.values()
                     if s.shard_id in leases and not leases[s.shard_id].finished
                     and self.parents_finished(s, shards, leases)]
-        workers = {lease.owner for lease in leases.values()
-                   if lease.owner and not lease.finished and not lease.expired(at)}
-        fair_share = math.ceil(len(readable) / len(workers | {self.worker_id}))
-        if self.max_leases is not None:
-            fair_share = min(fair_share, self.max_leases)
-        for shard in sorted(readable, key=lambda s: s.shard_id):
-            if len(self.held) >= fair_share:
-                break
-            lease = leases[shard.shard_id]
-            if shard.shard_id not in self.held and lease.free_for(self.worker_id, at):
-                self.take(shard, lease)
+        plan = plan_takes(readable, self.worker_id, set(self.held), now_ms(), self.max_leases)
+        for lease in plan.take:
+            self.take(shards[lease.shard_id], lease)
+        if plan.steal is not None:
+            log.info("%s below its share (%d): stealing %s from %s", self.worker_id,
+                     plan.target, plan.steal.shard_id, plan.steal.owner)
+            self.take(shards[plan.steal.shard_id], plan.steal, steal=True)
 
     @staticmethod
     def parents_finished(shard: Shard, shards: dict[str, Shard],
@@ -361,22 +410,30 @@ class Worker:
         return all(p not in shards or (p in leases and leases[p].finished)
                    for p in shard.parents)
 
-    def take(self, shard: Shard, seen: Lease) -> None:
-        taken = self.leases.take(seen, self.worker_id, self.lease_ms)
+    def take(self, shard: Shard, seen: Lease, *, steal: bool = False) -> None:
+        """Take a lease (conditional on it being as read). A stolen lease is read only once the
+        previous owner's lease has run out: until then it may still land its buffer (it renews
+        right before landing), and whatever it landed is then found and rewritten, not added."""
+        taker = self.leases.steal if steal else self.leases.take
+        taken = taker(seen, self.worker_id, self.lease_ms)
         if taken is None:
             return
         checkpoint = taken.checkpoint
-        self.held[shard.shard_id] = ShardReader(
-            shard, taken, checkpoint,
-            landed_files_after(self.lake, self.source, self.stream, shard.shard_id, checkpoint))
+        reader = ShardReader(shard, taken, checkpoint, checkpoint)
+        if seen.owner not in (NO_OWNER, self.worker_id) and not seen.expired(now_ms()):
+            reader.read_after_ms = seen.lease_expires + 1
+        self.held[shard.shard_id] = reader
         self.stats.leases_taken += 1
+        self.stats.leases_stolen += steal
         self.emit("lease_taken", shard.shard_id, expires_ms=taken.lease_expires,
-                  checkpoint=checkpoint, previous_owner=seen.owner)
+                  checkpoint=checkpoint, previous_owner=seen.owner, stolen=steal,
+                  reads_from_ms=max(reader.read_after_ms, now_ms()))
         log.info("%s took %s (checkpoint %r)", self.worker_id, shard.shard_id, checkpoint)
 
-    def keep_lease_fresh(self, reader: ShardReader) -> None:
-        """Renew once a third of the lease has passed, so a batch starts with >= 2/3 left."""
-        if reader.lease.lease_expires - now_ms() >= self.lease_ms * 2 // 3:
+    def keep_lease_fresh(self, reader: ShardReader, *, now: bool = False) -> None:
+        """Renew once a third of the lease has passed (or ``now``, before landing), so a buffer
+        waiting longer than the lease keeps it, and a lost lease is noticed before landing."""
+        if not now and reader.lease.lease_expires - now_ms() >= self.lease_ms * 2 // 3:
             return
         renewed = self.leases.renew(reader.lease, self.lease_ms)
         if renewed is None:
@@ -406,60 +463,125 @@ class Worker:
     # -- reading -------------------------------------------------------------------------------
 
     def process_shard(self, reader: ShardReader) -> int:
-        """Read, land and checkpoint one batch; returns records landed (-1: shard finished)."""
+        """Read one batch into the shard's buffer, landing what is due; returns records read
+        (-1: shard finished)."""
         shard_id = reader.shard.shard_id
         try:
             self.keep_lease_fresh(reader)
+            if not self.ready_to_read(reader):
+                return 0
             batch = self.read_batch(reader)
             if batch is None:
                 return 0
-            records = self.after_checkpoint(reader, batch.records)
-            if records:
-                return self.land_and_checkpoint(reader, batch, records)
-            if batch.records:  # everything re-read was at or before the checkpoint
-                reader.iterator = batch.next_iterator
-                return 0
-            if self.shard_read_to_end(reader, batch):
+            fresh = self.after_position(reader, batch.records)
+            for record in fresh:
+                self.buffer_record(reader, record)
+            if self.buffer_due(reader):
+                self.flush(reader)
+            if self.reached_shard_end(reader, batch):
+                self.flush(reader)
                 self.finish_shard(reader)
                 return -1
             reader.iterator = batch.next_iterator
-            return 0
+            return len(fresh)
         except _LeaseLost:
             self.drop(shard_id, "lease taken over or expired")
             return 0
         except _Throttled:
             return 0
 
+    def ready_to_read(self, reader: ShardReader) -> bool:
+        """False while a stolen lease's previous owner may still land; then lists the files
+        landed after the checkpoint (whoever landed them, they are rewritten, not added to)."""
+        if now_ms() < reader.read_after_ms:
+            return False
+        if reader.landed_ahead is None:
+            reader.landed_ahead = landed_files_after(
+                self.lake, self.source, self.stream, reader.shard.shard_id, reader.checkpoint)
+        return True
+
     @staticmethod
-    def after_checkpoint(reader: ShardReader,
-                         records: Sequence[StreamRecord]) -> tuple[StreamRecord, ...]:
-        if not reader.checkpoint:
+    def after_position(reader: ShardReader,
+                       records: Sequence[StreamRecord]) -> tuple[StreamRecord, ...]:
+        if not reader.position:
             return tuple(records)
-        done = int(reader.checkpoint)
+        done = int(reader.position)
         return tuple(r for r in records if int(r.sequence_number) > done)
 
-    def land_and_checkpoint(self, reader: ShardReader, batch: RecordBatch,
-                            records: tuple[StreamRecord, ...]) -> int:
+    def buffer_record(self, reader: ShardReader, record: StreamRecord) -> None:
+        """Add one record, landing the buffer before or after it when a limit or a landed file's
+        range says so: a landed file's range is reproduced exactly (same records, same name),
+        whatever the batch limit or buffer settings, so no record is ever in two raw files."""
+        reader.position = record.sequence_number
+        sequence = int(record.sequence_number)
+        rewriting = reader.buffer.rewriting
+        if rewriting is not None and sequence > rewriting.last:
+            self.flush(reader)  # the file's last record is gone (never on Kinesis): end it here
+            rewriting = None
+        if rewriting is None:
+            landed = landed_file_at(reader.landed_ahead or [], sequence)
+            if landed is not None:
+                self.flush(reader)  # cut before a landed file's range
+                if sequence != landed.first:
+                    return  # inside a file that cannot be reproduced from its start: in raw
+                reader.buffer.rewriting = rewriting = landed
+        line = raw_line(self.stream, reader.shard.shard_id, record)
+        if rewriting is None and reader.buffer.size + len(line) > self.buffer_bytes:
+            self.flush(reader)
+        reader.buffer.add(line, record)
+        if rewriting is not None and sequence >= rewriting.last:
+            self.flush(reader)
+        elif rewriting is None and reader.buffer.size >= self.buffer_bytes:
+            self.flush(reader)
+
+    def buffer_due(self, reader: ShardReader) -> bool:
+        buffer = reader.buffer
+        return bool(buffer.lines) and buffer.rewriting is None and \
+            time.monotonic() - buffer.started >= self.buffer_seconds
+
+    def flush(self, reader: ShardReader) -> None:
+        """Land the buffer as one file, then checkpoint its last record. The lease is renewed
+        first: a worker whose lease was taken lands nothing (its buffer is dropped and the new
+        owner reads again from the checkpoint)."""
+        buffer = reader.buffer
+        if not buffer.lines:
+            return
         shard_id = reader.shard.shard_id
-        to_land = cut_at_landed_files(records, reader.landed_ahead)
-        if reader.lease.lease_expires - now_ms() < self.lease_ms // 3:
-            raise _LeaseLost()  # too close to expiry to land safely; renewed next loop or lost
+        self.keep_lease_fresh(reader, now=True)
         started = now_ms()
-        path = land_batch(self.lake, self.source, self.stream, shard_id, to_land)
-        last = to_land[-1].sequence_number
+        path = land_buffer(self.lake, self.source, self.stream, shard_id, buffer)
+        last = buffer.last_sequence
         self.checkpoint(reader, last)
         reader.checkpoint = last
-        while reader.landed_ahead and reader.landed_ahead[0].first <= int(last):
-            reader.landed_ahead.pop(0)
-        reader.iterator = batch.next_iterator if len(to_land) == len(records) else None
-        self.stats.records_landed += len(to_land)
+        reader.buffer = ShardBuffer()
+        ahead = reader.landed_ahead or []
+        while ahead and ahead[0].first <= int(last):
+            ahead.pop(0)
+        self.stats.records_landed += len(buffer.lines)
         self.stats.files_written += 1
-        self.emit("batch_landed", shard_id, first=to_land[0].sequence_number, last=last,
-                  records=len(to_land), path=str(path), started_ms=started)
-        if reader.shard.ending_sequence is not None and \
-                int(last) >= int(reader.shard.ending_sequence):
-            self.finish_shard(reader)
-        return len(to_land)
+        assert buffer.first is not None
+        self.emit("batch_landed", shard_id, first=buffer.first.sequence_number, last=last,
+                  records=len(buffer.lines), path=str(path), started_ms=started)
+
+    def flush_all(self) -> None:
+        """Land every buffer (on stop, idle exit, max seconds). A buffer part-way through
+        reproducing a landed file is dropped instead: that file is already in raw."""
+        for shard_id, reader in list(self.held.items()):
+            if reader.buffer.rewriting is not None:
+                reader.buffer = ShardBuffer()
+                continue
+            try:
+                self.flush(reader)
+            except _LeaseLost:
+                self.drop(shard_id, "lease taken over or expired")
+
+    @staticmethod
+    def reached_shard_end(reader: ShardReader, batch: RecordBatch) -> bool:
+        """Every record of a closed shard is read: its last one, or an empty read at its end."""
+        ending = reader.shard.ending_sequence
+        if ending is not None and reader.position and int(reader.position) >= int(ending):
+            return True
+        return not batch.records and Worker.shard_read_to_end(reader, batch)
 
     @staticmethod
     def shard_read_to_end(reader: ShardReader, batch: RecordBatch) -> bool:
@@ -480,7 +602,8 @@ class Worker:
         self.held.pop(shard_id, None)
 
     def read_round(self) -> int:
-        """One batch from each held shard; returns how much happened (records + finished)."""
+        """One batch from each held shard; returns how much happened (records read + shards
+        finished)."""
         progress = 0
         for reader in list(self.held.values()):
             if self.stop.is_set():
@@ -526,7 +649,8 @@ def consume(settings: Settings, source: Source, *, worker_id: str,
             last_progress = time.monotonic()
         else:
             stop.wait(IDLE_POLL_S)
-    if options.release_on_stop:
+    if options.release_on_stop:  # else: as a crash would, buffers unlanded, leases left
+        worker.flush_all()
         worker.release_all()
     worker.stats.seconds = round(time.monotonic() - started, 3)
     return worker.stats

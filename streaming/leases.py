@@ -10,17 +10,30 @@ Every change is a conditional write, so two workers never hold the same shard at
 * **take** -- only if ``counter`` is still the value the taker read *and* the lease is free
   (no owner), already the taker's, or expired (``lease_expires`` < now). A dead worker's
   leases are taken over this way once they expire.
+* **steal** -- only if ``counter`` and ``owner`` are still what the thief read (fair sharing,
+  below): the owner's next renew or checkpoint fails, and it drops the shard.
 * **renew** / **release** -- only while ``owner`` is still this worker and ``counter`` unchanged.
 * **checkpoint** -- only while ``owner`` is this worker and the lease has not expired, so a worker
   that lost its lease cannot move a checkpoint (the new owner re-reads from the old one).
 
-``counter`` increases on every take, renew and release. Times are epoch milliseconds.
+``counter`` increases on every take, steal, renew and release. Times are epoch milliseconds.
+
+**Fair sharing** (:func:`plan_takes`, the Kinesis Client Library's lease taker): live workers are
+the owners of unexpired leases, plus oneself; each aims at ``target = ceil(leases / workers)``
+(1 when there are as many workers as leases), capped by ``max_leases``. A worker below target
+takes free or expired leases first; when there are none it steals one lease per sync from the
+most loaded worker, if that one holds more than the target, or exactly the target while the thief
+needs more than one (so 4 shards on 3 workers settle at 2/1/1).
 """
 
 from __future__ import annotations
 
+import math
+import random
 import time
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from common.aws import DynamoDB
@@ -51,6 +64,51 @@ class Lease:
 
     def free_for(self, worker_id: str, at_ms: int) -> bool:
         return self.owner in (NO_OWNER, worker_id) or self.expired(at_ms)
+
+
+@dataclass(frozen=True)
+class TakePlan:
+    """What a worker does at a sync to reach its fair share."""
+
+    target: int
+    take: list[Lease] = field(default_factory=list)
+    steal: Lease | None = None
+
+
+def plan_takes(readable: Sequence[Lease], me: str, held: set[str], at_ms: int,
+               max_leases: int | None = None, rng: random.Random | None = None) -> TakePlan:
+    """The KCL lease taker's choice: leases to take (free, expired, or ours but not read), or
+    else at most one to steal from the most loaded worker. Shuffled, so workers that sync at the
+    same moment seldom race for the same lease (the loser's conditional write just fails)."""
+    rng = rng or random.Random()
+    if not readable:
+        return TakePlan(target=0)
+    counts = Counter(lease.owner for lease in readable
+                     if lease.owner not in (NO_OWNER, me) and not lease.expired(at_ms))
+    mine = sum(1 for lease in readable if lease.shard_id in held)
+    workers = len(counts) + 1
+    target = 1 if workers >= len(readable) else math.ceil(len(readable) / workers)
+    if max_leases is not None:
+        target = min(target, max_leases)
+    needed = target - mine
+    if needed <= 0:
+        return TakePlan(target)
+    available = [lease for lease in readable if lease.shard_id not in held and (
+        lease.owner in (NO_OWNER, me) or lease.expired(at_ms))]
+    if available:
+        rng.shuffle(available)
+        return TakePlan(target, take=available[:needed])
+    return TakePlan(target, steal=_lease_to_steal(readable, counts, target, needed, rng))
+
+
+def _lease_to_steal(readable: Sequence[Lease], counts: Counter[str], target: int, needed: int,
+                    rng: random.Random) -> Lease | None:
+    if not counts:
+        return None
+    loaded, most = max(sorted(counts.items()), key=lambda item: item[1])
+    if most < target or (most == target and needed < 2):
+        return None
+    return rng.choice([lease for lease in readable if lease.owner == loaded])
 
 
 def _lease(item: dict[str, Any]) -> Lease:
@@ -104,6 +162,18 @@ class LeaseTable:
             {":me": worker_id, ":exp": at + duration_ms, ":one": 1,
              ":seen": seen.counter, ":none": NO_OWNER,
              ":now": at},
+            names={"#o": "owner", "#c": "counter"},
+        )
+        return _lease(item) if item else None
+
+    def steal(self, seen: Lease, worker_id: str, duration_ms: int) -> Lease | None:
+        """Take ``seen`` from its live owner if neither owner nor counter changed since read."""
+        item = self._db.update_item(
+            self.name, {"shard_id": seen.shard_id},
+            "SET #o = :me, lease_expires = :exp, #c = #c + :one",
+            "#c = :seen AND #o = :owner",
+            {":me": worker_id, ":exp": now_ms() + duration_ms, ":one": 1,
+             ":seen": seen.counter, ":owner": seen.owner},
             names={"#o": "owner", "#c": "counter"},
         )
         return _lease(item) if item else None

@@ -20,6 +20,12 @@ Views (column lists and types come from ``schemas.complaint``, never written out
     ``records_in = clean + quarantined + duplicates`` (false, never NULL, if any is NULL).
 ``run_files``
     Every ``RUN_FILE`` column: the raw files each transform run read (``<lake>/runs/files/``).
+Marts (``hourly_complaints``, ``channel_mix``, ``time_to_resolution``, ``customer_complaints``,
+``repeat_complainers``, ``taxonomy_versions``) and the role schemas ``analyst`` (masked PII,
+hashed customer keys) and ``cx`` (customer links): ``warehouse.marts``.
+``alerts``
+    Every ``ALERT`` column (``schemas.alerts``), one row per alert (surges, freshness, volume,
+    quality gates, task failures), read from ``<lake>/alerts/current.parquet``.
 
 Types. ``string`` -> VARCHAR, ``long`` -> BIGINT, ``int`` -> INTEGER, ``date`` -> DATE,
 ``array<string>`` -> VARCHAR[], and ``timestamp`` -> **TIMESTAMP WITH TIME ZONE**
@@ -63,17 +69,23 @@ from typing import Any, Literal
 
 import duckdb  # noqa: TID253 - not a DAG file; the warehouse is DuckDB through and through
 
+from common.lake import atomic_target, write_atomically
 from common.settings import Settings
+from schemas.alerts import ALERT
 from schemas.complaint import COMPLAINT, QUARANTINE, RUN, RUN_FILE, RecordSchema
 from schemas.sources import DYNAMODB_TABLES, operational_schema
+from warehouse.marts import MARTS, ROLES, customer_key_salt, mart_sql, role_sql
 
 __all__ = [
     "DUCKDB_TYPES",
+    "EXPORT_FORMATS",
     "VIEWS",
     "QueryResult",
     "WarehouseError",
     "WarehouseMissing",
     "WarehouseQueryError",
+    "export_format",
+    "export_query",
     "format_result",
     "open_readonly",
     "refresh_warehouse",
@@ -95,7 +107,7 @@ DUCKDB_TYPES: dict[str, str] = {
 
 #: The views ``refresh_warehouse`` creates, in creation order.
 VIEWS: tuple[str, ...] = ("complaints", "daily_complaints", "quarantine", "runs", "run_files",
-                          *DYNAMODB_TABLES)
+                          "alerts", *DYNAMODB_TABLES, *MARTS)
 
 _DAILY_SQL = """\
 SELECT event_date, category, source, region, count(*) AS complaints
@@ -144,10 +156,13 @@ class _Zone:
     view: str
     schema: RecordSchema
     root: Path
+    file_name: str | None = None  # one named file of ``root`` instead of every data file
 
     @property
     def pattern(self) -> str:
         """Absolute glob of the zone's data files, one directory level per partition."""
+        if self.file_name is not None:
+            return str(self.root.resolve() / self.file_name)
         parts = [f"{column}=*" for column in self.schema.partition_by]
         return str(self.root.resolve().joinpath(*parts, "[!._]*.parquet"))
 
@@ -160,6 +175,8 @@ def _zones(settings: Settings) -> list[_Zone]:
         _Zone("runs", RUN, settings.zones.runs),
         # The raw files each transform run read: <lake>/runs/files/<run id>.parquet
         _Zone("run_files", RUN_FILE, settings.zones.run_files),
+        # Every alert's current state: <lake>/alerts/current.parquet
+        _Zone("alerts", ALERT, settings.zones.alerts, settings.zones.current_alerts.name),
         # The operational tables' latest snapshots: <lake>/clean/<table>/part-*.parquet
         *[_Zone(t.logical, operational_schema(t), settings.zones.clean / t.logical)
           for t in DYNAMODB_TABLES.values()],
@@ -246,8 +263,26 @@ def _view_sql(conn: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, 
         "quarantine": selects["quarantine"],
         "runs": f"SELECT *, {_COUNTS_CONSERVED}\nFROM (\n{selects['runs']}\n) AS r",
         "run_files": selects["run_files"],
+        "alerts": selects["alerts"],
         **{table: selects[table] for table in DYNAMODB_TABLES},
+        **mart_sql(),
     }
+
+
+def _create_role_views(conn: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    """The ``analyst`` and ``cx`` schemas (``warehouse.marts``), replaced whole: a view dropped
+    from a role disappears on the next refresh."""
+    # Alerts (surge detection) name categories, regions and complaint ids, no PII: every role
+    # sees them once the warehouse has them.
+    row = conn.execute("SELECT count(*) FROM information_schema.tables "
+                       "WHERE table_schema = 'main' AND table_name = 'alerts'").fetchone()
+    shared = {"alerts": "SELECT * FROM main.alerts"} if row and row[0] else {}
+    for role, views in role_sql(customer_key_salt(settings.zones.warehouse_salt)).items():
+        views = {**views, **shared}
+        conn.execute(f"DROP SCHEMA IF EXISTS {_ident(role)} CASCADE")
+        conn.execute(f"CREATE SCHEMA {_ident(role)}")
+        for view, sql in views.items():
+            conn.execute(f"CREATE VIEW {_ident(role)}.{_ident(view)} AS\n{sql}")
 
 
 def _set_session(conn: duckdb.DuckDBPyConnection) -> None:
@@ -279,6 +314,7 @@ def refresh_warehouse(settings: Settings) -> dict[str, int]:
         try:
             for view in VIEWS:
                 conn.execute(f"CREATE OR REPLACE VIEW {_ident(view)} AS\n{statements[view]}")
+            _create_role_views(conn, settings)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -292,11 +328,76 @@ def refresh_warehouse(settings: Settings) -> dict[str, int]:
         conn.close()
 
 
-def open_readonly(settings: Settings) -> duckdb.DuckDBPyConnection:
+#: Table functions a role's query may call: they make rows, they read no file.
+_ROLE_TABLE_FUNCTIONS = frozenset({"range", "generate_series", "unnest"})
+
+
+def _references(node: Any, tables: set[tuple[str, str]], functions: set[str],
+                ctes: set[str]) -> None:
+    """Collect the tables (schema, name), table functions and CTE names of a parsed query."""
+    if isinstance(node, list):
+        for item in node:
+            _references(item, tables, functions, ctes)
+        return
+    if not isinstance(node, dict):
+        return
+    kind = node.get("type")
+    if kind == "BASE_TABLE":
+        schema = node.get("schema_name") or node.get("catalog_name") or ""
+        tables.add((str(schema).lower(), str(node.get("table_name", "")).lower()))
+    elif kind == "TABLE_FUNCTION":
+        functions.add(str(node.get("function", {}).get("function_name", "")).lower())
+    for entry in node.get("cte_map", {}).get("map", []) if isinstance(node.get("cte_map"),
+                                                                       dict) else []:
+        ctes.add(str(entry.get("key", "")).lower())
+    for value in node.values():
+        _references(value, tables, functions, ctes)
+
+
+def _check_role_query(conn: duckdb.DuckDBPyConnection, role: str, sql: str) -> None:
+    """A role's query is SELECTs over the role's views only (DuckDB has no grants: without this
+    check unqualified names would still fall back to ``main``, and ``read_parquet`` reads any
+    file). Raise ``WarehouseQueryError`` naming what the role may use."""
+    row = conn.execute("SELECT json_serialize_sql(?)", [sql]).fetchone()
+    parsed = json.loads(row[0]) if row else {"error": True}
+    if parsed.get("error"):
+        detail = parsed.get("error_message", "")
+        raise WarehouseQueryError(f"as {role}, only SELECT queries over the {role} views can run"
+                                  + (f" ({detail})" if detail else ""), sql)
+    views = {str(r[0]).lower() for r in conn.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = ?",
+        [role]).fetchall()}
+    tables: set[tuple[str, str]] = set()
+    functions: set[str] = set()
+    ctes: set[str] = set()
+    _references(parsed["statements"], tables, functions, ctes)
+    denied = sorted(f"{schema}.{name}" if schema else name for schema, name in tables
+                    if schema not in ("", role) or name not in views | ctes)
+    denied += sorted(f"{f}()" for f in functions - _ROLE_TABLE_FUNCTIONS)
+    if denied:
+        raise WarehouseQueryError(
+            f"the {role} role cannot read {', '.join(denied)}; its views: "
+            f"{', '.join(sorted(views))}", sql)
+
+
+def _use_role(conn: duckdb.DuckDBPyConnection, role: str) -> None:
+    """Put the role's schema first on the search path: its views answer unqualified names."""
+    if role not in ROLES:
+        raise WarehouseQueryError(f"unknown role {role!r}: expected one of {', '.join(ROLES)}")
+    row = conn.execute("SELECT count(*) FROM information_schema.schemata WHERE schema_name = ?",
+                       [role]).fetchone()
+    if not row or not row[0]:
+        raise WarehouseQueryError(f"the warehouse has no {role} views yet: run `complaints "
+                                  "refresh` to create them")
+    conn.execute(f"SET search_path = {_literal(role)}")
+
+
+def open_readonly(settings: Settings, role: str | None = None) -> duckdb.DuckDBPyConnection:
     """A read-only connection to the warehouse (session time zone UTC); the caller closes it.
 
     Never builds anything: without a warehouse file it raises ``WarehouseMissing``
-    (``refresh_warehouse`` builds one).
+    (``refresh_warehouse`` builds one). With ``role`` (``analyst``, ``cx``) unqualified names
+    resolve in that role's schema only (``warehouse.marts``).
     """
     path = settings.zones.warehouse
     if not path.is_file():
@@ -304,21 +405,25 @@ def open_readonly(settings: Settings) -> duckdb.DuckDBPyConnection:
     conn = _connect(path, read_only=True)
     try:
         _set_session(conn)
+        if role is not None:
+            _use_role(conn, role)
     except BaseException:
         conn.close()
         raise
     return conn
 
 
-def run_query(settings: Settings, sql: str) -> QueryResult:
+def run_query(settings: Settings, sql: str, role: str | None = None) -> QueryResult:
     """Run ``sql`` on a read-only connection; any DuckDB error becomes ``WarehouseQueryError``.
 
     Several statements separated by ``;`` are allowed; the result is the last one's.
     """
     if not sql.strip():
         raise WarehouseQueryError("Empty query: nothing to run.", sql)
-    conn = open_readonly(settings)
+    conn = open_readonly(settings, role)
     try:
+        if role is not None:
+            _check_role_query(conn, role, sql)
         cursor = conn.execute(sql)
         if cursor.description is None:
             return QueryResult(columns=[], rows=[])
@@ -329,6 +434,58 @@ def run_query(settings: Settings, sql: str) -> QueryResult:
         raise WarehouseQueryError(str(exc), sql) from exc
     finally:
         conn.close()
+
+
+#: File formats ``export_query`` writes, by file extension.
+EXPORT_FORMATS: dict[str, str] = {".csv": "csv", ".json": "json", ".parquet": "parquet"}
+
+
+def export_format(target: Path) -> str:
+    """The format of an export file, from its extension; ``WarehouseError`` for any other."""
+    fmt = EXPORT_FORMATS.get(target.suffix.lower())
+    if fmt is None:
+        raise WarehouseError(
+            f"cannot tell the format of {target.name!r} from its extension: name the file "
+            f"{', '.join('*' + e for e in EXPORT_FORMATS)}")
+    return fmt
+
+
+def _arrow_result(settings: Settings, sql: str, role: str | None) -> Any:
+    if not sql.strip():
+        raise WarehouseQueryError("Empty query: nothing to run.", sql)
+    conn = open_readonly(settings, role)
+    try:
+        if role is not None:
+            _check_role_query(conn, role, sql)
+        relation = conn.sql(sql)
+        if relation is None:
+            raise WarehouseQueryError("the last statement returns no rows: nothing to write", sql)
+        return relation.to_arrow_table()
+    except duckdb.Error as exc:
+        raise WarehouseQueryError(str(exc), sql) from exc
+    finally:
+        conn.close()
+
+
+def export_query(settings: Settings, sql: str, target: Path, role: str | None = None) -> int:
+    """Write the result of ``sql`` to ``target`` (CSV, JSON or Parquet by its extension, written
+    atomically: a failed query leaves no file); return the number of rows.
+
+    CSV and JSON are exactly ``format_result``'s; Parquet keeps DuckDB's column types (dates,
+    timestamps with their zone, lists, decimals).
+    """
+    import pyarrow.parquet as pq
+
+    fmt = export_format(target)
+    if fmt == "parquet":
+        table = _arrow_result(settings, sql, role)
+        with atomic_target(target) as tmp:
+            pq.write_table(table, tmp)
+        return int(table.num_rows)
+    result = run_query(settings, sql, role)
+    text = format_result(result, "csv" if fmt == "csv" else "json")
+    write_atomically(target, text if text.endswith("\n") else text + "\n")
+    return len(result.rows)
 
 
 # --- formatting ---------------------------------------------------------------------------

@@ -275,6 +275,9 @@ def test_complaints_batch_task_graph(dagbag: dict[str, Any]) -> None:
     for before, after in zip(spine, spine[1:], strict=False):
         assert before in tasks[after]["upstream"], (before, after)
     assert tasks["check_complaints_quality"]["upstream"] == ["transform_complaints"]
+    assert tasks["detect_surges"]["upstream"] == ["transform_complaints"]
+    assert "detect_surges" in tasks["refresh_warehouse"]["upstream"]
+    assert "check_freshness" in tasks["refresh_warehouse"]["upstream"]
     assert tasks["refresh_warehouse"]["downstream"] == [], "the warehouse refresh comes last"
     # Nothing reads the raw zone before every landing task is done, and the refresh waits for
     # every other task.
@@ -304,8 +307,15 @@ def test_complaints_stream_task_graph(dagbag: dict[str, Any]) -> None:
     tasks = dag["tasks"]
     chain = ["find_new_stream_files", "transform_stream", "check_complaints_quality",
              "refresh_warehouse"]
-    assert set(tasks) == set(chain)
-    for before, after in zip(chain, chain[1:], strict=False):
+    assert set(tasks) == {*chain, "detect_surges", "check_freshness"}
+    # Freshness runs on every run, also when no new stream file skips the rest.
+    assert tasks["check_freshness"]["upstream"] == tasks["check_freshness"]["downstream"] == []
+    for before, after in zip(chain[:3], chain[1:3], strict=False):
         assert tasks[after]["upstream"] == [before], (before, after)
+    # Surge detection runs beside the quality gate, after the transform; the refresh waits for
+    # both.
+    assert tasks["detect_surges"]["upstream"] == ["transform_stream"]
+    assert sorted(tasks["refresh_warehouse"]["upstream"]) == ["check_complaints_quality",
+                                                              "detect_surges"]
     assert tasks["find_new_stream_files"]["upstream"] == []
     assert tasks["refresh_warehouse"]["downstream"] == []

@@ -22,6 +22,8 @@ import pytest
 from common.lake import Lake
 from common.settings import REPO_ROOT
 from dags.failure_alerts import failure_alert, record_task_failure
+from quality.alerts import read_alerts as read_current_alerts
+from tests.webhook import Webhook
 
 # Runs in the child: a one-task DAG with the complaint DAGs' default arguments, whose task fails.
 FAILING_DAG = r"""
@@ -120,12 +122,17 @@ def test_a_task_failing_in_airflow_leaves_its_alert(tmp_path: Path) -> None:
         "COMPLAINTS_LAKE": str(lake),
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")])),
     })
+    hook = Webhook().__enter__()
+    env["COMPLAINTS_ALERT_WEBHOOK_URL"] = hook.url
     subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, cwd=home,
                    capture_output=True, check=True, timeout=300)
     dag_file = tmp_path / "complaints_probe.py"
     dag_file.write_text(FAILING_DAG)
-    done = subprocess.run([sys.executable, str(dag_file)], env=env, cwd=home,
-                          capture_output=True, text=True, timeout=300, check=False)
+    try:
+        done = subprocess.run([sys.executable, str(dag_file)], env=env, cwd=home,
+                              capture_output=True, text=True, timeout=300, check=False)
+    finally:
+        hook.__exit__()
     runs = [line.split("=", 1)[1] for line in done.stdout.splitlines()
             if line.startswith("DAG_RUN=")]
     assert runs, f"stdout:\n{done.stdout[-3000:]}\nstderr:\n{done.stderr[-3000:]}"
@@ -141,3 +148,8 @@ def test_a_task_failing_in_airflow_leaves_its_alert(tmp_path: Path) -> None:
     assert alert["error"] == "inbox/call_center is missing"
     assert alert["logical_date"] == "2026-11-06T00:00:00+00:00"
     assert alert["log_url"] and "complaints_probe" in alert["log_url"]
+    # The same failure reached the webhook (and the alerts view's file).
+    assert [(m["kind"], m["source"]) for m in hook.received] == [
+        ("task_failure", "complaints_probe.land_call_logs")]
+    assert hook.received[0]["detail"] == "FileNotFoundError: inbox/call_center is missing"
+    assert [a.kind for a in read_current_alerts(Lake(lake))] == ["task_failure"]

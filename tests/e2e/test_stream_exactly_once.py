@@ -38,7 +38,8 @@ KILLS = int(os.environ.get("COMPLAINTS_E2E_STREAM_KILLS", 8))
 def _consumer_process(settings: Settings) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "complaints.cli", "consume", "--source", "sms",
-         "--worker-id", "crashy", "--lease-seconds", "5", "--batch-limit", "300"],
+         "--worker-id", "crashy", "--lease-seconds", "5", "--batch-limit", "300",
+         "--buffer-mb", "0.05", "--buffer-seconds", "0.5"],
         cwd=REPO_ROOT, env={**os.environ, **settings.to_env()},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )

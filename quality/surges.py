@@ -1,0 +1,537 @@
+"""Surge detection: hourly complaint counts per category x region x source against a baseline that
+knows the hour of day and the day of week, run by DuckDB over the clean Parquet (no Spark).
+
+The baseline of one series (a category, region and source) for one hour is
+
+    expected = level x weekday x share
+
+* ``level``: the **median** of the series' daily totals over the previous ``history_days`` days.
+  A median ignores an earlier surge day (it is one day among many), where a mean would not.
+* ``weekday``: the source's median total on the same weekday (previous four weeks) over its
+  median total on any day; 1 until two same weekdays have been seen.
+* ``share``: the source's share of a day's complaints that falls in this hour, the median over the
+  same hour of the same weekday in the previous four weeks (hour of week) once three of them are
+  known, else over the same hour of the previous days (hour of day). It is pooled over every
+  category and region of the source, so one series' surge barely moves it, and it is estimated
+  from thousands of complaints rather than from one sparse series.
+
+The hour in progress (the one holding ``as_of``) is compared with the expected count of its
+elapsed part, so the streaming path sees a surge within its first micro-batch.
+
+The score is the Anscombe z-score of a Poisson count, ``2 (sqrt(observed + 3/8) - sqrt(expected +
+3/8))``: roughly standard normal when nothing is happening, for small counts as well as large. An
+hour is a surge hour when its own score or that of the three hours ending with it reaches
+``min_score``, with at least ``min_ratio`` times and ``min_excess`` complaints more than expected
+(an hour flagged through its three-hour window must itself stand a little above its baseline).
+Surge hours of a series with at most ``max_gap_hours`` quiet hours between them are one surge: one
+alert, whose ``alert_id`` is fixed by its first run and which later runs update (``window_end``,
+``observed``, ``last_seen``; ``status`` becomes ``resolved`` once a complete quiet hour follows).
+Each alert carries the words most over-represented in its window against the series' previous
+week, and the first complaint ids of its window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from common.lake import Lake, utc
+from quality.alerts import Alert, alert_id
+
+if TYPE_CHECKING:
+    import duckdb
+
+HOUR = timedelta(hours=1)
+UNKNOWN_REGION = "unknown"
+
+# Words that say nothing about what a surge is about.
+STOPWORDS = frozenset("""
+the and for you your are was were has have had this that with from not but all any can our out
+been they them their there what when where which who will would could should just than then too
+very into over also about after again still since because being some more most other only own
+same such off its get got give gave did does doing done one two three now here how why let
+please thank thanks hello dear sir madam call called calling customer customers phone number
+since today yesterday week weeks day days hour hours time times month months year years
+""".split())
+
+
+@dataclass(frozen=True)
+class SurgeOptions:
+    """What one detection run looks at and how sure it must be. ``as_of``: the moment the run
+    stands for (events at or after it are not seen; default now). ``since``: the first hour
+    evaluated (default: ``lookback_hours`` before the newest complaint)."""
+
+    as_of: datetime | None = None
+    since: datetime | None = None
+    lookback_hours: int = 72
+    history_days: int = 28
+    min_history_days: int = 2
+    min_score: float = 4.0
+    min_ratio: float = 1.5
+    min_excess: float = 6.0
+    max_gap_hours: int = 1
+    terms: int = 5
+    examples: int = 3
+    explain: bool = True  # top terms and example ids (one more query)
+
+
+@dataclass(frozen=True)
+class SurgeHour:
+    """One hour of one series found above its baseline."""
+
+    category: str
+    region: str
+    source: str
+    hour: datetime
+    observed: int
+    expected: float
+    score: float
+    began: datetime | None = None  # flagged through its three-hour window: where that began
+
+    @property
+    def start(self) -> datetime:
+        return self.hour if self.began is None else min(self.hour, self.began)
+
+
+@dataclass(frozen=True)
+class Window:
+    """The hours a detection run evaluates, and the moment it stands for."""
+
+    history_start: datetime
+    since: datetime
+    end: datetime  # exclusive: as_of, or the end of the newest complaint's hour
+    as_of: datetime
+
+
+def _ts(moment: datetime) -> str:
+    return f"TIMESTAMPTZ '{utc(moment).isoformat()}'"
+
+
+def _clean_glob(lake: Lake) -> str:
+    pattern = (lake.clean_complaints.resolve() / "event_date=*" / "source=*" / "[!._]*.parquet")
+    return str(pattern).replace("'", "''")
+
+
+def complaints_relation(lake: Lake) -> str:
+    """The clean complaints as a DuckDB table expression (hive partitions typed)."""
+    return (f"read_parquet('{_clean_glob(lake)}', hive_partitioning = true, union_by_name = true, "
+            "hive_types = {'event_date': DATE, 'source': VARCHAR})")
+
+
+def connect() -> duckdb.DuckDBPyConnection:
+    import duckdb
+
+    conn = duckdb.connect()
+    conn.execute("SET TimeZone = 'UTC'")
+    return conn
+
+
+def _has_complaints(lake: Lake) -> bool:
+    return any(lake.clean_complaints.glob("event_date=*/source=*/[!._]*.parquet"))
+
+
+def newest_complaint(conn: duckdb.DuckDBPyConnection, lake: Lake,
+                     before: datetime) -> datetime | None:
+    """The newest complaint before ``before``: the last two days' partitions first (a 15-minute
+    run should not read the whole history for it), then all of them."""
+    recent = f"event_date >= CAST({_ts(before - timedelta(days=2))} AS DATE) AND "
+    for where in (recent, ""):
+        row = conn.execute(f"SELECT max(event_time) FROM {complaints_relation(lake)} "
+                           f"WHERE {where}event_time < {_ts(before)}").fetchone()
+        if row and row[0] is not None:
+            return utc(row[0])
+    return None
+
+
+def _floor_hour(moment: datetime) -> datetime:
+    return utc(moment).replace(minute=0, second=0, microsecond=0)
+
+
+def plan_window(newest: datetime, options: SurgeOptions) -> Window:
+    """The evaluated hours: from ``since`` (or ``lookback_hours`` before the newest complaint) to
+    ``as_of`` (or the end of the newest complaint's hour, when the data stops earlier)."""
+    as_of = utc(options.as_of)
+    end = min(as_of, _floor_hour(newest) + HOUR)
+    since = _floor_hour(options.since) if options.since else _floor_hour(end) - timedelta(
+        hours=options.lookback_hours)
+    day_start = since.replace(hour=0)
+    return Window(history_start=day_start - timedelta(days=options.history_days), since=since,
+                  end=end, as_of=as_of)
+
+
+def hourly_scores_sql(lake: Lake, window: Window, options: SurgeOptions) -> str:
+    """SQL: every evaluated hour of every series with its count, baseline and scores."""
+    history = options.history_days
+    return f"""
+WITH events AS (
+    SELECT category, coalesce(region, '{UNKNOWN_REGION}') AS region, source,
+           date_trunc('hour', event_time) AS hour
+    FROM {complaints_relation(lake)}
+    WHERE event_date >= CAST({_ts(window.history_start)} AS DATE)
+      AND event_time >= {_ts(window.history_start)} AND event_time < {_ts(window.end)}
+), hourly AS (
+    SELECT category, region, source, hour, count(*) AS n FROM events GROUP BY ALL
+), series AS (
+    -- a series is counted from its source's first day: days before the source existed are not
+    -- quiet days
+    SELECT DISTINCT category, region, source,
+           CAST(min(hour) OVER (PARTITION BY source) AS DATE) AS first_day
+    FROM hourly
+), hours AS (
+    SELECT unnest(generate_series({_ts(window.history_start)},
+                                  {_ts(window.end)} - INTERVAL 1 SECOND, INTERVAL 1 HOUR)) AS hour
+), grid AS (
+    SELECT s.category, s.region, s.source, h.hour, CAST(h.hour AS DATE) AS day,
+           coalesce(c.n, 0) AS n
+    FROM series s JOIN hours h ON h.hour >= s.first_day
+    LEFT JOIN hourly c ON c.category = s.category AND c.region = s.region
+                      AND c.source = s.source AND c.hour = h.hour
+), daily AS (
+    SELECT category, region, source, day, sum(n) AS total FROM grid GROUP BY ALL
+), level AS (
+    SELECT category, region, source, day,
+           median(total) OVER w AS level_day, count(*) OVER w AS days_before
+    FROM daily
+    WINDOW w AS (PARTITION BY category, region, source ORDER BY day
+                 ROWS BETWEEN {history} PRECEDING AND 1 PRECEDING)
+), source_daily AS (
+    SELECT source, day, sum(total) AS total FROM daily GROUP BY ALL
+), weekday AS (
+    SELECT source, day,
+           CASE WHEN count(*) OVER same >= 2 AND median(total) OVER any_day > 0
+                THEN median(total) OVER same / median(total) OVER any_day ELSE 1 END AS factor
+    FROM source_daily
+    WINDOW same AS (PARTITION BY source, dayofweek(day) ORDER BY day
+                    ROWS BETWEEN 4 PRECEDING AND 1 PRECEDING),
+           any_day AS (PARTITION BY source ORDER BY day
+                       ROWS BETWEEN {history} PRECEDING AND 1 PRECEDING)
+), source_hourly AS (
+    SELECT source, hour, day, sum(n) AS n FROM grid GROUP BY ALL
+), shares AS (
+    SELECT source, hour, day,
+           n / nullif(sum(n) OVER (PARTITION BY source, day), 0) AS share
+    FROM source_hourly
+), profile AS (
+    SELECT source, hour,
+           CASE WHEN count(share) OVER same_hour_of_week >= 3
+                THEN median(share) OVER same_hour_of_week
+                ELSE median(share) OVER same_hour_of_day END AS share
+    FROM shares
+    WINDOW same_hour_of_week AS (PARTITION BY source, dayofweek(day), hour(hour) ORDER BY day
+                                 ROWS BETWEEN 4 PRECEDING AND 1 PRECEDING),
+           same_hour_of_day AS (PARTITION BY source, hour(hour) ORDER BY day
+                                ROWS BETWEEN {history} PRECEDING AND 1 PRECEDING)
+), baseline AS (
+    SELECT g.category, g.region, g.source, g.hour, g.n,
+           l.level_day * w.factor * p.share
+             * least(1.0, epoch({_ts(window.end)} - g.hour) / 3600.0) AS expected,
+           l.days_before
+    FROM grid g
+    JOIN level l USING (category, region, source, day)
+    JOIN weekday w USING (source, day)
+    JOIN profile p USING (source, hour)
+), scored AS (
+    SELECT *,
+           sum(n) OVER three AS n3, sum(expected) OVER three AS expected3
+    FROM baseline
+    WINDOW three AS (PARTITION BY category, region, source ORDER BY hour
+                     ROWS BETWEEN 2 PRECEDING AND CURRENT ROW)
+)
+SELECT category, region, source, hour, n, expected,
+       2 * (sqrt(n + 0.375) - sqrt(expected + 0.375)) AS score,
+       2 * (sqrt(n3 + 0.375) - sqrt(expected3 + 0.375)) AS score3,
+       n3, expected3,
+       -- where a surge seen through its three-hour window began: the earliest of those hours
+       -- that stands above its baseline
+       2 * (sqrt(lag(n, 1) OVER series_hours + 0.375)
+            - sqrt(lag(expected, 1) OVER series_hours + 0.375)) AS score_1h_before,
+       2 * (sqrt(lag(n, 2) OVER series_hours + 0.375)
+            - sqrt(lag(expected, 2) OVER series_hours + 0.375)) AS score_2h_before,
+       days_before
+FROM scored
+WINDOW series_hours AS (PARTITION BY category, region, source ORDER BY hour)
+"""
+
+
+def surge_hours_sql(lake: Lake, window: Window, options: SurgeOptions) -> str:
+    """SQL: the hours that stand above their baseline (see the module's docstring)."""
+    ratio, excess, score = options.min_ratio, options.min_excess, options.min_score
+    return f"""
+WITH scores AS (
+    SELECT *, score >= {score} AND n >= {ratio} * expected AND n - expected >= {excess}
+                AS alone
+    FROM ({hourly_scores_sql(lake, window, options)})
+    WHERE hour >= {_ts(window.since)} AND days_before >= {options.min_history_days}
+      AND expected IS NOT NULL
+)
+SELECT category, region, source, hour, n, expected, greatest(score, score3) AS score,
+       CASE WHEN alone THEN hour
+            WHEN score_1h_before >= 1 AND score_2h_before >= 1 THEN hour - INTERVAL 2 HOUR
+            WHEN score_1h_before >= 1 THEN hour - INTERVAL 1 HOUR
+            ELSE hour END AS began
+FROM scores
+WHERE alone
+   OR (score3 >= {score} AND n3 >= {ratio} * expected3 AND n3 - expected3 >= {excess}
+       AND score >= 1)
+ORDER BY category, region, source, hour
+"""
+
+
+def find_surge_hours(conn: duckdb.DuckDBPyConnection, lake: Lake, window: Window,
+                     options: SurgeOptions) -> list[SurgeHour]:
+    rows = conn.execute(surge_hours_sql(lake, window, options)).fetchall()
+    return [SurgeHour(r[0], r[1], r[2], utc(r[3]), int(r[4]), float(r[5]), float(r[6]),
+                      utc(r[7])) for r in rows]
+
+
+# ------------------------------------------------------------------------------------------------
+# Surge hours -> alerts
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Episode:
+    """Consecutive surge hours of one series (at most ``max_gap_hours`` quiet hours between)."""
+
+    category: str
+    region: str
+    source: str
+    hours: tuple[SurgeHour, ...]
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return self.category, self.region, self.source
+
+    @property
+    def start(self) -> datetime:
+        return min(h.start for h in self.hours)
+
+    def end(self, window: Window) -> datetime:
+        return min(self.hours[-1].hour + HOUR, window.end)
+
+
+def group_episodes(hours: Iterable[SurgeHour], max_gap_hours: int) -> list[Episode]:
+    """Surge hours grouped into surges, per series, in time order."""
+    episodes: list[Episode] = []
+    current: list[SurgeHour] = []
+    for hour in sorted(hours, key=lambda h: (h.category, h.region, h.source, h.hour)):
+        if current and (
+            (hour.category, hour.region, hour.source)
+            != (current[-1].category, current[-1].region, current[-1].source)
+            or hour.start - current[-1].hour > HOUR * (max_gap_hours + 1)
+        ):
+            episodes.append(Episode(current[0].category, current[0].region, current[0].source,
+                                    tuple(current)))
+            current = []
+        current.append(hour)
+    if current:
+        episodes.append(Episode(current[0].category, current[0].region, current[0].source,
+                                tuple(current)))
+    return episodes
+
+
+def _status(episode: Episode, window: Window, options: SurgeOptions) -> str:
+    """Open while the last surge hour is the hour in progress or one of the last gap hours."""
+    quiet_since = episode.hours[-1].hour + HOUR
+    complete_quiet = (window.end - quiet_since) // HOUR
+    return "resolved" if complete_quiet > options.max_gap_hours else "open"
+
+
+def _continues(existing: Alert, episode: Episode, options: SurgeOptions) -> bool:
+    """Whether ``episode`` is the same surge as the recorded alert: same series, and the two
+    overlap or are at most ``max_gap_hours`` quiet hours apart."""
+    same = (existing.kind == "surge"
+            and (existing.category, existing.region, existing.source) == episode.key)
+    gap = HOUR * (options.max_gap_hours + 1)
+    last = episode.hours[-1].hour + HOUR
+    return same and utc(existing.window_start) < last + gap \
+        and utc(existing.window_end) + gap > episode.start
+
+
+def episode_alert(episode: Episode, window: Window, options: SurgeOptions,
+                  existing: Sequence[Alert]) -> Alert:
+    """The alert of one surge: a new one, or the existing alert it continues (same id, same
+    start, same first sighting)."""
+    before = next((a for a in existing if _continues(a, episode, options)), None)
+    start = utc(before.window_start) if before else episode.start
+    return Alert(
+        alert_id=before.alert_id if before else alert_id(
+            "surge", episode.category, episode.region, episode.source, episode.start),
+        kind="surge", category=episode.category, region=episode.region, source=episode.source,
+        window_start=min(start, episode.start), window_end=episode.end(window),
+        observed=sum(h.observed for h in episode.hours),
+        expected=sum(h.expected for h in episode.hours),
+        score=max(h.score for h in episode.hours),
+        first_seen=utc(before.first_seen) if before else window.as_of,
+        last_seen=window.as_of, status=_status(episode, window, options),
+        top_terms=before.top_terms if before else (),
+        example_complaint_ids=before.example_complaint_ids if before else (),
+    )
+
+
+def ended_alerts(existing: Iterable[Alert], seen: Iterable[str], window: Window) -> list[Alert]:
+    """Open surge alerts of the evaluated hours that no surge hour continues: resolved."""
+    kept = set(seen)
+    return [replace(a, status="resolved", last_seen=window.as_of) for a in existing
+            if a.kind == "surge" and a.status == "open" and a.alert_id not in kept
+            and utc(a.window_end) >= window.since]
+
+
+# ------------------------------------------------------------------------------------------------
+# Explanations: top terms and example complaints
+# ------------------------------------------------------------------------------------------------
+
+
+def explain_sql(lake: Lake, options: SurgeOptions) -> str:
+    """SQL over the registered ``surge_windows`` table: per alert, the words most over-represented
+    in its window against the series' previous week, and its first complaint ids."""
+    stop = ", ".join(f"'{w}'" for w in sorted(STOPWORDS))
+    return f"""
+WITH rows AS (
+    SELECT w.alert_id, c.complaint_id, c.event_time, c.text,
+           c.event_time >= w.window_start AS in_window
+    FROM surge_windows w
+    JOIN {complaints_relation(lake)} c
+      ON c.category = w.category AND coalesce(c.region, '{UNKNOWN_REGION}') = w.region
+     AND c.source = w.source
+     AND c.event_date >= CAST(w.baseline_start AS DATE)
+     AND c.event_time >= w.baseline_start AND c.event_time < w.window_end
+), words AS (
+    SELECT alert_id, in_window, unnest(string_split_regex(lower(text), '[^a-z]+')) AS term
+    FROM rows
+), counted AS (
+    SELECT alert_id, term, count(*) FILTER (WHERE in_window) AS inside,
+           count(*) FILTER (WHERE NOT in_window) AS outside
+    FROM words WHERE length(term) >= 3 AND term NOT IN ({stop})
+    GROUP BY ALL
+), totals AS (
+    SELECT alert_id, sum(inside) AS inside_total, sum(outside) AS outside_total
+    FROM counted GROUP BY ALL
+), ranked AS (
+    SELECT c.alert_id, c.term,
+           row_number() OVER (PARTITION BY c.alert_id ORDER BY
+               ln((c.inside + 0.5) / (t.inside_total + 1)) - ln((c.outside + 0.5)
+               / (t.outside_total + 1)) DESC, c.inside DESC, c.term) AS rank
+    FROM counted c JOIN totals t USING (alert_id)
+    WHERE c.inside >= 2
+), examples AS (
+    SELECT alert_id, complaint_id,
+           row_number() OVER (PARTITION BY alert_id ORDER BY event_time, complaint_id) AS rank
+    FROM rows WHERE in_window
+)
+SELECT w.alert_id,
+       (SELECT list(term ORDER BY rank) FROM ranked r
+        WHERE r.alert_id = w.alert_id AND rank <= {options.terms}) AS terms,
+       (SELECT list(complaint_id ORDER BY rank) FROM examples e
+        WHERE e.alert_id = w.alert_id AND rank <= {options.examples}) AS examples
+FROM surge_windows w
+"""
+
+
+def explain_alerts(conn: duckdb.DuckDBPyConnection, lake: Lake, alerts: Sequence[Alert],
+                   options: SurgeOptions) -> list[Alert]:
+    """``alerts`` with their top terms and example complaint ids."""
+    import pyarrow as pa
+
+    if not alerts:
+        return []
+    windows = pa.table({
+        "alert_id": [a.alert_id for a in alerts],
+        "category": [a.category for a in alerts],
+        "region": [a.region for a in alerts],
+        "source": [a.source for a in alerts],
+        "window_start": [utc(a.window_start) for a in alerts],
+        "window_end": [utc(a.window_end) for a in alerts],
+        "baseline_start": [utc(a.window_start) - timedelta(days=7) for a in alerts],
+    })
+    conn.register("surge_windows", windows)
+    try:
+        found = {r[0]: (r[1] or [], r[2] or []) for r in
+                 conn.execute(explain_sql(lake, options)).fetchall()}
+    finally:
+        conn.unregister("surge_windows")
+    return [replace(a, top_terms=tuple(found[a.alert_id][0]),
+                    example_complaint_ids=tuple(found[a.alert_id][1])) for a in alerts]
+
+
+# ------------------------------------------------------------------------------------------------
+# One run
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SurgeRun:
+    """What one detection run found: the window it evaluated and the alerts it raised or
+    updated (surges it saw, and open ones it saw end)."""
+
+    window: Window | None
+    alerts: list[Alert]
+    surge_hours: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "since": None if self.window is None else self.window.since.isoformat(),
+            "until": None if self.window is None else self.window.end.isoformat(),
+            "surge_hours": self.surge_hours,
+            "alerts": [a.payload() for a in self.alerts],
+        }
+
+
+def _since_open(existing: Sequence[Alert], since: datetime, options: SurgeOptions) -> datetime:
+    """Evaluate again from the start of the earliest open surge (at most a week back), so that an
+    alert that lasts is recomputed whole, not from the middle."""
+    starts = [utc(a.window_start) for a in existing if a.kind == "surge" and a.status == "open"
+              and utc(a.window_end) >= since - HOUR * (options.max_gap_hours + 1)]
+    earliest = min([since, *starts])
+    return max(earliest, since - timedelta(days=7))
+
+
+def detect_surges(lake: Lake, options: SurgeOptions | None = None,
+                  existing: Sequence[Alert] = ()) -> SurgeRun:
+    """One detection run over the clean complaints; ``existing``: the alerts recorded so far (so
+    that a surge that lasts updates its alert). Records nothing (see ``run_surge_detection``)."""
+    opts = options or SurgeOptions()
+    opts = replace(opts, as_of=utc(opts.as_of))
+    if not _has_complaints(lake):
+        return SurgeRun(None, [], 0)
+    conn = connect()
+    try:
+        assert opts.as_of is not None
+        newest = newest_complaint(conn, lake, opts.as_of)
+        if newest is None:
+            return SurgeRun(None, [], 0)
+        window = plan_window(newest, opts)
+        window = replace(window, since=_since_open(existing, window.since, opts))
+        hours = find_surge_hours(conn, lake, window, opts)
+        episodes = group_episodes(hours, opts.max_gap_hours)
+        alerts = [episode_alert(e, window, opts, existing) for e in episodes]
+        if opts.explain:
+            alerts = explain_alerts(conn, lake, alerts, opts)
+        alerts += ended_alerts(existing, [a.alert_id for a in alerts], window)
+        return SurgeRun(window, alerts, len(hours))
+    finally:
+        conn.close()
+
+
+def run_surge_detection(lake: Lake, webhook_url: str | None,
+                        options: SurgeOptions | None = None) -> tuple[SurgeRun, list[Alert]]:
+    """Detect, record in ``alerts/current.parquet`` and send the new and updated alerts to the
+    webhook (never failing for it). Returns the run and the changed alerts."""
+    from quality.alerts import publish_alerts, read_alerts
+
+    run = detect_surges(lake, options, read_alerts(lake))
+    changed, delivery = publish_alerts(lake, run.alerts, webhook_url)
+    if webhook_url:
+        print(delivery.summary())
+    return run, changed
+
+
+def surge_alerts(lake: Lake, since: datetime | None = None) -> list[Alert]:
+    """Recorded surge alerts (whose window ends at or after ``since``), newest first."""
+    from quality.alerts import read_alerts
+
+    found = [a for a in read_alerts(lake) if a.kind == "surge"
+             and (since is None or utc(a.window_end) >= utc(since))]
+    return sorted(found, key=lambda a: (utc(a.window_start), a.alert_id), reverse=True)

@@ -1,0 +1,147 @@
+"""Surge detection on small generated histories written straight into the clean zone (DuckDB only,
+no Spark): a planted surge is found, explained and kept as one alert while it lasts; quiet history
+raises nothing; reruns change nothing."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from common.lake import Lake
+from common.settings import Settings
+from quality.alerts import read_alerts
+from quality.surges import SurgeOptions, detect_surges, group_episodes, run_surge_detection
+from samples.history import HistoryPlan, PlantedSurge, write_history
+from warehouse.duckdb_warehouse import refresh_warehouse, run_query
+
+START = date(2026, 10, 26)  # a Monday
+SURGE = PlantedSurge("network", "South", "call_center",
+                     datetime(2026, 11, 10, 13, tzinfo=UTC), hours=4, factor=6.0)
+PER_DAY = {"call_center": 4000.0}
+
+
+def _lake(tmp_path: Path, surges: tuple[PlantedSurge, ...] = (SURGE,), days: int = 21) -> Lake:
+    lake = Lake(tmp_path / "lake")
+    write_history(HistoryPlan(START, days, PER_DAY, seed=5, surges=surges), lake.clean_complaints)
+    return lake
+
+
+def _options(as_of: datetime, **overrides: object) -> SurgeOptions:
+    return SurgeOptions(as_of=as_of, since=datetime(2026, 11, 6, tzinfo=UTC),
+                        **overrides)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def surge_lake(tmp_path_factory: pytest.TempPathFactory) -> Lake:
+    return _lake(tmp_path_factory.mktemp("surge"))
+
+
+def test_a_planted_surge_is_one_alert_that_explains_itself(surge_lake: Lake) -> None:
+    run = detect_surges(surge_lake, _options(datetime(2026, 11, 12, tzinfo=UTC)))
+    assert [(a.category, a.region, a.source) for a in run.alerts] == [
+        ("network", "South", "call_center")]
+    alert = run.alerts[0]
+    assert alert.window_start == SURGE.start
+    assert SURGE.end <= alert.window_end <= SURGE.end + timedelta(hours=2)
+    assert alert.status == "resolved"
+    assert alert.observed is not None and alert.expected is not None
+    assert alert.observed > 2.5 * alert.expected
+    assert alert.score is not None and alert.score >= 4.5
+    # The planted surge speaks of outages; the example ids are complaints of its window.
+    assert {"outage", "down", "signal", "service", "tower", "anywhere", "nothing", "works"} \
+        & set(alert.top_terms)
+    assert len(alert.example_complaint_ids) == 3
+    ids = ", ".join(f"'{i}'" for i in alert.example_complaint_ids)
+    rows = duckdb.execute(
+        f"SELECT category, region, event_time FROM read_parquet('{surge_lake.clean_complaints}"
+        f"/*/*/*.parquet', hive_partitioning = true) WHERE complaint_id IN ({ids})").fetchall()
+    assert all(r[0] == "network" and r[1] == "South" for r in rows)
+    assert all(SURGE.start <= r[2] < alert.window_end for r in rows)
+
+
+def test_quiet_history_raises_no_alert(tmp_path: Path) -> None:
+    lake = _lake(tmp_path, surges=())
+    run = detect_surges(lake, _options(datetime(2026, 11, 16, tzinfo=UTC)))
+    assert run.alerts == []
+    assert run.surge_hours == 0
+
+
+def test_a_surge_that_lasts_is_one_alert_updated_then_resolved(surge_lake: Lake,
+                                                               tmp_path: Path) -> None:
+    lake = Lake(tmp_path / "state")  # alerts of this test only; the complaints are shared
+    lake.root.mkdir()
+    (lake.root / "clean").symlink_to(surge_lake.clean)
+    seen = []
+    for minutes in (15, 75, 150, 420):  # micro-batches during the surge, then long after
+        as_of = SURGE.start + timedelta(minutes=minutes)
+        run, changed = run_surge_detection(lake, None, _options(as_of, explain=False))
+        seen.append([(a.alert_id, a.status, a.window_end) for a in read_alerts(lake)])
+        assert changed, f"the run at {as_of} should update the alert"
+    ids = {entry[0][0] for entry in seen}
+    assert len(ids) == 1 and all(len(entry) == 1 for entry in seen), seen
+    assert [entry[0][1] for entry in seen] == ["open", "open", "open", "resolved"]
+    assert seen[0][0][2] == SURGE.start + timedelta(minutes=15)  # the hour in progress
+    alert = read_alerts(lake)[0]
+    assert alert.first_seen == SURGE.start + timedelta(minutes=15)  # within one micro-batch
+    # Rerunning the last run changes nothing.
+    _, changed = run_surge_detection(lake, None, _options(SURGE.start + timedelta(minutes=420),
+                                                          explain=False))
+    assert changed == []
+    assert read_alerts(lake) == [alert]
+
+
+def test_the_warehouse_alerts_view(surge_lake: Lake, tmp_path: Path) -> None:
+    settings = Settings(lake=tmp_path / "wh")
+    settings.lake.mkdir()
+    (settings.lake / "clean").symlink_to(surge_lake.clean)
+    refresh_warehouse(settings)
+    empty = run_query(settings, "SELECT * FROM alerts")
+    assert empty.rows == []
+    assert empty.columns[:3] == ["alert_id", "kind", "category"]
+    run_surge_detection(settings.zones, None, _options(datetime(2026, 11, 12, tzinfo=UTC)))
+    refresh_warehouse(settings)
+    result = run_query(settings, "SELECT kind, category, region, source, status, "
+                                 "len(top_terms) > 0, typeof(window_start) FROM alerts")
+    assert result.rows == [("surge", "network", "South", "call_center", "resolved", True,
+                            "TIMESTAMP WITH TIME ZONE")]
+
+
+def test_no_clean_complaints_is_no_run(tmp_path: Path) -> None:
+    run = detect_surges(Lake(tmp_path), SurgeOptions())
+    assert run.window is None and run.alerts == []
+
+
+def test_surge_hours_a_quiet_hour_apart_are_one_surge() -> None:
+    from quality.surges import SurgeHour
+
+    def hour(h: int, region: str = "South") -> SurgeHour:
+        return SurgeHour("network", region, "sms", datetime(2026, 11, 2, h, tzinfo=UTC), 9, 1.0,
+                         5.0)
+
+    episodes = group_episodes([hour(1), hour(3), hour(6), hour(3, "West")], max_gap_hours=1)
+    assert [(e.region, [h.hour.hour for h in e.hours]) for e in episodes] == [
+        ("South", [1, 3]), ("South", [6]), ("West", [3])]
+
+
+def test_complaints_surges_command(surge_lake: Lake, tmp_path: Path,
+                                   capsys: pytest.CaptureFixture[str],
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from complaints.cli import main
+
+    lake = tmp_path / "cli"
+    lake.mkdir()
+    (lake / "clean").symlink_to(surge_lake.clean)
+    monkeypatch.setenv("COMPLAINTS_LAKE", str(lake))
+    assert main(["surges", "--since", "2026-11-08", "--as-of", "2026-11-12T00:00"]) == 0
+    out = capsys.readouterr().out
+    assert "Surges from 2026-11-08 00:00 to 2026-11-12 00:00 UTC: 1 alert" in out
+    assert "surge network / South / call_center" in out and "2026-11-10 13:00" in out
+    assert main(["surges", "--since", "2026-11-12", "--as-of", "2026-11-11"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("complaints surges: --since 2026-11-12T00:00 is not before --as-of")
+    monkeypatch.setenv("COMPLAINTS_LAKE", str(tmp_path / "nowhere"))
+    assert main(["surges"]) == 1
+    assert "there is no lake at" in capsys.readouterr().err
