@@ -345,6 +345,22 @@ def _last_error(log_file: Path) -> str:
     return found[-1][:300] if found else ""
 
 
+def cmd_classify_eval(settings: Settings, args: argparse.Namespace) -> int:
+    from jobs.classify import load_rules
+    from jobs.classify_eval import check_categories, classify_eval, format_table, read_labels
+    from jobs.spark import spark_session
+
+    rules = load_rules(args.taxonomy)
+    # Labels are checked before Spark starts: a typo in a category costs no JVM start-up.
+    check_categories(read_labels(args.labels, args.split), rules.category_names, args.labels)
+    with timed("classify-eval", f"taxonomy {rules.taxonomy} {rules.version} on {args.labels}"):
+        result = classify_eval(spark_session(settings.spark_master), rules, args.labels,
+                               args.split)
+    print(json.dumps(result.to_dict(), indent=2) if args.format == "json"
+          else format_table(result))
+    return 0
+
+
 def cmd_run_dag(settings: Settings, args: argparse.Namespace) -> int:
     from complaints.airflow_local import run_dag
 
@@ -551,6 +567,20 @@ def _add_query_commands(sub: argparse._SubParsersAction[Parser]) -> None:
     p.add_argument("--as-of", type=iso_moment, metavar="TIME",
                    help="the moment the run stands for; later complaints are not seen "
                         "(default: now)")
+    p.add_argument("--format", choices=("table", "json"), default="table",
+                   help="table for people, json for programs")
+
+    p = _command(sub, "classify-eval", "measure a taxonomy on hand-labelled texts (Spark)",
+                 cmd_classify_eval, "Classifies the texts of a labels CSV (header with text,"
+                 "category; other columns ignored) with the transform's expressions and prints "
+                 "precision, recall, F1 and support per category, macro-F1, accuracy, the "
+                 "confusion matrix and each category's predicted share.")
+    p.add_argument("--taxonomy", type=Path, required=True, metavar="FILE",
+                   help="rules file, e.g. rules/telecom.yaml")
+    p.add_argument("--labels", type=Path, required=True, metavar="FILE",
+                   help="labels CSV, e.g. rules/labels/telecom.csv")
+    p.add_argument("--split", help="only rows whose split column has this value (tune, test; "
+                                   "default: all rows)")
     p.add_argument("--format", choices=("table", "json"), default="table",
                    help="table for people, json for programs")
 

@@ -160,6 +160,7 @@ KNOWN: tuple[_Known, ...] = (
     _Known("warehouse.duckdb_warehouse", "WarehouseQueryError", _query),
     _Known("warehouse.duckdb_warehouse", "WarehouseError", _as_is),
     _Known("jobs.classify", "RulesError", _rules),
+    _Known("jobs.classify_eval", "LabelsError", _as_is),
     _Known("jobs.landing", "ExportVerificationError", _export),
     _Known("jobs.landing", "ExportFailedError", _export),
     _Known("builtins", "OSError", _unwritable),

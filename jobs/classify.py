@@ -1,8 +1,10 @@
 """Rule-based classification of complaints from the versioned rules file (``rules/telecom.yaml``).
 
 ``load_rules`` reads and validates the file (pure Python); ``classify_complaints`` turns the rules
-into native Spark expressions (regex hit counts, no Python UDF) and adds category, subcategory,
-rule severity, urgency, sentiment and the taxonomy version to a DataFrame with a text column.
+into native Spark expressions (one regex scan per text for every cue, then small expressions on
+the cues found; no Python UDF) and adds category, subcategory, rule severity, the rule that
+decided, a score, urgency, sentiment and the taxonomy version to a DataFrame with a text column.
+``with_classification`` is the part ``complaints classify-eval`` measures.
 """
 
 from __future__ import annotations
@@ -13,13 +15,83 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 TAXONOMY_CATEGORIES = (
     "network", "billing", "service", "account", "device", "privacy_fraud", "other",
 )
 SEVERITIES = ("P1", "P2", "P3")
+
+
+# --- pattern language: how people write
+# A pattern is a phrase: tokens separated by spaces (outside brackets). A plain word (letters and
+# apostrophes) matches its inflections: plural, -ed, -ing, -er (with a doubled final consonant:
+# drop/dropped, cancel/cancelled), a final e or y that changes (charge/charging, reply/replies) and
+# British/American spellings (-ise/-ize, -isation/-ization, -our/-or). `~N` lets up to N other
+# words stand between the tokens around it ("data ~2 cap" also finds "data usage cap"). Any other
+# token is a Java regular expression, used as written ("mbps", "(is |has been )?down").
+# Matches are whole words on letters only, so "25Mbps" matches "mbps".
+STOP_WORDS = frozenset(
+    "a an the no not my me to of in on for is it at by up out off and or be was are too i you "
+    "we they he she this that with from as can".split())
+_PLAIN_WORD = re.compile(r"[a-z][a-z']*")
+_GAP = re.compile(r"~(\d)")
+_SEPARATOR = "\\W+"
+_BRITISH = ((re.compile(r"i[sz](?=e$|ation$|ed$|ing$|er$)"), "i[sz]"),
+            (re.compile(r"(?<=[a-z]{3})ou?r$"), "ou?r"))
+# Negation right before a cue cancels it: "not a billing issue", "isn't about my bill".
+NEGATION = ("(?:not|never|isn'?t|wasn'?t|aren'?t|nothing to do with)\\s+"
+            "(?:(?:a|an|the|my|about|just|only|really|related to|actually|even)\\s+){0,2}")
+
+
+def _spelling(stem: str) -> str:
+    for pattern, replacement in _BRITISH:
+        stem = pattern.sub(replacement, stem)
+    return stem
+
+
+def inflected(word: str) -> str:
+    """A regex for a plain word and its inflections (see the pattern language above)."""
+    word = word.lower()
+    if word in STOP_WORDS or len(word) < 3 or "'" in word:
+        return re.escape(word)
+    if word.endswith("e"):
+        return _spelling(word)[:-1] + "(?:e|es|ed|ing|er|ers)"
+    if word.endswith("y") and word[-2] not in "aeiou":
+        return _spelling(word[:-1]) + "(?:y|ies|ied|ying)"
+    last = word[-1] if word[-1] not in "aeiouwxy" else ""
+    doubled = f"|{last}ed|{last}ing|{last}er|{last}ers" if last else ""
+    return _spelling(word) + f"(?:s|es|ed|ing|er|ers{doubled})?"
+
+
+def _tokens(pattern: str) -> list[str]:
+    """Split on spaces outside brackets: "(is |has been )?down" stays one token."""
+    tokens, depth, current = [], 0, ""
+    for char in pattern:
+        depth += (char in "([") - (char in ")]")
+        if char == " " and depth == 0:
+            tokens.append(current)
+            current = ""
+        else:
+            current += char
+    return [t for t in [*tokens, current] if t]
+
+
+def phrase_regex(pattern: str) -> str:
+    """The regex of one rule pattern, without the word guards (see ``cue_regex``)."""
+    parts: list[str] = []
+    gap = ""
+    for token in _tokens(pattern):
+        words = _GAP.fullmatch(token)
+        if words:
+            gap = f"(?:\\w+\\W+){{0,{words.group(1)}}}"
+            continue
+        if parts:
+            parts.append(_SEPARATOR + gap)
+            gap = ""
+        parts.append(inflected(token) if _PLAIN_WORD.fullmatch(token) else f"(?:{token})")
+    return "".join(parts)
 
 
 class RulesError(ValueError):
@@ -38,6 +110,7 @@ class Subcategory:
 class Category:
     name: str
     subcategories: tuple[Subcategory, ...]
+    priority: int = 0  # equal scores go to the higher priority, then to the category listed first
 
 
 @dataclass(frozen=True)
@@ -57,12 +130,14 @@ class Rules:
         return tuple(c.name for c in self.categories) + (self.default_category,)
 
 
-def _patterns(raw: Any, where: str) -> tuple[str, ...]:
+def _patterns(raw: Any, where: str, phrases: bool = False) -> tuple[str, ...]:
+    """Category patterns are phrases (the language above); urgency and sentiment cues are
+    plain regular expressions."""
     if not isinstance(raw, list) or not raw or not all(isinstance(p, str) and p for p in raw):
         raise RulesError(f"{where}: patterns must be a non-empty list of strings")
     for p in raw:
         try:
-            re.compile(p)
+            re.compile(phrase_regex(p) if phrases else p)
         except re.error as exc:
             raise RulesError(f"{where}: pattern {p!r} is not a valid regex: {exc}") from exc
     return tuple(raw)
@@ -81,8 +156,8 @@ def _subcategory(sub: Any, where: str, default_severity: Any) -> Subcategory:
     weight = sub.get("weight", 1)
     if not isinstance(weight, int | float) or isinstance(weight, bool) or weight <= 0:
         raise RulesError(f"{where}: weight {weight!r} must be a positive number")
-    return Subcategory(str(sub["name"]), severity, _patterns(sub.get("patterns"), where),
-                       float(weight))
+    patterns = _patterns(sub.get("patterns"), where, phrases=True)
+    return Subcategory(str(sub["name"]), severity, patterns, float(weight))
 
 
 def _category(cat: Any, i: int, allowed_categories: tuple[str, ...],
@@ -97,7 +172,10 @@ def _category(cat: Any, i: int, allowed_categories: tuple[str, ...],
     twice = _listed_twice([s.name for s in subs])
     if twice:
         raise RulesError(f"category {name}: subcategories listed twice: {twice}")
-    return Category(name, tuple(subs))
+    priority = cat.get("priority", 0)
+    if not isinstance(priority, int) or isinstance(priority, bool):
+        raise RulesError(f"category {name}: priority {priority!r} must be an integer")
+    return Category(name, tuple(subs), priority)
 
 
 def _categories(doc: dict[str, Any], allowed_categories: tuple[str, ...]) -> tuple[Category, ...]:
@@ -143,16 +221,27 @@ def parse_rules(doc: Any, allowed_categories: tuple[str, ...] = TAXONOMY_CATEGOR
     )
 
 
-def load_rules(path: Path) -> Rules:
+def load_rules(path: Path, allowed_categories: tuple[str, ...] | None = None) -> Rules:
+    """Read and validate a rules file; ``allowed_categories`` defaults to the file's own
+    ``categories`` list when it has one (another business's taxonomy), else the telecom one."""
     try:
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise RulesError(f"cannot read rules file {path}: {exc}") from exc
-    return parse_rules(doc)
+    return parse_rules(doc, allowed_categories or _declared_categories(doc))
+
+
+def _declared_categories(doc: Any) -> tuple[str, ...]:
+    declared = doc.get("taxonomy_categories") if isinstance(doc, dict) else None
+    if declared is None:
+        return TAXONOMY_CATEGORIES
+    if not isinstance(declared, list) or not all(isinstance(c, str) and c for c in declared):
+        raise RulesError("'taxonomy_categories' must be a list of category names")
+    return tuple(declared)
 
 
 def word_regex(patterns: tuple[str, ...]) -> str:
-    """One case-insensitive regex matching any pattern as whole words."""
+    """One case-insensitive regex matching any pattern as whole words (urgency and sentiment)."""
     return "(?i)(?<![\\w])(?:" + "|".join(f"(?:{p})" for p in patterns) + ")(?![\\w])"
 
 
@@ -160,58 +249,182 @@ def hit_count(text: Column, patterns: tuple[str, ...]) -> Column:
     return F.size(F.regexp_extract_all(text, F.lit(word_regex(patterns)), 0))
 
 
-def _best(candidates: list[Column]) -> Column:
-    """The candidate struct with the most hits; ties go to the earliest (highest `order`)."""
-    return F.array_max(F.array(*candidates))
+# --- compiled rules
+@dataclass(frozen=True)
+class Rule:
+    """One pattern of one subcategory: what a cue found in a text is attributed to."""
+    rule_id: str  # category.subcategory.n (n: the pattern's place in its list, from 1)
+    category: str
+    subcategory: str
+    regex: str
+
+
+def rules_of(rules: Rules) -> tuple[Rule, ...]:
+    """Every pattern as a rule, in the order of the combined regex: longer phrases first (so
+    "credit check" is found before "credit" can take the word), then category priority, then
+    as listed."""
+    listed = [
+        (len(_tokens(p)), Rule(f"{c.name}.{s.name}.{n}", c.name, s.name, phrase_regex(p)))
+        for c in _by_priority(rules) for s in c.subcategories
+        for n, p in enumerate(s.patterns, start=1)
+    ]
+    return tuple(rule for _, rule in sorted(listed, key=lambda pair: -pair[0]))
+
+
+def _by_priority(rules: Rules) -> list[Category]:
+    return sorted(rules.categories, key=lambda c: -c.priority)  # stable: then listed order
+
+
+def _guarded(alternatives: list[str], anchored: bool = False) -> str:
+    body = "(?:" + NEGATION + ")?(?:" + "|".join(f"(?:{a})" for a in alternatives) + ")"
+    if anchored:
+        return "(?i)^" + body + "$"
+    return "(?i)(?<![a-z])" + body + "(?![a-z])"
+
+
+def cue_regex(rules: Rules) -> str:
+    """All patterns of all categories as one regex: one scan of each text finds every cue.
+    At one position the first alternative that matches wins, so the order is the priority."""
+    return _guarded([r.regex for r in rules_of(rules)])
+
+
+def validate_with_java(spark: SparkSession, rules: Rules) -> None:
+    """Compile every pattern with the engine that runs it (``java.util.regex``, as Spark does):
+    Python's ``re`` accepts some patterns Java rejects, and the other way round."""
+    jvm = getattr(spark, "_jvm", None)
+    if jvm is None:  # Spark Connect: the server compiles (and names the bad pattern) itself
+        return
+    compile_java = jvm.java.util.regex.Pattern.compile
+    for rule in rules_of(rules):
+        try:
+            compile_java(_guarded([rule.regex]))
+        except Exception as exc:  # py4j wraps PatternSyntaxException
+            first = str(exc).strip().splitlines()
+            detail = next((line for line in first if "PatternSyntax" in line), first[-1])
+            raise RulesError(f"rule {rule.rule_id}: not a valid Java regex: {detail}") from exc
+
+
+_CAPTURING = re.compile(r"(?<!\\)\((?!\?)")
+_RULE_SEPARATOR = "\u0001"
+
+
+def _non_capturing(regex: str) -> str:
+    return _CAPTURING.sub("(?:", regex)
+
+
+def rule_index_regex(rules: Rules) -> str:
+    """Every pattern as its own numbered group, anchored, after the negation as group 1: matched
+    against the text of one cue, the group that took part is the rule that found it (the first
+    alternative that matches is the one the combined regex chose). Patterns' own groups become
+    non-capturing."""
+    groups = "|".join(f"({_non_capturing(r.regex)})" for r in rules_of(rules))
+    return "(?i)^(" + NEGATION + ")?(?:" + groups + ")$"
+
+
+def _cue_parts(cue: Column, rules: Rules) -> Column:
+    """The cue split by rule: [negation, rule 1, rule 2, ...], by one regex replacement that
+    writes each group's text, separated by \\u0001 (Java writes nothing for a group that did
+    not take part)."""
+    count = len(rules_of(rules))
+    marks = _RULE_SEPARATOR.join(f"${i}" for i in range(1, count + 2))
+    return F.split(F.regexp_replace(cue, F.lit(rule_index_regex(rules)), F.lit(marks)),
+                   _RULE_SEPARATOR)
+
+
+def _found(parts: Column, rules: Rules) -> Column:
+    """Which rule (1-based, in ``rules_of`` order) found a cue, and whether it is negated."""
+    count = len(rules_of(rules))
+    taken = F.transform(F.slice(parts, 2, count), lambda part: part != F.lit(""))
+    return F.struct(F.array_position(taken, True).cast("int").alias("index"),
+                    (F.element_at(parts, 1) != F.lit("")).alias("negated"))
+
+
+def _literals(values: list[Any]) -> Column:
+    return F.array(*[F.lit(v) for v in values])
+
+
+def _cue_of(found: Column, rules: Rules) -> Column:
+    """The rule behind a cue (from ``_found``) and its subcategory's weight (0 when negated)."""
+    listed = rules_of(rules)
+    subs = {(c.name, s.name): s for c in rules.categories for s in c.subcategories}
+    index = found["index"]
+
+    def pick(values: list[Any]) -> Column:
+        return F.element_at(_literals(values), index)
+
+    weight = pick([subs[(r.category, r.subcategory)].weight for r in listed])
+    return F.struct(
+        F.when(found["negated"], F.lit(0.0)).otherwise(weight).alias("weight"),
+        (-index).alias("order"),  # the first listed wins among equal weights
+        pick([r.category for r in listed]).alias("category"),
+        pick([r.subcategory for r in listed]).alias("sub"),
+        pick([subs[(r.category, r.subcategory)].severity for r in listed]).alias("severity"),
+        pick([r.rule_id for r in listed]).alias("rule_id"),
+    )
+
+
+def _category_score(cues: Column, category: str) -> Column:
+    return F.aggregate(cues, F.lit(0.0),
+                       lambda acc, c: acc + F.when(c["category"] == category, c["weight"])
+                       .otherwise(F.lit(0.0)))
+
+
+def with_classification(frame: DataFrame, text: Column, rules: Rules) -> DataFrame:
+    """Add category, subcategory, rule_severity, rule_id and classification_score of a text.
+
+    One regex scan finds every cue (``cue_regex``); each cue is attributed to its subcategory on
+    its own short text; a category's score is the sum of its cues' weights (negated cues weigh
+    0); the highest score wins, equal scores go to the higher priority (then the first listed).
+    Within the winner, the heaviest cue decides subcategory and rule. The score is the winner's
+    share of all cue weight (1.0: every cue agrees; 0.0: no cue, the default category).
+    Each step is its own projection, so Spark computes the cues once, not once per use.
+    """
+    matches = F.regexp_extract_all(text, F.lit(cue_regex(rules)), 0)
+    parts = F.transform(matches, lambda m: _cue_parts(m, rules))
+    found = frame.select("*", F.transform(parts, lambda p: _found(p, rules)).alias("_found"))
+    with_cues = found.select("*", F.transform("_found", lambda f: _cue_of(f, rules))
+                             .alias("_cues")).drop("_found")
+    cues = F.col("_cues")
+    listed = {c.name: i for i, c in enumerate(rules.categories)}
+    scores = F.array(*[
+        F.struct(_category_score(cues, c.name).alias("score"), F.lit(c.priority).alias("priority"),
+                 F.lit(-listed[c.name]).alias("order"), F.lit(c.name).alias("name"))
+        for c in rules.categories])
+    with_scores = with_cues.select("*", scores.alias("_scores"))
+    best = F.array_max(F.col("_scores"))
+    total = F.aggregate(F.col("_scores"), F.lit(0.0), lambda acc, s: acc + s["score"])
+    with_best = with_scores.select(
+        "*", best.alias("_best"), total.alias("_total"),
+        F.array_max(F.filter(cues, lambda c: (c["category"] == best["name"]) & (c["weight"] > 0)))
+        .alias("_winner"))
+    matched = F.col("_best")["score"] > 0
+    winner = F.col("_winner")
+    return with_best.select(
+        "*",
+        F.when(matched, F.col("_best")["name"]).otherwise(F.lit(rules.default_category))
+        .alias("category"),
+        F.when(matched, winner["sub"]).otherwise(F.lit(rules.default_subcategory))
+        .alias("subcategory"),
+        F.when(matched, winner["severity"]).otherwise(F.lit(rules.default_severity))
+        .alias("rule_severity"),
+        F.when(matched, winner["rule_id"]).alias("rule_id"),
+        F.when(matched, F.round(F.col("_best")["score"] / F.col("_total"), 3))
+        .otherwise(F.lit(0.0)).alias("classification_score"),
+    ).drop("_cues", "_scores", "_best", "_total", "_winner")
 
 
 def classify_complaints(
     frame: DataFrame, rules: Rules, text_col: str = "classify_text"
 ) -> DataFrame:
-    """Add category, subcategory, rule_severity, urgent, sentiment and taxonomy_version."""
+    """Add category, subcategory, rule_severity, rule_id, classification_score, urgent,
+    sentiment and taxonomy_version."""
+    validate_with_java(frame.sparkSession, rules)
     text = F.coalesce(F.col(text_col), F.lit(""))
-    hits = {
-        (c.name, s.name): hit_count(text, s.patterns).alias(f"_hits__{c.name}__{s.name}")
-        for c in rules.categories
-        for s in c.subcategories
-    }
-    with_hits = frame.select("*", *hits.values(),
-                             hit_count(text, rules.urgent).alias("_urgent_hits"),
-                             hit_count(text, rules.negative).alias("_neg_hits"),
-                             hit_count(text, rules.positive).alias("_pos_hits"))
-
-    def hits_of(cat: str, sub: str) -> Column:
-        return F.col(f"_hits__{cat}__{sub}")
-
-    category_candidates = []
-    for i, cat in enumerate(rules.categories):
-        best_sub = _best([
-            F.struct((hits_of(cat.name, s.name) * F.lit(s.weight)).alias("hits"),
-                     F.lit(-j).alias("order"),
-                     F.lit(s.name).alias("name"), F.lit(s.severity).alias("severity"))
-            for j, s in enumerate(cat.subcategories)
-        ])
-        score = sum((hits_of(cat.name, s.name) * F.lit(s.weight) for s in cat.subcategories),
-                    F.lit(0.0))
-        category_candidates.append(
-            F.struct(score.alias("hits"), F.lit(-i).alias("order"), F.lit(cat.name).alias("name"),
-                     best_sub.alias("sub"))
-        )
-    best = _best(category_candidates)
-    matched = best["hits"] > 0
-    sentiment_score = F.col("_pos_hits") - F.col("_neg_hits")
-    classified = with_hits.select(
+    sentiment_score = hit_count(text, rules.positive) - hit_count(text, rules.negative)
+    return with_classification(frame, text, rules).select(
         "*",
-        F.when(matched, best["name"]).otherwise(F.lit(rules.default_category)).alias("category"),
-        F.when(matched, best["sub"]["name"]).otherwise(F.lit(rules.default_subcategory))
-        .alias("subcategory"),
-        F.when(matched, best["sub"]["severity"]).otherwise(F.lit(rules.default_severity))
-        .alias("rule_severity"),
-        (F.col("_urgent_hits") > 0).alias("urgent"),
+        (hit_count(text, rules.urgent) > 0).alias("urgent"),
         F.when(sentiment_score < 0, "negative").when(sentiment_score > 0, "positive")
         .otherwise("neutral").alias("sentiment"),
         F.lit(rules.version).alias("taxonomy_version"),
     )
-    helper_columns = [c for c in classified.columns if c.startswith("_") and c.endswith("hits")
-                      or c.startswith("_hits__")]
-    return classified.drop(*helper_columns)

@@ -42,6 +42,7 @@ class RecordSchema:
             "array<string>": T.ArrayType(T.StringType(), containsNull=False),
             "decimal": T.DecimalType(38, 10),
             "boolean": T.BooleanType(),
+            "double": T.DoubleType(),
             "array<decimal>": T.ArrayType(T.DecimalType(38, 10)),
         }
         return T.StructType(
@@ -60,6 +61,7 @@ class RecordSchema:
             "array<string>": pa.list_(pa.string()),
             "decimal": pa.decimal128(38, 10),
             "boolean": pa.bool_(),
+            "double": pa.float64(),
             "array<decimal>": pa.list_(pa.decimal128(38, 10)),
         }
         return pa.schema(
@@ -107,6 +109,10 @@ COMPLAINT = RecordSchema(
         Column("duplicate_count", "int", False,
                "how many raw copies of this complaint were collapsed into this row"),
         Column("taxonomy_version", "string", False, "version of the rules file that classified it"),
+        Column("rule_id", "string", True,
+               "the rule that decided the category (category.subcategory.n); NULL: no rule fired"),
+        Column("classification_score", "double", False,
+               "the category's share of the cue weight found (1.0 unambiguous, 0.0 no cue)"),
         Column("quality_flags", "array<string>", False,
                "e.g. missing_customer_id, missing_region, imputed_severity, future_dated"),
         Column("raw_file", "string", False,

@@ -37,6 +37,8 @@ def clean_complaint(n: int, **overrides: Any) -> dict[str, Any]:
         "location": "Austin",
         "duplicate_count": 1,
         "taxonomy_version": "test-1",
+        "rule_id": "network.outage.2",
+        "classification_score": 1.0,
         "quality_flags": [],
         "raw_file": f"raw/{source}/ingest_date={event_time:%Y-%m-%d}/hour=14/file.jsonl",
         "raw_line": n,

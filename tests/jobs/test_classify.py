@@ -16,8 +16,11 @@ from jobs.classify import (
     Rules,
     RulesError,
     classify_complaints,
+    inflected,
     load_rules,
     parse_rules,
+    phrase_regex,
+    validate_with_java,
 )
 
 RULES_DOC: dict[str, Any] = yaml.safe_load(DEFAULT_RULES.read_text(encoding="utf-8"))
@@ -213,7 +216,8 @@ def test_classify_realistic_texts(spark: Any, rules: Rules) -> None:
                                   "i int, classify_text string")
     out = classify_complaints(frame, rules)
     assert out.columns == ["i", "classify_text", "category", "subcategory", "rule_severity",
-                           "urgent", "sentiment", "taxonomy_version"]
+                           "rule_id", "classification_score", "urgent", "sentiment",
+                           "taxonomy_version"]
     got = sorted(out.collect())
     assert [(r.classify_text, r.category, r.subcategory, r.rule_severity, r.urgent, r.sentiment)
             for r in got] == CASES
@@ -244,3 +248,98 @@ def test_changing_a_rule_changes_the_outcome_and_the_version(spark: Any, rules: 
         ("device", "handset", "P3", "2026.11.3-test"),
     ]
 
+
+
+# --- how people write: inflections, glued units, gaps, negation, priority
+@pytest.mark.parametrize(("pattern", "matches", "misses"), [
+    ("charge", ["charge", "charges", "charged", "charging", "Charger"],
+     ["chargeback", "discharge"]),
+    ("drop", ["drop", "drops", "dropped", "dropping"], ["droplet"]),
+    ("cancel", ["cancel", "cancelled", "canceled", "cancelling", "cancels"], ["cancellation"]),
+    ("company", ["company", "companies"], ["companion"]),
+    ("authorize", ["authorize", "authorised", "authorizing"], ["authority"]),
+    ("data ~2 cap", ["data cap", "data usage cap", "data-usage caps", "data monthly usage cap"],
+     ["data a b c cap", "cap data"]),
+    ("mbps", ["25Mbps", "25 mbps", "Mbps"], ["mbpsx"]),
+])
+def test_a_pattern_matches_how_people_write(pattern: str, matches: list[str],
+                                            misses: list[str]) -> None:
+    import re
+    regex = re.compile(r"(?i)(?<![a-z])(?:" + phrase_regex(pattern) + r")(?![a-z])")
+    assert [m for m in matches if not regex.search(m)] == []
+    assert [m for m in misses if regex.search(m)] == []
+
+
+def test_stop_words_are_not_inflected() -> None:
+    assert (inflected("no"), inflected("not")) == ("no", "not")
+
+
+def _tiny_rules(**changes: Any) -> Rules:
+    doc = {
+        "taxonomy": "tiny", "version": "1", "default_category": "other",
+        "categories": [
+            {"name": "billing", "subcategories": [
+                {"name": "fees", "patterns": ["fee"]},
+                {"name": "bill_general", "weight": 0.5, "patterns": ["bill"]}]},
+            {"name": "network", "subcategories": [
+                {"name": "slow", "patterns": ["slow", "speed"]}]},
+            {"name": "service", "subcategories": [
+                {"name": "not_authorised", "patterns": ["not authori[sz]ed"]}]},
+        ],
+        "urgent": {"patterns": ["911"]},
+        "sentiment": {"negative": ["awful"], "positive": ["great"]},
+    }
+    doc.update(changes)
+    return parse_rules(doc, ("billing", "network", "service", "other"))
+
+
+def _classified(spark: Any, rules: Rules, texts: list[str]) -> list[tuple[Any, ...]]:
+    frame = spark.createDataFrame([(i, t) for i, t in enumerate(texts)],
+                                  "i int, classify_text string")
+    return [(r.category, r.subcategory, r.rule_id, r.classification_score)
+            for r in classify_complaints(frame, rules).orderBy("i").collect()]
+
+
+def test_negation_priority_rule_id_and_score(spark: Any) -> None:
+    rules = _tiny_rules()
+    assert _classified(spark, rules, [
+        "it is not a billing issue, the speed is awful",  # the negated cue counts nothing
+        "slow internet and a late fee",  # a tie: the category listed first
+        "the fee and the bill are wrong, speed is fine",  # 1.5 billing against 1 network
+        "this is not authorized",  # a rule that starts with "not" is no negation
+        "nothing to see",
+    ]) == [
+        ("network", "slow", "network.slow.2", 1.0),
+        ("billing", "fees", "billing.fees.1", 0.5),
+        ("billing", "fees", "billing.fees.1", 0.6),
+        ("service", "not_authorised", "service.not_authorised.1", 1.0),
+        ("other", "unspecified", None, 0.0),
+    ]
+    categories: list[dict[str, Any]] = [
+        {"name": "billing", "subcategories": [{"name": "fees", "patterns": ["fee"]}]},
+        {"name": "network", "priority": 1,
+         "subcategories": [{"name": "slow", "patterns": ["slow"]}]},
+        {"name": "service", "subcategories": [{"name": "x", "patterns": ["x"]}]}]
+    prioritised = _tiny_rules(categories=categories)
+    assert _classified(spark, prioritised, ["slow internet and a late fee"]) == [
+        ("network", "slow", "network.slow.1", 0.5)]
+
+
+def test_a_pattern_java_rejects_is_an_error_naming_the_rule(spark: Any) -> None:
+    # Python's named group: Python's re accepts it, Java (which runs it) does not.
+    rules = _tiny_rules()
+    service = rules.categories[2]
+    broken = parse_rules({"taxonomy": "tiny", "version": "1", "default_category": "other",
+                          "categories": [
+                              {"name": c.name, "subcategories": [
+                                  {"name": s.name, "patterns": list(s.patterns)}
+                                  for s in c.subcategories]}
+                              for c in rules.categories[:2]] + [
+                              {"name": service.name, "subcategories": [
+                                  {"name": "not_authorised", "patterns": ["(?P<word>cap)"]}]}],
+                          "urgent": {"patterns": ["911"]},
+                          "sentiment": {"negative": ["awful"], "positive": ["great"]}},
+                         ("billing", "network", "service", "other"))
+    with pytest.raises(RulesError, match=r"^rule service\.not_authorised\.1: not a valid Java "
+                                         r"regex: "):
+        validate_with_java(spark, broken)

@@ -297,6 +297,8 @@ def test_enrich_complaints_shape_and_severity(spark: Any, rules: Rules) -> None:
         "location": "Austin 78701",
         "duplicate_count": 1,
         "taxonomy_version": rules.version,
+        "rule_id": "network.outage.3",
+        "classification_score": 1.0,
         "quality_flags": [],
         "raw_file": GOOD["raw_file"],
         "raw_line": 1,

@@ -25,6 +25,7 @@ SPARK_TYPES = {
     "array<string>": T.ArrayType(T.StringType(), containsNull=False),
     "decimal": T.DecimalType(38, 10),
     "boolean": T.BooleanType(),
+    "double": T.DoubleType(),
     "array<decimal>": T.ArrayType(T.DecimalType(38, 10)),
 }
 ARROW_TYPES = {
@@ -36,6 +37,7 @@ ARROW_TYPES = {
     "array<string>": pa.list_(pa.string()),
     "decimal": pa.decimal128(38, 10),
     "boolean": pa.bool_(),
+    "double": pa.float64(),
     "array<decimal>": pa.list_(pa.decimal128(38, 10)),
 }
 
@@ -54,11 +56,12 @@ ARCHITECTURE_FIELDS: dict[str, dict[str, str]] = {
     "region / geolocation": {"region": "string", "state": "string", "location": "string"},
     "duplicate / case links": {"duplicate_count": "int", "case_id": "string"},
     "taxonomy version": {"taxonomy_version": "string"},
+    "why this category": {"rule_id": "string", "classification_score": "double"},
     "quality flags": {"quality_flags": "array<string>"},
     "lineage (raw file, line)": {"raw_file": "string", "raw_line": "long"},
 }
 # Where a source does not know it, the record says so with NULL; everything else is required.
-NULLABLE = {"customer_id", "case_id", "region", "state", "location"}
+NULLABLE = {"customer_id", "case_id", "region", "state", "location", "rule_id"}
 
 
 @pytest.mark.parametrize("schema", SCHEMAS, ids=lambda s: s.name)
