@@ -2,14 +2,18 @@
 
 Spark and Arrow schemas, and the column table in the README, are all derived from ``COMPLAINT``.
 Types use a small vocabulary (``string``, ``long``, ``int``, ``timestamp``, ``date``,
-``array<string>``, and for the operational tables ``decimal``, ``boolean``, ``array<decimal>``)
-so that each engine's type is a lookup, never a second definition.
+``array<string>``, ``double``, and for the operational tables ``decimal``, ``boolean``,
+``array<decimal>``: ``TYPES``) so that each engine's type is a lookup, never a second definition;
+a column of another type is an error where it is declared.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+
+TYPES = ("string", "long", "int", "timestamp", "date", "array<string>", "double", "decimal",
+         "boolean", "array<decimal>")
 
 
 @dataclass(frozen=True)
@@ -18,6 +22,10 @@ class Column:
     type: str
     nullable: bool
     description: str
+
+    def __post_init__(self) -> None:
+        if self.type not in TYPES:
+            raise ValueError(f"column {self.name}: type {self.type!r} is not one of {TYPES}")
 
 
 @dataclass(frozen=True)

@@ -102,6 +102,7 @@ DUCKDB_TYPES: dict[str, str] = {
     "array<string>": "VARCHAR[]",
     "decimal": "DECIMAL(38, 10)",
     "boolean": "BOOLEAN",
+    "double": "DOUBLE",
     "array<decimal>": "DECIMAL(38, 10)[]",
 }
 

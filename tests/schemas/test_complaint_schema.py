@@ -9,7 +9,7 @@ import pytest
 from pyspark.sql import types as T
 
 from common.settings import REPO_ROOT
-from schemas.complaint import COMPLAINT, QUARANTINE, RUN, RecordSchema
+from schemas.complaint import COMPLAINT, QUARANTINE, RUN, TYPES, Column, RecordSchema
 from schemas.sources import COMPLAINT_SOURCES, DYNAMODB_TABLES, operational_schema
 
 SCHEMAS = [COMPLAINT, QUARANTINE, RUN, *(operational_schema(t) for t in DYNAMODB_TABLES.values())]
@@ -129,3 +129,13 @@ def test_readme_holds_the_generated_schema_table() -> None:
         "README.md's schema table is out of date: paste the output of `complaints schema` "
         f"between {START_MARKER} and {END_MARKER}"
     )
+
+
+def test_a_column_type_outside_the_vocabulary_is_an_error_where_declared() -> None:
+    with pytest.raises(ValueError, match="type 'float' is not one of"):
+        Column("score", "float", False, "a score")
+
+
+def test_every_type_of_the_vocabulary_has_a_spark_and_an_arrow_type() -> None:
+    every = RecordSchema("all", tuple(Column(t, t, True, t) for t in TYPES))
+    assert len(every.spark_schema().fields) == len(every.arrow_schema()) == len(TYPES)

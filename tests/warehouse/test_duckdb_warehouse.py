@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from common.settings import Settings
-from schemas.complaint import COMPLAINT, QUARANTINE, RUN, RecordSchema
+from schemas.complaint import COMPLAINT, QUARANTINE, RUN, TYPES, RecordSchema
 from schemas.sources import DYNAMODB_TABLES
 from tests.builders import clean_complaint
 from warehouse.duckdb_warehouse import (
@@ -606,3 +606,7 @@ def test_table_of_a_real_query(lake: Settings) -> None:
 def test_unknown_format_is_rejected() -> None:
     with pytest.raises(ValueError, match="unknown format"):
         format_result(SAMPLE, "xml")  # type: ignore[arg-type]
+
+
+def test_every_type_of_the_schema_vocabulary_has_a_duckdb_type() -> None:
+    assert set(DUCKDB_TYPES) == set(TYPES)
