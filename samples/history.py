@@ -132,7 +132,8 @@ def history_table(plan: HistoryPlan) -> Any:
 CONSTANTS: dict[str, object] = {
     "customer_id": None, "case_id": None, "subcategory": "general", "severity": "P3",
     "sentiment": "negative", "state": None, "location": None, "duplicate_count": 1,
-    "taxonomy_version": "history", "quality_flags": [], "raw_file": "samples/history",
+    "taxonomy_version": "history", "rule_id": None, "classification_score": 1.0,
+    "quality_flags": [], "raw_file": "samples/history",
     "run_id": "history",
 }
 

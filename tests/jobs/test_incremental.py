@@ -67,8 +67,9 @@ def social(event_id: str, text: str, posted_at: str) -> dict[str, Any]:
 
 def stream_steps(settings: Settings, step: int) -> None:
     """Stream landings of one step: new events, replays, same content under another id, an
-    event whose later copy moves it to another day, and a bad record."""
-    at = LANDED + timedelta(hours=step)
+    event whose later copy moves it to another day, and a bad record. Step n lands n days
+    after the first (events are never more than the future tolerance ahead of their landing)."""
+    at = LANDED + timedelta(days=step)
     if step == 0:
         stream_file(settings, "sms", at, 100, [
             sms("s-1", "no signal since this morning", "2026-11-02T10:00:00Z"),
@@ -103,7 +104,7 @@ def batch_steps(settings: Settings, generated: Path, step: int) -> None:
         line = next(x for x in first.read_bytes().splitlines() if x.startswith(b'{"call_id"')
                     and x.endswith(b"}"))
         record = json.loads(line)
-        record["started"], record["tz"] = "2026-11-09T12:00:00Z", None
+        record["started"], record["tz"] = "2026-11-01T12:00:00Z", None
         moved = settings.zones.inbox / "call_center" / "corrected.jsonl"
         moved.write_text(json.dumps(record) + "\n", encoding="utf-8")
         land_files(settings, "call_center", landed_at=LANDED + timedelta(hours=step + 1))
@@ -151,7 +152,7 @@ def test_incremental_runs_equal_one_full_run(spark: Any, tmp_path: Path) -> None
     carried = [r for r in incremental_rows if r["source"] == "call_center"
                and r["duplicate_count"] > 1 and r["first_ingest_time"] < r["ingest_time"]]
     assert carried, "the generator carries some calls into the next day's export"
-    moved = [r for r in incremental_rows if r["event_date"] == "2026-11-09"]
+    moved = [r for r in incremental_rows if r["event_date"] == "2026-11-01"]
     assert [r["source"] for r in moved] == ["call_center"]
 
 
