@@ -14,12 +14,12 @@ one process with one Spark session (a fresh JVM per size, so every size starts c
    plus its children: the Spark JVM and any Python workers, from psutil) and peak resident memory
    (``bench.memory.MemorySampler`` with children).
 3. **Stages** (``--no-profile`` skips): the same transform once more in a profiling mode that
-   forces each stage and caches its output before the next starts (``persist`` + ``count``), so
-   each stage is timed on its own: read (the raw readers into Spark's ``noop`` sink), parse +
-   standardise (to the cache, minus the read), dedupe, classify + enrich, write. Caching adds a
-   little to each stage; the stages add up to about the full run. (Spark's event log cannot split
-   them: whole-stage code generation fuses parse, standardise and the dedupe's map side into one
-   Spark stage, and classification and the write into another.)
+   forces each stage and caches its output on disk before the next starts (``persist`` +
+   ``count``), so each stage is timed on its own: read (the raw readers into Spark's ``noop``
+   sink), parse + standardise (to the cache, minus the read), dedupe, classify + enrich, write.
+   Caching adds a little to each stage; the stages add up to about the full run. (Spark's event
+   log cannot split them: whole-stage code generation fuses parse, standardise and the dedupe's
+   map side into one Spark stage, and classification and the write into another.)
 4. **Spark I/O floor** on the same raw files, same session: read every file (JSON Lines and the
    gzip export files as text lines, the CSV with the reader's options) and write Parquet
    partitioned by date and source (the landing date of the file: no parsing), snappy like the
@@ -361,7 +361,8 @@ def stage_profile(spark: Any, settings: Settings, scratch: Path) -> dict[str, fl
     stages: dict[str, float] = {}
     stages["read"] = timed(lambda: union(raw(s) for s in present)
                            .write.format("noop").mode("overwrite").save())
-    level = StorageLevel.MEMORY_AND_DISK
+    # On disk: three cached frames of 1M+ rows do not fit the driver's 2 GB heap beside the work.
+    level = StorageLevel.DISK_ONLY
     standardised = standardise_complaints(
         union(stage_source(spark, settings, s, [inspect_raw_file(p, s) for p in files[s]])
               for s in present)).persist(level)
