@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from common.lake import unique_safe_name, write_atomically
+from quality.gx_project import CRITICAL, critical, run_suite, severity, warning
 from schemas.complaint import COMPLAINT, RecordSchema
 
 if TYPE_CHECKING:
@@ -56,6 +57,7 @@ __all__ = [
     "check_clean_complaints",
     "enforce",
     "load_clean_complaints",
+    "validate_frame",
     "write_report",
 ]
 
@@ -97,10 +99,12 @@ class FailedExpectation:
     expectation: str  # GX expectation type, e.g. "expect_column_values_to_be_unique"
     column: str | None  # column, "a, b" for multi-column expectations, None for table-level ones
     details: str  # unexpected count / percent, a sample of the unexpected values and complaint ids
+    severity: str = CRITICAL  # critical: the partitions are held; warning: reported only
 
     def line(self) -> str:
         target = f"({self.column})" if self.column else ""
-        return f"FAILED {self.expectation}{target}: {self.details}"
+        label = "FAILED" if self.severity == CRITICAL else "WARNING"
+        return f"{label} {self.expectation}{target}: {self.details}"
 
 
 @dataclass(frozen=True)
@@ -117,6 +121,11 @@ class QualityReport:
     def passed(self) -> int:
         return self.evaluated - len(self.failed)
 
+    @property
+    def critical(self) -> bool:
+        """A critical expectation failed: the checked partitions must not be served."""
+        return any(f.severity == CRITICAL for f in self.failed)
+
     def summary(self) -> str:
         head = (
             f"{self.suite} quality: {self.passed}/{self.evaluated} expectations passed "
@@ -131,6 +140,7 @@ class QualityReport:
             "rows": self.rows,
             "evaluated": self.evaluated,
             "passed": self.passed,
+            "critical": self.critical,
             "failed": [asdict(f) for f in self.failed],
         }
 
@@ -221,26 +231,30 @@ def build_suite(
     # The documented 1.x names (gx.expectations.ExpectX) are re-exported without ``__all__``,
     # which ``mypy --strict`` reads as private; typing the module as Any keeps them readable.
     gxe: Any = gx_expectations
-    expectations: list[Any] = [gxe.ExpectTableRowCountToBeBetween(min_value=min_rows)]
-    expectations += [gxe.ExpectColumnToExist(column=c.name) for c in schema.columns]
+    # Critical: the table's shape and keys (a partition that breaks them must not be served);
+    # warnings: values that depend on the business's rules file (reported, still published).
+    expectations: list[Any] = [critical(gxe.ExpectTableRowCountToBeBetween(min_value=min_rows))]
+    expectations += [critical(gxe.ExpectColumnToExist(column=c.name)) for c in schema.columns]
     expectations += [
-        gxe.ExpectColumnValuesToNotBeNull(column=c.name) for c in schema.columns if not c.nullable
+        critical(gxe.ExpectColumnValuesToNotBeNull(column=c.name))
+        for c in schema.columns if not c.nullable
     ]
     expectations += [
-        gxe.ExpectColumnValuesToBeUnique(column="complaint_id"),
-        gxe.ExpectCompoundColumnsToBeUnique(column_list=["source", "source_record_id"]),
-        gxe.ExpectColumnValuesToBeInSet(
+        critical(gxe.ExpectColumnValuesToBeUnique(column="complaint_id")),
+        critical(gxe.ExpectCompoundColumnsToBeUnique(column_list=["source", "source_record_id"])),
+        warning(gxe.ExpectColumnValuesToBeInSet(
             column="category", value_set=_allowed("categories", categories)
-        ),
-        gxe.ExpectColumnValuesToBeInSet(
+        )),
+        warning(gxe.ExpectColumnValuesToBeInSet(
             column="severity", value_set=_allowed("severities", severities)
-        ),
-        gxe.ExpectColumnValuesToBeInSet(
+        )),
+        warning(gxe.ExpectColumnValuesToBeInSet(
             column="sentiment", value_set=_allowed("sentiments", sentiments)
-        ),
-        gxe.ExpectColumnValuesToBeInSet(column="source", value_set=_allowed("sources", sources)),
-        gxe.ExpectColumnValueLengthsToBeBetween(column="text", min_value=1),
-        gxe.ExpectColumnValuesToBeBetween(column="duplicate_count", min_value=1),
+        )),
+        critical(gxe.ExpectColumnValuesToBeInSet(
+            column="source", value_set=_allowed("sources", sources))),
+        critical(gxe.ExpectColumnValueLengthsToBeBetween(column="text", min_value=1)),
+        critical(gxe.ExpectColumnValuesToBeBetween(column="duplicate_count", min_value=1)),
     ]
     # Passed to the constructor: ``suite.add_expectation`` needs an active data context.
     return gx.ExpectationSuite(name=name, expectations=expectations)
@@ -256,23 +270,6 @@ def _allowed(label: str, values: Iterable[str]) -> list[str]:
     return allowed
 
 
-def _ephemeral_context() -> Any:
-    """A throw-away in-memory GX context: no files, no analytics, no progress bars."""
-    import great_expectations as gx
-    from great_expectations.data_context.types.base import (
-        DataContextConfig,
-        InMemoryStoreBackendDefaults,
-        ProgressBarsConfig,
-    )
-
-    config = DataContextConfig(
-        store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
-        analytics_enabled=False,
-        progress_bars=ProgressBarsConfig(globally=False, metric_calculations=False),
-    )
-    return gx.get_context(mode="ephemeral", project_config=config)
-
-
 def check_clean_complaints(
     frame: pandas.DataFrame,
     *,
@@ -281,32 +278,33 @@ def check_clean_complaints(
     severities: Iterable[str] = DEFAULT_SEVERITIES,
     sentiments: Iterable[str] = DEFAULT_SENTIMENTS,
     min_rows: int = 1,
+    project_dir: Path | None = None,
+    run_name: str | None = None,
 ) -> QualityReport:
-    """Run the suite on ``frame`` and report; never raises for bad data (see ``enforce``)."""
-    import great_expectations as gx
-
+    """Run the suite on ``frame`` and report; never raises for bad data (see ``enforce``).
+    With ``project_dir`` (``<lake>/quality/gx``) it runs as that project's checkpoint, which
+    keeps the result and updates the data docs (``quality.gx_project.run_suite``)."""
     suite = build_suite(categories, sources, severities, sentiments, min_rows=min_rows)
-    context = _ephemeral_context()
-    suite = context.suites.add(suite)
-    batch_definition = (
-        context.data_sources.add_pandas(name="complaints")
-        .add_dataframe_asset(name="clean_complaints")
-        .add_batch_definition_whole_dataframe(name="whole_frame")
-    )
-    validation = context.validation_definitions.add(
-        gx.ValidationDefinition(name="clean_complaints_quality", data=batch_definition, suite=suite)
-    )
+    return validate_frame(frame, suite, project_dir=project_dir, run_name=run_name,
+                          id_column=_ID_COLUMN)
+
+
+def validate_frame(frame: pandas.DataFrame, suite: ExpectationSuite, *,
+                   project_dir: Path | None = None, run_name: str | None = None,
+                   id_column: str | None = None) -> QualityReport:
+    """Any suite on any frame, turned into a ``QualityReport`` (failures in suite order, with
+    their severity and evidence; ``id_column`` values of offending rows are quoted)."""
     result_format: dict[str, Any] = {
         "result_format": "SUMMARY",
         "partial_unexpected_count": 20,
     }
-    if _ID_COLUMN in frame.columns:
-        result_format["unexpected_index_column_names"] = [_ID_COLUMN]
-    result = validation.run(batch_parameters={"dataframe": frame}, result_format=result_format)
-
+    if id_column is not None and id_column in frame.columns:
+        result_format["unexpected_index_column_names"] = [id_column]
+    result = run_suite(frame, suite, project_dir=project_dir, run_name=run_name,
+                       result_format=result_format)
     order = {e.id: i for i, e in enumerate(suite.expectations)}
     outcomes = sorted(result.results, key=lambda r: order.get(r.expectation_config.id, len(order)))
-    failed = tuple(_failure(r) for r in outcomes if not r.success)
+    failed = tuple(_failure(r, id_column) for r in outcomes if not r.success)
     return QualityReport(
         success=bool(result.success),
         suite=suite.name,
@@ -319,7 +317,7 @@ def check_clean_complaints(
 # --- evidence ------------------------------------------------------------------------------------
 
 
-def _failure(outcome: Any) -> FailedExpectation:
+def _failure(outcome: Any, id_column: str | None) -> FailedExpectation:
     config = outcome.expectation_config
     kwargs = config.kwargs
     column = kwargs.get("column")
@@ -329,8 +327,10 @@ def _failure(outcome: Any) -> FailedExpectation:
         expectation=config.type,
         column=column,
         details=_evidence(
-            config.type, column, kwargs, outcome.result or {}, outcome.exception_info
+            config.type, column, kwargs, outcome.result or {}, outcome.exception_info,
+            id_column,
         ),
+        severity=severity(config.meta),
     )
 
 
@@ -352,6 +352,7 @@ def _evidence(
     kwargs: Mapping[str, Any],
     result: Mapping[str, Any],
     exception_info: Any,
+    id_column: str | None = _ID_COLUMN,
 ) -> str:
     error = _exception_message(exception_info)
     if error is not None:
@@ -359,7 +360,7 @@ def _evidence(
     if expectation == "expect_column_to_exist":
         return "column is missing"
     if "unexpected_count" in result:
-        return _map_evidence(column, result)
+        return _map_evidence(column, result, id_column)
     if "observed_value" in result:
         bounds = [
             f"{label} {kwargs[key]}"
@@ -371,7 +372,8 @@ def _evidence(
     return "failed (no details from Great Expectations)"
 
 
-def _map_evidence(column: str | None, result: Mapping[str, Any]) -> str:
+def _map_evidence(column: str | None, result: Mapping[str, Any],
+                  id_column: str | None) -> str:
     unexpected = int(result.get("unexpected_count") or 0)
     total = int(result.get("element_count") or 0)
     percent = 100.0 * unexpected / total if total else 0.0
@@ -385,15 +387,15 @@ def _map_evidence(column: str | None, result: Mapping[str, Any]) -> str:
         more = " ..." if len(counts) > _SAMPLE_VALUES else ""
         parts.append(f"values: {shown}{more}")
 
-    if column != _ID_COLUMN:
+    if id_column is not None and column != id_column:
         ids: list[str] = []
         for row in result.get("partial_unexpected_index_list") or []:
-            value = row.get(_ID_COLUMN) if isinstance(row, Mapping) else None
+            value = row.get(id_column) if isinstance(row, Mapping) else None
             if not _is_null(value) and str(value) not in ids:
                 ids.append(str(value))
         if ids:
             more = " ..." if len(ids) > _SAMPLE_IDS else ""
-            parts.append(f"{_ID_COLUMN}: {', '.join(ids[:_SAMPLE_IDS])}{more}")
+            parts.append(f"{id_column}: {', '.join(ids[:_SAMPLE_IDS])}{more}")
     return "; ".join(parts)
 
 

@@ -284,7 +284,7 @@ def test_summary_is_readable(bad_report: QualityReport) -> None:
     )
     assert len(lines) == 4
     assert (
-        "  FAILED expect_column_values_to_be_in_set(category): 1 of 15 rows unexpected (6.7%); "
+        "  WARNING expect_column_values_to_be_in_set(category): 1 of 15 rows unexpected (6.7%); "
         "values: 'weather' x1; complaint_id: cmp-0021"
     ) in lines
     for f in bad_report.failed:
@@ -389,7 +389,8 @@ def test_write_report_stays_inside_alerts_dir(
     assert payload["run_id"] == run_id
     assert payload["success"] is False
     assert payload["failed"] == [
-        {"expectation": f.expectation, "column": f.column, "details": f.details}
+        {"expectation": f.expectation, "column": f.column, "details": f.details,
+         "severity": f.severity}
         for f in bad_report.failed
     ]
 
@@ -415,11 +416,13 @@ def test_report_to_dict_is_json_ready() -> None:
         "rows": 0,
         "evaluated": 2,
         "passed": 1,
+        "critical": True,
         "failed": [
             {
                 "expectation": "expect_table_row_count_to_be_between",
                 "column": None,
                 "details": "observed 0",
+                "severity": "critical",
             },
         ],
     }

@@ -1,0 +1,145 @@
+"""The Great Expectations side of the quality stage: one file-backed GX project in the lake, where
+every suite (clean complaints, each raw source) runs as a Checkpoint whose action rebuilds the
+HTML data docs.
+
+::
+
+    <lake>/quality/gx/                       great_expectations.yml, expectations/, checkpoints/,
+                                             validation_definitions/
+    <lake>/quality/gx/uncommitted/validations/            GX's own validation results
+    <lake>/quality/gx/uncommitted/data_docs/local_site/   the data docs (index.html)
+
+``run_suite`` adds (or updates) the suite, a pandas dataframe asset named after it, a validation
+definition and a checkpoint with ``UpdateDataDocsAction``, then runs the checkpoint on the frame.
+Without a project it runs the same suite through a throw-away in-memory context (no files), which
+is what ``complaints check --no-docs`` and the unit tests use.
+
+Severity lives in each expectation's ``meta`` (``{"severity": "critical"}`` or ``"warning"``):
+GX stores it with the suite and shows it in the data docs. No severity means critical.
+
+Great Expectations is imported inside the functions (importing it takes seconds; the DAG files
+import this stage's modules at parse time).
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas
+    from great_expectations.core import ExpectationSuite
+
+__all__ = ["CRITICAL", "DATASOURCE", "WARNING", "critical", "run_suite", "severity", "warning"]
+
+CRITICAL = "critical"
+WARNING = "warning"
+DATASOURCE = "complaints_lake"
+_BATCH = "run_increment"
+
+
+def critical(expectation: Any) -> Any:
+    """Mark an expectation critical: its failure keeps the run's partitions out of the
+    warehouse."""
+    expectation.meta = {**(expectation.meta or {}), "severity": CRITICAL}
+    return expectation
+
+
+def warning(expectation: Any) -> Any:
+    """Mark an expectation a warning: its failure is reported, the data is published."""
+    expectation.meta = {**(expectation.meta or {}), "severity": WARNING}
+    return expectation
+
+
+def severity(meta: Any) -> str:
+    """The severity recorded in an expectation's meta (critical when none is)."""
+    value = meta.get("severity") if isinstance(meta, dict) else None
+    return WARNING if value == WARNING else CRITICAL
+
+
+def _quiet(context: Any) -> Any:
+    """No progress bars in task logs, no analytics calls home."""
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context.variables.progress_bars = ProgressBarsConfig(globally=False,
+                                                         metric_calculations=False)
+    return context
+
+
+def ephemeral_context() -> Any:
+    """A throw-away in-memory GX context: no files, no analytics, no progress bars."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
+
+    config = DataContextConfig(
+        store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
+        analytics_enabled=False,
+        progress_bars=ProgressBarsConfig(globally=False, metric_calculations=False),
+    )
+    return gx.get_context(mode="ephemeral", project_config=config)
+
+
+def project_context(project_dir: Path) -> Any:
+    """The file-backed GX project at ``project_dir`` (``<lake>/quality/gx``), created on first
+    use. GX names the folder ``gx`` inside the root it is given, so the root is its parent."""
+    import great_expectations as gx
+
+    if project_dir.name != "gx":
+        raise ValueError(f"a GX project folder is named gx, not {project_dir.name!r}")
+    project_dir.parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # GX warns about analytics / its own deprecations
+        context = gx.get_context(mode="file", project_root_dir=str(project_dir.parent))
+    return _quiet(context)
+
+
+def _batch_definition(context: Any, asset_name: str) -> Any:
+    source = context.data_sources.add_or_update_pandas(name=DATASOURCE)
+    try:
+        asset = source.get_asset(asset_name)
+    except LookupError:
+        asset = source.add_dataframe_asset(name=asset_name)
+    try:
+        return asset.get_batch_definition(_BATCH)
+    except KeyError:
+        return asset.add_batch_definition_whole_dataframe(_BATCH)
+
+
+def run_suite(frame: pandas.DataFrame, suite: ExpectationSuite, *,
+              project_dir: Path | None = None, run_name: str | None = None,
+              result_format: dict[str, Any] | None = None) -> Any:
+    """Validate ``frame`` with ``suite``; returns GX's ``ExpectationSuiteValidationResult``.
+
+    With ``project_dir``: as the checkpoint ``<suite name>`` of that file-backed project (the
+    result is stored and the data docs updated); ``run_name`` (e.g. the Airflow run id) names
+    the run in the docs. Without: through an ephemeral context, nothing written.
+    """
+    import great_expectations as gx
+
+    context = project_context(project_dir) if project_dir is not None else ephemeral_context()
+    stored = context.suites.add_or_update(suite)
+    definition = context.validation_definitions.add_or_update(gx.ValidationDefinition(
+        name=suite.name, data=_batch_definition(context, suite.name), suite=stored))
+    fmt = result_format or {"result_format": "SUMMARY"}
+    if project_dir is None:
+        return definition.run(batch_parameters={"dataframe": frame}, result_format=fmt)
+    return _run_checkpoint(context, definition, frame, fmt, run_name)
+
+
+def _run_checkpoint(context: Any, definition: Any, frame: pandas.DataFrame,
+                    fmt: dict[str, Any], run_name: str | None) -> Any:
+    import great_expectations as gx
+    from great_expectations.checkpoint.actions import UpdateDataDocsAction
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    checkpoint = context.checkpoints.add_or_update(gx.Checkpoint(
+        name=definition.name, validation_definitions=[definition],
+        actions=[UpdateDataDocsAction(name="update_data_docs")], result_format=fmt))
+    run_id = RunIdentifier(run_name=run_name) if run_name else None
+    result = checkpoint.run(batch_parameters={"dataframe": frame}, run_id=run_id)
+    return next(iter(result.run_results.values()))
