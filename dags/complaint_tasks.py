@@ -40,6 +40,8 @@ from schemas.streaming import STREAM_SOURCES
 if TYPE_CHECKING:
     from airflow.sdk.bases.decorator import TaskDecorator
 
+    from quality.quality_gate import GateOutcome
+
 OWNER = "complaints-data"
 # Generous for the sample data on a laptop (minutes), tight enough that a hung task is noticed the
 # same day. Spark transforms recompute whole sources, so they get the longest.
@@ -101,22 +103,46 @@ def spark_task(**kwargs: Any) -> TaskDecorator:
 
 @task(inlets=[ASSETS.clean_complaints], execution_timeout=QUALITY_TIMEOUT)
 def check_complaints_quality(transformed: Mapping[str, Any]) -> dict[str, object]:
-    """Great Expectations suite on the partitions the transform (``transformed``: its result)
-    wrote; fails the task when it fails (the report goes to ``alerts/quality/`` either way)."""
-    from quality.alerts import incident_alert, raise_alerts
-    from quality.complaint_checks import QualityGateFailed, run_quality_gate
+    """The quality gate (``quality.quality_gate``) on what the transform (``transformed``: its
+    result) read and wrote: raw and clean suites as GX checkpoints, results and data docs in the
+    lake. A warning raises an alert and the task succeeds (the data is published); a critical
+    failure holds the run's bad partitions, refreshes the warehouse at once (it serves their last
+    good version) and fails the task without retries (a retry would find the same data)."""
+    from quality.quality_gate import run_quality_gate
 
     settings = Settings.from_env()
     partitions = [(str(day), str(source)) for day, source in transformed["partitions"]]
-    run_id = get_current_context()["run_id"]
-    try:
-        return run_quality_gate(settings.zones.clean_complaints, settings.zones.alerts,
-                                run_id, partitions=partitions)
-    except QualityGateFailed as failed:
-        alert = incident_alert("quality", "clean/complaints", datetime.now(UTC), str(failed),
-                               key=str(run_id))
-        print(raise_alerts(settings.zones, [alert], settings.alert_webhook_url))
-        raise
+    run_id = str(transformed.get("run_id") or get_current_context()["run_id"])
+    outcome = run_quality_gate(settings.zones, run_id, partitions)
+    print(outcome.summary())
+    _alert_quality(settings, outcome)
+    if outcome.critical:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from warehouse.duckdb_warehouse import refresh_warehouse as refresh
+
+        refresh(settings)
+        raise AirflowFailException(outcome.summary())
+    return outcome.to_dict()
+
+
+def _alert_quality(settings: Settings, outcome: GateOutcome) -> None:
+    """One quality alert per suite that failed (critical or warning), to the lake and webhook."""
+    from quality.alerts import incident_alert, raise_alerts
+
+    now = datetime.now(UTC)
+    alerts = []
+    for report in outcome.reports:
+        if report.success:
+            continue
+        subject = ("clean/complaints" if report.suite == "complaints"
+                   else f"raw/{report.suite.removeprefix('raw_')}")
+        held = [f"{d}/{s}" for d, s in outcome.held]
+        detail = report.summary() + (f"\nheld: {', '.join(held)}" if report.critical and held
+                                     else "")
+        alerts.append(incident_alert("quality", subject, now, detail, key=outcome.run_id))
+    if alerts:
+        print(raise_alerts(settings.zones, alerts, settings.alert_webhook_url))
 
 
 @task(inlets=[ASSETS.clean_complaints], execution_timeout=SURGE_TIMEOUT)

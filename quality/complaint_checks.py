@@ -1,11 +1,10 @@
-"""Quality gate on the clean complaints: one Great Expectations 1.x suite, run as an Airflow task.
+"""The Great Expectations 1.x suite of the clean complaints (the gate that runs it with the raw
+suites, as checkpoints, is ``quality.quality_gate``)::
 
-The DAG calls, in order::
-
-    frame = load_clean_complaints(lake / "clean" / "complaints")
-    report = check_clean_complaints(frame, categories=..., sources=...)
+    frame = load_clean_complaints(lake / "clean" / "complaints", partitions=...)
+    report = check_clean_complaints(frame, project_dir=lake / "quality" / "gx", run_name=run_id)
     write_report(report, alerts_dir, run_id)
-    enforce(report)  # raises QualityGateFailed, which fails the task
+    enforce(report)  # raises QualityGateFailed on any failure (``complaints check``)
 
 ``load_clean_complaints`` reads the hive-partitioned Parquet dataset written by Spark
 (``event_date=YYYY-MM-DD/source=<source>/*.parquet``) with ``pyarrow.dataset``, using the schema
@@ -15,12 +14,14 @@ declared in ``schemas.complaint.COMPLAINT`` so that partition values are never t
 ``build_suite`` derives most expectations from ``COMPLAINT`` (every column exists, every
 non-nullable column has no nulls) and adds the domain rules: unique ``complaint_id`` and
 ``(source, source_record_id)``, allowed categories / severities / sentiments / sources, non-empty
-text, ``duplicate_count >= 1`` and at least one row.
+text, ``duplicate_count >= 1`` and at least one row. Each carries its severity in ``meta``:
+the allowed categories, severities and sentiments (they follow the business's rules file) are
+warnings; everything else is critical (the partitions are held out of the warehouse).
 
-``check_clean_complaints`` runs the suite against a pandas frame through an ephemeral GX context
-(pandas data source -> dataframe asset -> whole-dataframe batch definition -> validation
-definition) and turns the result into a small, JSON-friendly ``QualityReport`` whose failures
-carry their evidence (how many rows, which values, which complaint ids).
+``check_clean_complaints`` runs the suite against a pandas frame (``quality.gx_project.run_suite``:
+a checkpoint of the lake's GX project, or an ephemeral context) and turns the result into a
+small, JSON-friendly ``QualityReport`` whose failures carry their severity and evidence (how
+many rows, which values, which complaint ids).
 
 Great Expectations and pandas are imported inside the functions: importing GX takes seconds and
 this module is imported by the DAG file, which must stay cheap to parse.
@@ -429,21 +430,3 @@ def enforce(report: QualityReport) -> None:
     """Fail the task (raise ``QualityGateFailed`` with the summary) when the suite did not pass."""
     if not report.success:
         raise QualityGateFailed(report.summary(), report)
-
-
-def run_quality_gate(clean_complaints_dir: Path, alerts_dir: Path, run_id: str,
-                     partitions: Iterable[tuple[str, str]] | None = None) -> dict[str, Any]:
-    """The DAG task: check the clean complaints (the partitions a run wrote, when given), write
-    the report, print it, fail if it failed. A run that wrote nothing has nothing to check."""
-    written = None if partitions is None else tuple(partitions)
-    if written is not None and not written:
-        report = QualityReport(success=True, suite=SUITE_NAME, rows=0, evaluated=0, failed=())
-        print("quality: the run wrote no partitions; nothing to check")
-        write_report(report, alerts_dir, run_id)
-        return report.to_dict()
-    frame = load_clean_complaints(clean_complaints_dir, partitions=written)
-    report = check_clean_complaints(frame)
-    write_report(report, alerts_dir, run_id)
-    print(report.summary())
-    enforce(report)
-    return report.to_dict()
