@@ -14,7 +14,9 @@ declared in ``schemas.complaint.COMPLAINT`` so that partition values are never t
 ``build_suite`` derives most expectations from ``COMPLAINT`` (every column exists, every
 non-nullable column has no nulls) and adds the domain rules: unique ``complaint_id`` and
 ``(source, source_record_id)``, allowed categories / severities / sentiments / sources, non-empty
-text, ``duplicate_count >= 1`` and at least one row. Each carries its severity in ``meta``:
+text, ``duplicate_count >= 1``, lineage (``raw_line >= 1``, the kept copy landed no earlier
+than the first: ``ingest_time >= first_ingest_time``), ``classification_score`` in [0, 1] and
+at least one row. Each carries its severity in ``meta``:
 the allowed categories, severities and sentiments (they follow the business's rules file) are
 warnings; everything else is critical (the partitions are held out of the warehouse).
 
@@ -256,6 +258,11 @@ def build_suite(
             column="source", value_set=_allowed("sources", sources))),
         critical(gxe.ExpectColumnValueLengthsToBeBetween(column="text", min_value=1)),
         critical(gxe.ExpectColumnValuesToBeBetween(column="duplicate_count", min_value=1)),
+        critical(gxe.ExpectColumnValuesToBeBetween(column="raw_line", min_value=1)),
+        critical(gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+            column_A="ingest_time", column_B="first_ingest_time", or_equal=True)),
+        warning(gxe.ExpectColumnValuesToBeBetween(column="classification_score", min_value=0,
+                                                  max_value=1)),
     ]
     # Passed to the constructor: ``suite.add_expectation`` needs an active data context.
     return gx.ExpectationSuite(name=name, expectations=expectations)
@@ -324,6 +331,8 @@ def _failure(outcome: Any, id_column: str | None) -> FailedExpectation:
     column = kwargs.get("column")
     if column is None and kwargs.get("column_list"):
         column = ", ".join(kwargs["column_list"])
+    if column is None and kwargs.get("column_A"):
+        column = f"{kwargs['column_A']}, {kwargs.get('column_B')}"
     return FailedExpectation(
         expectation=config.type,
         column=column,

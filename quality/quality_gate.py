@@ -2,7 +2,10 @@
 checkpoint of the lake's GX project, then the verdict on the run's partitions.
 
 1. **Raw suites** (``quality.raw_checks``) on the raw files the run read, one per batch source.
-2. **Clean suite** (``quality.complaint_checks``) on the clean partitions the run wrote.
+2. **Clean suite** (``quality.complaint_checks``) on the clean partitions the run wrote, and
+   **counts** (``complaint_runs``) on the run's own record (``runs/<run>__complaints.parquet``):
+   records in = clean + quarantined + duplicates per source, no negative count (critical), no raw
+   file quarantined whole (warning).
 3. Each suite's outcome is kept as JSON in ``<lake>/quality/validations/<suite>/<run>.json``
    (GX keeps its own results under ``quality/gx/uncommitted/validations``), the clean report also
    in ``alerts/quality/<run>.json`` (the static report reads it), and the checkpoints' action
@@ -23,7 +26,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from common.lake import Lake, unique_safe_name, write_atomically
 from quality.complaint_checks import (
@@ -31,12 +34,22 @@ from quality.complaint_checks import (
     QualityReport,
     check_clean_complaints,
     load_clean_complaints,
+    validate_frame,
     write_report,
 )
+from quality.gx_project import critical, warning
 from quality.held_partitions import HeldPartition, Partition, update_partitions
 from quality.raw_checks import DEFAULT_MAX_ROWS, check_raw_source, run_files_of, suite_name
 
-__all__ = ["GateOptions", "GateOutcome", "run_quality_gate", "write_validation"]
+if TYPE_CHECKING:
+    import pandas
+    from great_expectations.core import ExpectationSuite
+
+__all__ = ["RUNS_SUITE", "GateOptions", "GateOutcome", "load_run_counts", "run_counts_suite",
+           "run_quality_gate", "write_validation"]
+
+RUNS_SUITE = "complaint_runs"
+_COUNTS = ("records_in", "clean", "quarantined", "duplicates")
 
 
 @dataclass(frozen=True)
@@ -98,18 +111,61 @@ def write_validation(lake: Lake, report: QualityReport, run_id: str) -> Path:
     return write_atomically(target, json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
 
 
-def _verdict(raw: Mapping[str, QualityReport], clean: QualityReport | None,
+def load_run_counts(lake: Lake, run_id: str) -> pandas.DataFrame | None:
+    """The run's record (one row per source) with ``accounted`` = clean + quarantined +
+    duplicates; None when the run wrote no record."""
+    import pyarrow.parquet as pq
+
+    path = lake.runs / f"{unique_safe_name(str(run_id), 'run')}__complaints.parquet"
+    if not path.is_file():
+        return None
+    frame: pandas.DataFrame = pq.read_table(path).to_pandas()
+    frame["accounted"] = frame["clean"] + frame["quarantined"] + frame["duplicates"]
+    return frame
+
+
+def run_counts_suite() -> ExpectationSuite:
+    """Counts conserved: nothing is lost between raw and clean, per source."""
+    import great_expectations as gx
+    import great_expectations.expectations as gx_expectations
+
+    gxe: Any = gx_expectations
+    return gx.ExpectationSuite(name=RUNS_SUITE, expectations=[
+        critical(gxe.ExpectColumnPairValuesToBeEqual(column_A="records_in",
+                                                     column_B="accounted")),
+        *(critical(gxe.ExpectColumnValuesToBeBetween(column=c, min_value=0)) for c in _COUNTS),
+        warning(gxe.ExpectColumnValuesToBeBetween(column="files_quarantined", max_value=0)),
+    ])
+
+
+def _verdict(raw: Mapping[str, QualityReport], clean: Iterable[QualityReport],
              written: Iterable[Partition]) -> dict[Partition, list[str]]:
     """Partition -> suites with a critical failure that hold it."""
     failed: dict[Partition, list[str]] = {}
     for partition in written:
         suites = [suite_name(partition[1])] if partition[1] in raw and \
             raw[partition[1]].critical else []
-        if clean is not None and clean.critical:
-            suites.append(clean.suite)
+        suites += [c.suite for c in clean if c.critical]
         if suites:
             failed[partition] = suites
     return failed
+
+
+def _check_clean(lake: Lake, run_id: str, written: tuple[Partition, ...],
+                 project: Path | None) -> list[QualityReport]:
+    """The clean suite on the written partitions, and the counts suite on the run's record."""
+    reports: list[QualityReport] = []
+    if written:
+        frame = load_clean_complaints(lake.clean_complaints, partitions=written)
+        reports.append(check_clean_complaints(frame, project_dir=project, run_name=str(run_id)))
+        write_report(reports[0], lake.alerts, run_id)
+    else:  # the static report lists every run's gate, including runs with nothing to check
+        write_report(QualityReport(True, SUITE_NAME, 0, 0, ()), lake.alerts, run_id)
+    counts = load_run_counts(lake, run_id)
+    if counts is not None:
+        reports.append(validate_frame(counts, run_counts_suite(), project_dir=project,
+                                      run_name=str(run_id), id_column="source"))
+    return reports
 
 
 def run_quality_gate(lake: Lake, run_id: str, partitions: Iterable[Partition],
@@ -122,14 +178,8 @@ def run_quality_gate(lake: Lake, run_id: str, partitions: Iterable[Partition],
     for source, files in sorted(run_files_of(lake, run_id).items()):
         raw[source] = check_raw_source(source, files, project_dir=project, run_name=str(run_id),
                                        max_rows=options.max_raw_rows).report
-    clean: QualityReport | None = None
-    if written:
-        frame = load_clean_complaints(lake.clean_complaints, partitions=written)
-        clean = check_clean_complaints(frame, project_dir=project, run_name=str(run_id))
-        write_report(clean, lake.alerts, run_id)
-    else:  # the static report lists every run's gate, including runs with nothing to check
-        write_report(QualityReport(True, SUITE_NAME, 0, 0, ()), lake.alerts, run_id)
-    reports = (*raw.values(), *([clean] if clean is not None else []))
+    clean = _check_clean(lake, run_id, written, project)
+    reports = (*raw.values(), *clean)
     for report in reports:
         write_validation(lake, report, run_id)
     failed = _verdict(raw, clean, written)

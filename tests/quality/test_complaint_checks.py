@@ -450,3 +450,17 @@ def test_gate_reads_only_the_partitions_a_run_wrote(tmp_path: Path) -> None:
     assert 0 < len(frame) == len(expected) < len(rows)
     assert set(frame["complaint_id"]) == {r["complaint_id"] for r in expected}
     assert len(load_clean_complaints(root, partitions=[("2030-01-01", "sms")])) == 0
+
+
+def test_ranges_and_lineage_with_their_severity(lake: MakeLake, good_rows: list[Row]) -> None:
+    early = good_rows[0]["ingest_time"] - dt.timedelta(hours=2)
+    rows = [*good_rows, complaint(60, classification_score=1.5), complaint(61, raw_line=0),
+            complaint(62, ingest_time=early)]
+    report = check_clean_complaints(load_clean_complaints(lake(rows)))
+    assert {(f.expectation, f.column, f.severity) for f in report.failed} == {
+        ("expect_column_values_to_be_between", "classification_score", "warning"),
+        ("expect_column_values_to_be_between", "raw_line", "critical"),
+        ("expect_column_pair_values_a_to_be_greater_than_b", "ingest_time, first_ingest_time",
+         "critical"),
+    }
+    assert report.critical

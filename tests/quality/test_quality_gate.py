@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import pyarrow.parquet as pq
 
 from common.lake import Lake, event_partition, replace_folder
 from common.settings import Settings
+from jobs.runs import SourceCounts, TransformResult, write_run_record
 from quality.held_partitions import read_held
 from quality.quality_gate import GateOptions, run_quality_gate
 from schemas.complaint import RUN_FILE
@@ -117,3 +119,22 @@ def test_a_warning_publishes_and_reports(tmp_path: Path) -> None:
     assert "WARNING expect_column_values_to_be_in_set(category)" in outcome.summary()
     report = json.loads((lake.alerts / "quality" / "run-1.json").read_text())
     assert report["success"] is False and report["critical"] is False
+
+
+def test_counts_not_conserved_hold_the_runs_partitions(tmp_path: Path) -> None:
+    settings = Settings(lake=tmp_path / "lake")
+    lake = settings.zones
+    counts = (SourceCounts("call_center", 1, records_in=10, clean=2, quarantined=1, duplicates=0,
+                           files_quarantined=1),
+              SourceCounts("web_form", 1, records_in=1, clean=1, quarantined=0, duplicates=0))
+    write_run_record(settings, TransformResult("run-1", "v1", datetime.now(UTC), counts),
+                     "complaints")
+    outcome = run_quality_gate(lake, "run-1", write_partitions(lake, rows("v1")),
+                               GateOptions(data_docs=False))
+    report = next(r for r in outcome.reports if r.suite == "complaint_runs")
+    assert {(f.expectation, f.severity) for f in report.failed} == {
+        ("expect_column_pair_values_to_be_equal", "critical"),
+        ("expect_column_values_to_be_between", "warning"),
+    }
+    assert "source: call_center" in report.failed[0].details
+    assert set(outcome.held) == set(read_held(lake)) == {BAD, ("2026-03-02", "web_form")}
