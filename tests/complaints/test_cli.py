@@ -587,3 +587,12 @@ def test_land_and_transform_say_what_they_do_and_how_long_it_took(tmp_path: Path
                      r"0 quarantined, 1 duplicates$", done.stderr, re.M), done.stderr
     [counts] = json.loads(done.stdout)["counts"]
     assert (counts["records_in"], counts["clean"], counts["duplicates"]) == (2, 1, 1)
+
+
+def test_check_runs_a_checkpoint_and_prints_the_data_docs(clean_lake: Path) -> None:
+    done = run_cli(clean_lake, "check")
+    assert done.returncode == 0, done.stderr
+    docs = clean_lake / "quality" / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
+    assert f"data docs: {docs}" in done.stdout.splitlines()
+    assert "complaints" in docs.read_text(encoding="utf-8")
+    assert re.match(r"complaints quality: (\d+)/\1 expectations passed on 3 rows", done.stdout)
