@@ -23,7 +23,10 @@ import this stage's modules at parse time).
 
 from __future__ import annotations
 
+import fcntl
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -95,6 +98,8 @@ def project_context(project_dir: Path) -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # GX warns about analytics / its own deprecations
         context = gx.get_context(mode="file", project_root_dir=str(project_dir.parent))
+    if context.config.analytics_enabled is not False:
+        context.enable_analytics(False)  # saved in great_expectations.yml: off from then on
     return _quiet(context)
 
 
@@ -119,14 +124,38 @@ def run_suite(frame: pandas.DataFrame, suite: ExpectationSuite, *,
     result is stored and the data docs updated); ``run_name`` (e.g. the Airflow run id) names
     the run in the docs. Without: through an ephemeral context, nothing written.
     """
+    if project_dir is None:
+        return _validate(ephemeral_context(), frame, suite, None, result_format,
+                         checkpoint=False)
+    with _project_lock(project_dir):
+        return _validate(project_context(project_dir), frame, suite, run_name, result_format,
+                         checkpoint=True)
+
+
+@contextmanager
+def _project_lock(project_dir: Path) -> Iterator[None]:
+    """One writer of the project at a time: the batch and stream DAGs' gates may overlap, and
+    GX rewrites great_expectations.yml and the docs index on every run."""
+    project_dir.parent.mkdir(parents=True, exist_ok=True)
+    with (project_dir.parent / "gx.lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _validate(context: Any, frame: pandas.DataFrame, suite: ExpectationSuite,
+              run_name: str | None, result_format: dict[str, Any] | None, *,
+              checkpoint: bool) -> Any:
+    """The suite, its validation definition and (``checkpoint``) its checkpoint, run."""
     import great_expectations as gx
 
-    context = project_context(project_dir) if project_dir is not None else ephemeral_context()
     stored = context.suites.add_or_update(suite)
     definition = context.validation_definitions.add_or_update(gx.ValidationDefinition(
         name=suite.name, data=_batch_definition(context, suite.name), suite=stored))
     fmt = result_format or {"result_format": "SUMMARY"}
-    if project_dir is None:
+    if not checkpoint:
         return definition.run(batch_parameters={"dataframe": frame}, result_format=fmt)
     return _run_checkpoint(context, definition, frame, fmt, run_name)
 
