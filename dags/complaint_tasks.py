@@ -40,7 +40,7 @@ from schemas.streaming import STREAM_SOURCES
 if TYPE_CHECKING:
     from airflow.sdk.bases.decorator import TaskDecorator
 
-    from quality.quality_gate import GateOutcome
+    from quality.complaint_checks import QualityReport
 
 OWNER = "complaints-data"
 # Generous for the sample data on a laptop (minutes), tight enough that a hung task is noticed the
@@ -115,7 +115,7 @@ def check_complaints_quality(transformed: Mapping[str, Any]) -> dict[str, object
     run_id = str(transformed.get("run_id") or get_current_context()["run_id"])
     outcome = run_quality_gate(settings.zones, run_id, partitions)
     print(outcome.summary())
-    _alert_quality(settings, outcome)
+    _alert_quality(settings, run_id, outcome.reports, outcome.held)
     if outcome.critical:
         from airflow.sdk.exceptions import AirflowFailException
 
@@ -126,21 +126,51 @@ def check_complaints_quality(transformed: Mapping[str, Any]) -> dict[str, object
     return outcome.to_dict()
 
 
-def _alert_quality(settings: Settings, outcome: GateOutcome) -> None:
+@task(inlets=list(ASSETS.clean_tables.values()), execution_timeout=QUALITY_TIMEOUT)
+def check_operational_quality() -> dict[str, object]:
+    """The ``clean_<table>`` suites on the operational tables' new snapshots, as checkpoints of
+    the lake's GX project; failures raise ``quality`` alerts, the task never fails for them
+    (whole snapshots, nothing to hold: see ``quality.operational_checks``)."""
+    from quality.operational_checks import check_operational_tables
+    from quality.quality_gate import write_validation
+
+    settings = Settings.from_env()
+    run_id = str(get_current_context()["run_id"])
+    reports = check_operational_tables(settings.zones, project_dir=settings.zones.gx_project,
+                                       run_name=run_id)
+    for report in reports:
+        write_validation(settings.zones, report, run_id)
+        print(report.summary())
+    _alert_quality(settings, run_id, reports, ())
+    return {"suites": len(reports), "failed": [r.suite for r in reports if not r.success]}
+
+
+def quality_subject(suite: str) -> str:
+    """What a suite guards, as an alert's ``source``: ``raw/<source>``, ``clean/<table>``,
+    ``clean/complaints``, ``runs/complaints``."""
+    if suite == "complaints":
+        return "clean/complaints"
+    if suite == "complaint_runs":
+        return "runs/complaints"
+    for prefix in ("raw_", "clean_"):
+        if suite.startswith(prefix):
+            return f"{prefix[:-1]}/{suite.removeprefix(prefix)}"
+    return suite
+
+
+def _alert_quality(settings: Settings, run_id: str, reports: Iterable[QualityReport],
+                   held: Iterable[tuple[str, str]]) -> None:
     """One quality alert per suite that failed (critical or warning), to the lake and webhook."""
     from quality.alerts import incident_alert, raise_alerts
 
     now = datetime.now(UTC)
-    alerts = []
-    for report in outcome.reports:
-        if report.success:
-            continue
-        subject = ("clean/complaints" if report.suite == "complaints"
-                   else f"raw/{report.suite.removeprefix('raw_')}")
-        held = [f"{d}/{s}" for d, s in outcome.held]
-        detail = report.summary() + (f"\nheld: {', '.join(held)}" if report.critical and held
-                                     else "")
-        alerts.append(incident_alert("quality", subject, now, detail, key=outcome.run_id))
+    shown = ", ".join(f"{d}/{s}" for d, s in held)
+    alerts = [
+        incident_alert("quality", quality_subject(r.suite), now,
+                       r.summary() + (f"\nheld: {shown}" if r.critical and shown else ""),
+                       key=run_id)
+        for r in reports if not r.success
+    ]
     if alerts:
         print(raise_alerts(settings.zones, alerts, settings.alert_webhook_url))
 

@@ -59,3 +59,12 @@ def test_a_warning_alerts_and_publishes(tmp_path: Path, monkeypatch: pytest.Monk
     assert [(m["kind"], m["source"]) for m in hook.received] == [("quality", "clean/complaints")]
     assert "WARNING" in hook.received[0]["detail"] and "'P9'" in hook.received[0]["detail"]
     assert read_held(settings.zones) == {}
+
+
+def test_alerts_name_what_each_suite_guards() -> None:
+    from dags.complaint_tasks import quality_subject
+
+    assert [quality_subject(s) for s in ("complaints", "complaint_runs", "raw_web_form",
+                                         "raw_chat_messages", "clean_mbpp_reports")] == [
+        "clean/complaints", "runs/complaints", "raw/web_form", "raw/chat_messages",
+        "clean/mbpp_reports"]
