@@ -17,6 +17,7 @@ the same time.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -26,6 +27,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from common.lake import Lake, event_partition, replace_folder, write_atomically
 
@@ -84,6 +86,16 @@ def _locked(lake: Lake) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _link_or_copy(source: Path, target: Path) -> None:
+    """A hard link (free); a copy when the two folders are on different filesystems."""
+    try:
+        os.link(source, target)
+    except OSError as error:
+        if error.errno != errno.EXDEV:
+            raise
+        shutil.copy2(source, target)
+
+
 def keep_last_good(lake: Lake, partition: Partition) -> None:
     """Make ``last_good`` hold the live partition's current files (hard links), or nothing when
     the live partition is gone."""
@@ -97,7 +109,7 @@ def keep_last_good(lake: Lake, partition: Partition) -> None:
     staged.mkdir(parents=True)
     try:
         for path in files:
-            os.link(path, staged / path.name)
+            _link_or_copy(path, staged / path.name)
         replace_folder(target, staged)
     finally:
         if staged.exists():

@@ -61,7 +61,7 @@ __all__ = [
 
 # Below this share of good records, a source is broken rather than noisy: critical.
 CRITICAL_SHARE = 0.9
-DEFAULT_MAX_ROWS = 500_000
+DEFAULT_MAX_ROWS = 200_000  # a day's exports in the samples are far smaller
 ID_COLUMN = "record"
 # The batch sources with a raw suite: the files, and the DynamoDB-borne complaint sources.
 RAW_SOURCES = ("call_center", "web_form", *COMPLAINT_SOURCE_TABLE)
