@@ -211,10 +211,37 @@ def _event_dates(args: argparse.Namespace) -> tuple[date, date] | None:
     return first, last
 
 
+def _release(settings: Settings, names: list[str]) -> int:
+    """``complaints check --release DATE/SOURCE``: serve held partitions again, as they are."""
+    from quality.held_partitions import read_held, release_partitions
+    from warehouse.duckdb_warehouse import refresh_warehouse
+
+    require_lake(settings)
+    wanted = []
+    for name in names:
+        day, _, source = name.partition("/")
+        if not day or not source:
+            raise CliError(f"--release {name!r}: give a partition as EVENT_DATE/SOURCE, e.g. "
+                           "2026-11-03/web_form")
+        wanted.append((day, source))
+    try:
+        released = release_partitions(settings.zones, wanted)
+    except KeyError as missing:
+        held = ", ".join(f"{d}/{s}" for d, s in read_held(settings.zones)) or "none"
+        raise CliError(f"not held: {missing.args[0]}; held partitions: {held}") from None
+    require_writable(settings.zones.warehouse)
+    refresh_warehouse(settings)
+    print("released (served again, now the last good version): "
+          + ", ".join(f"{d}/{s}" for d, s in released))
+    return 0
+
+
 def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
     from quality.complaint_checks import check_clean_complaints, load_clean_complaints
     from quality.held_partitions import read_held
 
+    if args.release:
+        return _release(settings, args.release)
     require_lake(settings)
     frame = load_clean_complaints(settings.zones.clean_complaints)
     if frame.empty:
@@ -536,6 +563,9 @@ def _add_batch_commands(sub: argparse._SubParsersAction[Parser]) -> None:
                  "expectation fails; warnings are printed and exit 0.")
     p.add_argument("--no-docs", action="store_true",
                    help="run in memory: keep no result, build no data docs")
+    p.add_argument("--release", action="append", metavar="EVENT_DATE/SOURCE",
+                   help="serve a partition held by a critical failure again, as it is now "
+                        "(repeatable); refreshes the warehouse, runs no suite")
     _command(sub, "refresh", "(re)create the warehouse views over the lake", cmd_refresh)
 
 

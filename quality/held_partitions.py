@@ -37,6 +37,7 @@ __all__ = [
     "keep_last_good",
     "last_good_partitions",
     "read_held",
+    "release_partitions",
     "update_partitions",
 ]
 
@@ -133,6 +134,23 @@ def update_partitions(lake: Lake, run_id: str, passed: Iterable[Partition],
                                             tuple(sorted(set(suites))), moment)
         _write(lake, held)
         return held
+
+
+def release_partitions(lake: Lake, partitions: Iterable[Partition]) -> list[Partition]:
+    """Accept held partitions as they are now (an operator's decision): they are served again
+    and become the last good version. Returns those released; ``KeyError`` names any that is
+    not held."""
+    wanted = sorted(set(partitions))
+    with _locked(lake):
+        held = read_held(lake)
+        missing = [p for p in wanted if p not in held]
+        if missing:
+            raise KeyError(", ".join(f"{d}/{s}" for d, s in missing))
+        for partition in wanted:
+            held.pop(partition)
+            keep_last_good(lake, partition)
+        _write(lake, held)
+    return wanted
 
 
 def last_good_partitions(lake: Lake) -> set[Partition]:

@@ -12,11 +12,12 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from common.lake import Lake, event_partition, replace_folder
 from common.settings import Settings
 from jobs.runs import SourceCounts, TransformResult, write_run_record
-from quality.held_partitions import read_held
+from quality.held_partitions import last_good_partitions, read_held, release_partitions
 from quality.quality_gate import GateOptions, run_quality_gate
 from schemas.complaint import RUN_FILE
 from tests.quality.test_complaint_checks import complaint, write_lake
@@ -138,3 +139,15 @@ def test_counts_not_conserved_hold_the_runs_partitions(tmp_path: Path) -> None:
     }
     assert "source: call_center" in report.failed[0].details
     assert set(outcome.held) == set(read_held(lake)) == {BAD, ("2026-03-02", "web_form")}
+
+
+def test_an_operator_releases_a_held_partition(tmp_path: Path) -> None:
+    lake = Lake(tmp_path / "lake")
+    run_quality_gate(lake, "run-1", write_partitions(lake, rows("v1", duplicated=True)),
+                     GateOptions(data_docs=False))
+    assert set(read_held(lake)) == {BAD, ("2026-03-02", "web_form")}
+    assert release_partitions(lake, [BAD]) == [BAD]
+    assert set(read_held(lake)) == {("2026-03-02", "web_form")}
+    assert BAD in last_good_partitions(lake)
+    with pytest.raises(KeyError, match="2026-03-01/call_center"):
+        release_partitions(lake, [BAD])
