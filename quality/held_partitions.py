@@ -104,7 +104,8 @@ def keep_last_good(lake: Lake, partition: Partition) -> None:
     target = event_partition(lake.last_good, *partition)
     files = sorted(p for p in live.glob("*.parquet") if not p.name.startswith(("_", ".")))
     if not files:
-        replace_folder(target, None) if target.exists() else None
+        if target.exists():
+            replace_folder(target, None)
         return
     staged = target.parent / f".{target.name}.{uuid.uuid4().hex}.tmp"
     staged.mkdir(parents=True)

@@ -39,7 +39,7 @@ from quality.complaint_checks import (
 )
 from quality.gx_project import critical, warning
 from quality.held_partitions import HeldPartition, Partition, update_partitions
-from quality.raw_checks import DEFAULT_MAX_ROWS, check_raw_source, run_files_of, suite_name
+from quality.raw_checks import DEFAULT_MAX_ROWS, check_raw_source, run_files_of
 
 if TYPE_CHECKING:
     import pandas
@@ -142,10 +142,11 @@ def _verdict(raw: Mapping[str, QualityReport], clean: Iterable[QualityReport],
              written: Iterable[Partition]) -> dict[Partition, list[str]]:
     """Partition -> suites with a critical failure that hold it."""
     failed: dict[Partition, list[str]] = {}
+    table_wide = [c.suite for c in clean if c.critical]
     for partition in written:
-        suites = [suite_name(partition[1])] if partition[1] in raw and \
-            raw[partition[1]].critical else []
-        suites += [c.suite for c in clean if c.critical]
+        source = raw.get(partition[1])
+        suites = [*([source.suite] if source is not None and source.critical else []),
+                  *table_wide]
         if suites:
             failed[partition] = suites
     return failed
