@@ -14,6 +14,7 @@ import pytest
 
 from common.lake import Lake
 from quality.complaint_checks import QualityReport
+from quality.gx_project import prune_results
 from quality.raw_checks import (
     RAW_SOURCES,
     check_raw_source,
@@ -204,3 +205,17 @@ def test_the_run_files_listing_gives_the_increment(tmp_path: Path) -> None:
 def test_rows_are_bounded(tmp_path: Path) -> None:
     path = write_lines(tmp_path / "c.jsonl", [json.dumps(call(i)) for i in range(50)])
     assert len(load_raw_records("call_center", [path, path], max_rows=30)) == 30
+
+
+def test_old_gx_results_and_their_pages_are_pruned(tmp_path: Path) -> None:
+    calls = write_lines(tmp_path / "calls.jsonl", [json.dumps(call(i)) for i in range(3)])
+    project = tmp_path / "quality" / "gx"
+    for run in ("first-run", "second-run", "third-run"):
+        check_raw_source("call_center", [calls], project_dir=project, run_name=run)
+    assert prune_results(project, "raw_call_center", keep=1) == 2
+    check_raw_source("call_center", [calls], project_dir=project, run_name="fourth-run")
+    results = project / "uncommitted" / "validations" / "raw_call_center"
+    assert sorted(p.name for p in results.iterdir()) == ["fourth-run", "third-run"]
+    index = (project / "uncommitted" / "data_docs" / "local_site" / "index.html").read_text()
+    assert "third-run" in index and "fourth-run" in index
+    assert "first-run" not in index and "second-run" not in index
