@@ -17,6 +17,11 @@ stay in their folder, and atomic writes.
     <lake>/warehouse.duckdb
     <lake>/warehouse.salt                salt of the analyst role's hashed customer keys
     <lake>/reports/complaints.html       the static report (``complaints report``)
+    <lake>/quality/gx/                    the Great Expectations project (suites, checkpoints,
+                                         results; data docs in uncommitted/data_docs/local_site/)
+    <lake>/quality/validations/<suite>/<run>.json   each run's outcome per suite (with severity)
+    <lake>/quality/held_partitions.json  clean partitions kept out of the warehouse
+    <lake>/quality/last_good/event_date=…/source=…/   the last version of a partition that passed
 
 Every writer here writes a hidden temporary file (or folder) beside its target and renames it into
 place, so a reader never sees half a file and a crash leaves at most a hidden temporary behind.
@@ -242,6 +247,39 @@ class Lake:
     @property
     def warehouse(self) -> Path:
         return self.root / "warehouse.duckdb"
+
+    # -- quality -----------------------------------------------------------------------------
+
+    @property
+    def quality(self) -> Path:
+        return self.root / "quality"
+
+    @property
+    def gx_project(self) -> Path:
+        """``quality/gx``: the file-backed Great Expectations project (``quality.gx_project``)."""
+        return self.quality / "gx"
+
+    @property
+    def data_docs(self) -> Path:
+        """The index of the GX data docs (GX's default local site inside the project)."""
+        return self.gx_project / "uncommitted" / "data_docs" / "local_site" / "index.html"
+
+    @property
+    def validations(self) -> Path:
+        """``quality/validations/<suite>/<run>.json``: each run's outcome per suite."""
+        return self.quality / "validations"
+
+    @property
+    def held_partitions(self) -> Path:
+        """``quality/held_partitions.json``: clean partitions a critical failure keeps out of
+        the warehouse (``quality.held_partitions``)."""
+        return self.quality / "held_partitions.json"
+
+    @property
+    def last_good(self) -> Path:
+        """``quality/last_good``: hard links to the last version of each clean partition
+        that passed its critical checks; the warehouse reads it for held partitions."""
+        return self.quality / "last_good"
 
     @property
     def warehouse_salt(self) -> Path:

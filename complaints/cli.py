@@ -211,19 +211,57 @@ def _event_dates(args: argparse.Namespace) -> tuple[date, date] | None:
     return first, last
 
 
+def _release(settings: Settings, names: list[str]) -> int:
+    """``complaints check --release DATE/SOURCE``: serve held partitions again, as they are."""
+    from quality.held_partitions import read_held, release_partitions
+    from warehouse.duckdb_warehouse import refresh_warehouse
+
+    require_lake(settings)
+    wanted = []
+    for name in names:
+        day, _, source = name.partition("/")
+        if not day or not source:
+            raise CliError(f"--release {name!r}: give a partition as EVENT_DATE/SOURCE, e.g. "
+                           "2026-11-03/web_form")
+        wanted.append((day, source))
+    try:
+        released = release_partitions(settings.zones, wanted)
+    except KeyError as missing:
+        held = ", ".join(f"{d}/{s}" for d, s in read_held(settings.zones)) or "none"
+        raise CliError(f"not held: {missing.args[0]}; held partitions: {held}") from None
+    require_writable(settings.zones.warehouse)
+    refresh_warehouse(settings)
+    print("released (served again, now the last good version): "
+          + ", ".join(f"{d}/{s}" for d, s in released))
+    return 0
+
+
 def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
     from quality.complaint_checks import check_clean_complaints, load_clean_complaints
+    from quality.held_partitions import read_held
 
+    if args.release:
+        return _release(settings, args.release)
     require_lake(settings)
     frame = load_clean_complaints(settings.zones.clean_complaints)
     if frame.empty:
         raise CliError(f"no clean complaints yet in {settings.zones.clean_complaints}: run "
                        "`complaints transform` first (after `complaints land SOURCE`)")
+    project = None if args.no_docs else settings.zones.gx_project
+    if project is not None:
+        require_writable(settings.zones.quality)
     with timed("check", f"quality suite on {len(frame)} clean complaints") as step:
-        report = check_clean_complaints(frame)
-        step.outcome = "passed" if report.success else "FAILED"
+        report = check_clean_complaints(frame, project_dir=project, run_name="complaints_check")
+        step.outcome = "passed" if report.success else (
+            "FAILED" if report.critical else "passed with warnings")
     print(report.summary())
-    return 0 if report.success else 1
+    held = read_held(settings.zones)
+    if held:
+        print("held out of the warehouse (critical failure of a run): "
+              + ", ".join(f"{h.event_date}/{h.source} ({h.run_id})" for h in held.values()))
+    if project is not None:
+        print(f"data docs: {settings.zones.data_docs}")
+    return 1 if report.critical else 0
 
 
 def cmd_refresh(settings: Settings, args: argparse.Namespace) -> int:
@@ -519,8 +557,15 @@ def _add_batch_commands(sub: argparse._SubParsersAction[Parser]) -> None:
     p.add_argument("--retry-quarantined", action="store_true",
                    help="read again raw files quarantined as unreadable (default: off)")
 
-    _command(sub, "check", "run the quality suite on the clean complaints", cmd_check,
-             "Exits 1 when an expectation fails.")
+    p = _command(sub, "check", "run the quality suite on the clean complaints", cmd_check,
+                 "Runs as a checkpoint of the lake's Great Expectations project and rebuilds "
+                 "its HTML data docs (the path is printed). Exits 1 when a critical "
+                 "expectation fails; warnings are printed and exit 0.")
+    p.add_argument("--no-docs", action="store_true",
+                   help="run in memory: keep no result, build no data docs")
+    p.add_argument("--release", action="append", metavar="EVENT_DATE/SOURCE",
+                   help="serve a partition held by a critical failure again, as it is now "
+                        "(repeatable); refreshes the warehouse, runs no suite")
     _command(sub, "refresh", "(re)create the warehouse views over the lake", cmd_refresh)
 
 

@@ -40,6 +40,8 @@ from schemas.streaming import STREAM_SOURCES
 if TYPE_CHECKING:
     from airflow.sdk.bases.decorator import TaskDecorator
 
+    from quality.complaint_checks import QualityReport
+
 OWNER = "complaints-data"
 # Generous for the sample data on a laptop (minutes), tight enough that a hung task is noticed the
 # same day. Spark transforms recompute whole sources, so they get the longest.
@@ -101,22 +103,80 @@ def spark_task(**kwargs: Any) -> TaskDecorator:
 
 @task(inlets=[ASSETS.clean_complaints], execution_timeout=QUALITY_TIMEOUT)
 def check_complaints_quality(transformed: Mapping[str, Any]) -> dict[str, object]:
-    """Great Expectations suite on the partitions the transform (``transformed``: its result)
-    wrote; fails the task when it fails (the report goes to ``alerts/quality/`` either way)."""
-    from quality.alerts import incident_alert, raise_alerts
-    from quality.complaint_checks import QualityGateFailed, run_quality_gate
+    """The quality gate (``quality.quality_gate``) on what the transform (``transformed``: its
+    result) read and wrote: raw and clean suites as GX checkpoints, results and data docs in the
+    lake. A warning raises an alert and the task succeeds (the data is published); a critical
+    failure holds the run's bad partitions, refreshes the warehouse at once (it serves their last
+    good version) and fails the task without retries (a retry would find the same data)."""
+    from quality.quality_gate import run_quality_gate
 
     settings = Settings.from_env()
     partitions = [(str(day), str(source)) for day, source in transformed["partitions"]]
-    run_id = get_current_context()["run_id"]
-    try:
-        return run_quality_gate(settings.zones.clean_complaints, settings.zones.alerts,
-                                run_id, partitions=partitions)
-    except QualityGateFailed as failed:
-        alert = incident_alert("quality", "clean/complaints", datetime.now(UTC), str(failed),
-                               key=str(run_id))
-        print(raise_alerts(settings.zones, [alert], settings.alert_webhook_url))
-        raise
+    run_id = str(transformed.get("run_id") or get_current_context()["run_id"])
+    outcome = run_quality_gate(settings.zones, run_id, partitions)
+    print(outcome.summary())
+    _alert_quality(settings, run_id, outcome.reports, outcome.held)
+    if outcome.critical:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from warehouse.duckdb_warehouse import WarehouseError
+        from warehouse.duckdb_warehouse import refresh_warehouse as refresh
+
+        try:
+            refresh(settings)
+        except WarehouseError as error:  # the next refresh applies the hold
+            print(f"warehouse not refreshed: {error}")
+        raise AirflowFailException(outcome.summary())
+    return outcome.to_dict()
+
+
+@task(inlets=list(ASSETS.clean_tables.values()), execution_timeout=QUALITY_TIMEOUT)
+def check_operational_quality() -> dict[str, object]:
+    """The ``clean_<table>`` suites on the operational tables' new snapshots, as checkpoints of
+    the lake's GX project; failures raise ``quality`` alerts, the task never fails for them
+    (whole snapshots, nothing to hold: see ``quality.operational_checks``)."""
+    from quality.operational_checks import check_operational_tables
+    from quality.quality_gate import write_validation
+
+    settings = Settings.from_env()
+    run_id = str(get_current_context()["run_id"])
+    reports = check_operational_tables(settings.zones, project_dir=settings.zones.gx_project,
+                                       run_name=run_id)
+    for report in reports:
+        write_validation(settings.zones, report, run_id)
+        print(report.summary())
+    _alert_quality(settings, run_id, reports, ())
+    return {"suites": len(reports), "failed": [r.suite for r in reports if not r.success]}
+
+
+def quality_subject(suite: str) -> str:
+    """What a suite guards, as an alert's ``source``: ``raw/<source>``, ``clean/<table>``,
+    ``clean/complaints``, ``runs/complaints``."""
+    if suite == "complaints":
+        return "clean/complaints"
+    if suite == "complaint_runs":
+        return "runs/complaints"
+    for prefix in ("raw_", "clean_"):
+        if suite.startswith(prefix):
+            return f"{prefix[:-1]}/{suite.removeprefix(prefix)}"
+    return suite
+
+
+def _alert_quality(settings: Settings, run_id: str, reports: Iterable[QualityReport],
+                   held: Iterable[tuple[str, str]]) -> None:
+    """One quality alert per suite that failed (critical or warning), to the lake and webhook."""
+    from quality.alerts import incident_alert, raise_alerts
+
+    now = datetime.now(UTC)
+    shown = ", ".join(f"{d}/{s}" for d, s in held)
+    alerts = [
+        incident_alert("quality", quality_subject(r.suite), now,
+                       r.summary() + (f"\nheld: {shown}" if r.critical and shown else ""),
+                       key=run_id)
+        for r in reports if not r.success
+    ]
+    if alerts:
+        print(raise_alerts(settings.zones, alerts, settings.alert_webhook_url))
 
 
 @task(inlets=[ASSETS.clean_complaints], execution_timeout=SURGE_TIMEOUT)

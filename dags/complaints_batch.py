@@ -9,8 +9,13 @@
    duplicates, classify with the versioned rules file, and write clean Parquet partitioned by
    event date and source. Counts per source are recorded in `runs`. Each operational table's
    latest export is decoded with its DynamoDB types into `clean/<table>/`.
-3. **Check** the clean complaints with the Great Expectations suite; a failure fails the task with
-   a readable summary (also written to `alerts/quality/`).
+3. **Check** (the quality gate): Great Expectations checkpoints of the lake's GX project, the raw
+   suites on the files the transform read, the clean suite on the partitions it wrote and the
+   counts suite on its run record; results in `quality/validations/`, HTML data docs in
+   `quality/gx/uncommitted/data_docs/local_site/`. A warning raises a `quality` alert; a critical
+   failure also holds the run's partitions (the warehouse serves their last good version, and is
+   refreshed at once) and fails the task without retries. The operational tables' snapshots get
+   their `clean_<table>` suites (reported and alerted, never held).
 4. **Detect surges** (DuckDB, no Spark): hourly counts per category, region and source against
    their baseline; new and updated alerts go to `alerts/current.parquet` and the webhook
    (`COMPLAINTS_ALERT_WEBHOOK_URL`).
@@ -41,6 +46,7 @@ from dags.complaint_tasks import (
     DEFAULT_ARGS,
     check_complaints_quality,
     check_freshness,
+    check_operational_quality,
     detect_surges,
     refresh_warehouse,
     spark_task,
@@ -123,11 +129,13 @@ def complaints_batch() -> None:
     operational = transform_operational_tables()
     checked = check_complaints_quality(complaints)  # type: ignore[arg-type]  # XCom, resolved
     surges = detect_surges(complaints)  # type: ignore[arg-type]  # XCom, resolved
+    operational_checked = check_operational_quality()
     fresh = check_freshness()
     landed >> complaints
     landed >> operational
     landed >> fresh
-    [checked, surges, operational, fresh] >> refresh_warehouse()
+    operational >> operational_checked
+    [checked, surges, operational_checked, fresh] >> refresh_warehouse()
 
 
 complaints_batch()

@@ -12,7 +12,8 @@ The stream consumer lands Kinesis records continuously into `raw/sms/` and `raw/
    (quarantining bad ones, spam and brand posts with the reason), collapse duplicates by event id
    and by content across all history, classify, and merge into the partitions they touch. Counts
    go to `runs`, the files read to `run_files` and the ledger.
-3. **Check** the clean complaints with the Great Expectations suite (alerts in `alerts/quality/`).
+3. **Check** the partitions written with the clean and counts suites (Great Expectations
+   checkpoints, data docs in the lake); a critical failure holds them out of the warehouse.
 4. **Detect surges** (DuckDB, no Spark) on the new data: an alert within the micro-batch a surge
    starts in, updated (not repeated) while it lasts.
 5. **Refresh** the DuckDB warehouse views.

@@ -1,11 +1,10 @@
-"""Quality gate on the clean complaints: one Great Expectations 1.x suite, run as an Airflow task.
+"""The Great Expectations 1.x suite of the clean complaints (the gate that runs it with the raw
+suites, as checkpoints, is ``quality.quality_gate``)::
 
-The DAG calls, in order::
-
-    frame = load_clean_complaints(lake / "clean" / "complaints")
-    report = check_clean_complaints(frame, categories=..., sources=...)
+    frame = load_clean_complaints(lake / "clean" / "complaints", partitions=...)
+    report = check_clean_complaints(frame, project_dir=lake / "quality" / "gx", run_name=run_id)
     write_report(report, alerts_dir, run_id)
-    enforce(report)  # raises QualityGateFailed, which fails the task
+    enforce(report)  # raises QualityGateFailed on any failure (``complaints check``)
 
 ``load_clean_complaints`` reads the hive-partitioned Parquet dataset written by Spark
 (``event_date=YYYY-MM-DD/source=<source>/*.parquet``) with ``pyarrow.dataset``, using the schema
@@ -15,12 +14,16 @@ declared in ``schemas.complaint.COMPLAINT`` so that partition values are never t
 ``build_suite`` derives most expectations from ``COMPLAINT`` (every column exists, every
 non-nullable column has no nulls) and adds the domain rules: unique ``complaint_id`` and
 ``(source, source_record_id)``, allowed categories / severities / sentiments / sources, non-empty
-text, ``duplicate_count >= 1`` and at least one row.
+text, ``duplicate_count >= 1``, lineage (``raw_line >= 1``, the kept copy landed no earlier
+than the first: ``ingest_time >= first_ingest_time``), ``classification_score`` in [0, 1] and
+at least one row. Each carries its severity in ``meta``:
+the allowed categories, severities and sentiments (they follow the business's rules file) are
+warnings; everything else is critical (the partitions are held out of the warehouse).
 
-``check_clean_complaints`` runs the suite against a pandas frame through an ephemeral GX context
-(pandas data source -> dataframe asset -> whole-dataframe batch definition -> validation
-definition) and turns the result into a small, JSON-friendly ``QualityReport`` whose failures
-carry their evidence (how many rows, which values, which complaint ids).
+``check_clean_complaints`` runs the suite against a pandas frame (``quality.gx_project.run_suite``:
+a checkpoint of the lake's GX project, or an ephemeral context) and turns the result into a
+small, JSON-friendly ``QualityReport`` whose failures carry their severity and evidence (how
+many rows, which values, which complaint ids).
 
 Great Expectations and pandas are imported inside the functions: importing GX takes seconds and
 this module is imported by the DAG file, which must stay cheap to parse.
@@ -37,6 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from common.lake import unique_safe_name, write_atomically
+from quality.gx_project import CRITICAL, critical, run_suite, severity, warning
 from schemas.complaint import COMPLAINT, RecordSchema
 
 if TYPE_CHECKING:
@@ -56,6 +60,7 @@ __all__ = [
     "check_clean_complaints",
     "enforce",
     "load_clean_complaints",
+    "validate_frame",
     "write_report",
 ]
 
@@ -97,10 +102,12 @@ class FailedExpectation:
     expectation: str  # GX expectation type, e.g. "expect_column_values_to_be_unique"
     column: str | None  # column, "a, b" for multi-column expectations, None for table-level ones
     details: str  # unexpected count / percent, a sample of the unexpected values and complaint ids
+    severity: str = CRITICAL  # critical: the partitions are held; warning: reported only
 
     def line(self) -> str:
         target = f"({self.column})" if self.column else ""
-        return f"FAILED {self.expectation}{target}: {self.details}"
+        label = "FAILED" if self.severity == CRITICAL else "WARNING"
+        return f"{label} {self.expectation}{target}: {self.details}"
 
 
 @dataclass(frozen=True)
@@ -117,6 +124,11 @@ class QualityReport:
     def passed(self) -> int:
         return self.evaluated - len(self.failed)
 
+    @property
+    def critical(self) -> bool:
+        """A critical expectation failed: the checked partitions must not be served."""
+        return any(f.severity == CRITICAL for f in self.failed)
+
     def summary(self) -> str:
         head = (
             f"{self.suite} quality: {self.passed}/{self.evaluated} expectations passed "
@@ -131,6 +143,7 @@ class QualityReport:
             "rows": self.rows,
             "evaluated": self.evaluated,
             "passed": self.passed,
+            "critical": self.critical,
             "failed": [asdict(f) for f in self.failed],
         }
 
@@ -221,26 +234,35 @@ def build_suite(
     # The documented 1.x names (gx.expectations.ExpectX) are re-exported without ``__all__``,
     # which ``mypy --strict`` reads as private; typing the module as Any keeps them readable.
     gxe: Any = gx_expectations
-    expectations: list[Any] = [gxe.ExpectTableRowCountToBeBetween(min_value=min_rows)]
-    expectations += [gxe.ExpectColumnToExist(column=c.name) for c in schema.columns]
+    # Critical: the table's shape and keys (a partition that breaks them must not be served);
+    # warnings: values that depend on the business's rules file (reported, still published).
+    expectations: list[Any] = [critical(gxe.ExpectTableRowCountToBeBetween(min_value=min_rows))]
+    expectations += [critical(gxe.ExpectColumnToExist(column=c.name)) for c in schema.columns]
     expectations += [
-        gxe.ExpectColumnValuesToNotBeNull(column=c.name) for c in schema.columns if not c.nullable
+        critical(gxe.ExpectColumnValuesToNotBeNull(column=c.name))
+        for c in schema.columns if not c.nullable
     ]
     expectations += [
-        gxe.ExpectColumnValuesToBeUnique(column="complaint_id"),
-        gxe.ExpectCompoundColumnsToBeUnique(column_list=["source", "source_record_id"]),
-        gxe.ExpectColumnValuesToBeInSet(
+        critical(gxe.ExpectColumnValuesToBeUnique(column="complaint_id")),
+        critical(gxe.ExpectCompoundColumnsToBeUnique(column_list=["source", "source_record_id"])),
+        warning(gxe.ExpectColumnValuesToBeInSet(
             column="category", value_set=_allowed("categories", categories)
-        ),
-        gxe.ExpectColumnValuesToBeInSet(
+        )),
+        warning(gxe.ExpectColumnValuesToBeInSet(
             column="severity", value_set=_allowed("severities", severities)
-        ),
-        gxe.ExpectColumnValuesToBeInSet(
+        )),
+        warning(gxe.ExpectColumnValuesToBeInSet(
             column="sentiment", value_set=_allowed("sentiments", sentiments)
-        ),
-        gxe.ExpectColumnValuesToBeInSet(column="source", value_set=_allowed("sources", sources)),
-        gxe.ExpectColumnValueLengthsToBeBetween(column="text", min_value=1),
-        gxe.ExpectColumnValuesToBeBetween(column="duplicate_count", min_value=1),
+        )),
+        critical(gxe.ExpectColumnValuesToBeInSet(
+            column="source", value_set=_allowed("sources", sources))),
+        critical(gxe.ExpectColumnValueLengthsToBeBetween(column="text", min_value=1)),
+        critical(gxe.ExpectColumnValuesToBeBetween(column="duplicate_count", min_value=1)),
+        critical(gxe.ExpectColumnValuesToBeBetween(column="raw_line", min_value=1)),
+        critical(gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+            column_A="ingest_time", column_B="first_ingest_time", or_equal=True)),
+        warning(gxe.ExpectColumnValuesToBeBetween(column="classification_score", min_value=0,
+                                                  max_value=1)),
     ]
     # Passed to the constructor: ``suite.add_expectation`` needs an active data context.
     return gx.ExpectationSuite(name=name, expectations=expectations)
@@ -256,23 +278,6 @@ def _allowed(label: str, values: Iterable[str]) -> list[str]:
     return allowed
 
 
-def _ephemeral_context() -> Any:
-    """A throw-away in-memory GX context: no files, no analytics, no progress bars."""
-    import great_expectations as gx
-    from great_expectations.data_context.types.base import (
-        DataContextConfig,
-        InMemoryStoreBackendDefaults,
-        ProgressBarsConfig,
-    )
-
-    config = DataContextConfig(
-        store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
-        analytics_enabled=False,
-        progress_bars=ProgressBarsConfig(globally=False, metric_calculations=False),
-    )
-    return gx.get_context(mode="ephemeral", project_config=config)
-
-
 def check_clean_complaints(
     frame: pandas.DataFrame,
     *,
@@ -281,32 +286,33 @@ def check_clean_complaints(
     severities: Iterable[str] = DEFAULT_SEVERITIES,
     sentiments: Iterable[str] = DEFAULT_SENTIMENTS,
     min_rows: int = 1,
+    project_dir: Path | None = None,
+    run_name: str | None = None,
 ) -> QualityReport:
-    """Run the suite on ``frame`` and report; never raises for bad data (see ``enforce``)."""
-    import great_expectations as gx
-
+    """Run the suite on ``frame`` and report; never raises for bad data (see ``enforce``).
+    With ``project_dir`` (``<lake>/quality/gx``) it runs as that project's checkpoint, which
+    keeps the result and updates the data docs (``quality.gx_project.run_suite``)."""
     suite = build_suite(categories, sources, severities, sentiments, min_rows=min_rows)
-    context = _ephemeral_context()
-    suite = context.suites.add(suite)
-    batch_definition = (
-        context.data_sources.add_pandas(name="complaints")
-        .add_dataframe_asset(name="clean_complaints")
-        .add_batch_definition_whole_dataframe(name="whole_frame")
-    )
-    validation = context.validation_definitions.add(
-        gx.ValidationDefinition(name="clean_complaints_quality", data=batch_definition, suite=suite)
-    )
+    return validate_frame(frame, suite, project_dir=project_dir, run_name=run_name,
+                          id_column=_ID_COLUMN)
+
+
+def validate_frame(frame: pandas.DataFrame, suite: ExpectationSuite, *,
+                   project_dir: Path | None = None, run_name: str | None = None,
+                   id_column: str | None = None) -> QualityReport:
+    """Any suite on any frame, turned into a ``QualityReport`` (failures in suite order, with
+    their severity and evidence; ``id_column`` values of offending rows are quoted)."""
     result_format: dict[str, Any] = {
         "result_format": "SUMMARY",
         "partial_unexpected_count": 20,
     }
-    if _ID_COLUMN in frame.columns:
-        result_format["unexpected_index_column_names"] = [_ID_COLUMN]
-    result = validation.run(batch_parameters={"dataframe": frame}, result_format=result_format)
-
+    if id_column is not None and id_column in frame.columns:
+        result_format["unexpected_index_column_names"] = [id_column]
+    result = run_suite(frame, suite, project_dir=project_dir, run_name=run_name,
+                       result_format=result_format)
     order = {e.id: i for i, e in enumerate(suite.expectations)}
     outcomes = sorted(result.results, key=lambda r: order.get(r.expectation_config.id, len(order)))
-    failed = tuple(_failure(r) for r in outcomes if not r.success)
+    failed = tuple(_failure(r, id_column) for r in outcomes if not r.success)
     return QualityReport(
         success=bool(result.success),
         suite=suite.name,
@@ -319,18 +325,22 @@ def check_clean_complaints(
 # --- evidence ------------------------------------------------------------------------------------
 
 
-def _failure(outcome: Any) -> FailedExpectation:
+def _failure(outcome: Any, id_column: str | None) -> FailedExpectation:
     config = outcome.expectation_config
     kwargs = config.kwargs
     column = kwargs.get("column")
     if column is None and kwargs.get("column_list"):
         column = ", ".join(kwargs["column_list"])
+    if column is None and kwargs.get("column_A"):
+        column = f"{kwargs['column_A']}, {kwargs.get('column_B')}"
     return FailedExpectation(
         expectation=config.type,
         column=column,
         details=_evidence(
-            config.type, column, kwargs, outcome.result or {}, outcome.exception_info
+            config.type, column, kwargs, outcome.result or {}, outcome.exception_info,
+            id_column,
         ),
+        severity=severity(config.meta),
     )
 
 
@@ -352,6 +362,7 @@ def _evidence(
     kwargs: Mapping[str, Any],
     result: Mapping[str, Any],
     exception_info: Any,
+    id_column: str | None = _ID_COLUMN,
 ) -> str:
     error = _exception_message(exception_info)
     if error is not None:
@@ -359,7 +370,7 @@ def _evidence(
     if expectation == "expect_column_to_exist":
         return "column is missing"
     if "unexpected_count" in result:
-        return _map_evidence(column, result)
+        return _map_evidence(column, result, id_column)
     if "observed_value" in result:
         bounds = [
             f"{label} {kwargs[key]}"
@@ -371,7 +382,8 @@ def _evidence(
     return "failed (no details from Great Expectations)"
 
 
-def _map_evidence(column: str | None, result: Mapping[str, Any]) -> str:
+def _map_evidence(column: str | None, result: Mapping[str, Any],
+                  id_column: str | None) -> str:
     unexpected = int(result.get("unexpected_count") or 0)
     total = int(result.get("element_count") or 0)
     percent = 100.0 * unexpected / total if total else 0.0
@@ -385,15 +397,15 @@ def _map_evidence(column: str | None, result: Mapping[str, Any]) -> str:
         more = " ..." if len(counts) > _SAMPLE_VALUES else ""
         parts.append(f"values: {shown}{more}")
 
-    if column != _ID_COLUMN:
+    if id_column is not None and column != id_column:
         ids: list[str] = []
         for row in result.get("partial_unexpected_index_list") or []:
-            value = row.get(_ID_COLUMN) if isinstance(row, Mapping) else None
+            value = row.get(id_column) if isinstance(row, Mapping) else None
             if not _is_null(value) and str(value) not in ids:
                 ids.append(str(value))
         if ids:
             more = " ..." if len(ids) > _SAMPLE_IDS else ""
-            parts.append(f"{_ID_COLUMN}: {', '.join(ids[:_SAMPLE_IDS])}{more}")
+            parts.append(f"{id_column}: {', '.join(ids[:_SAMPLE_IDS])}{more}")
     return "; ".join(parts)
 
 
@@ -427,21 +439,3 @@ def enforce(report: QualityReport) -> None:
     """Fail the task (raise ``QualityGateFailed`` with the summary) when the suite did not pass."""
     if not report.success:
         raise QualityGateFailed(report.summary(), report)
-
-
-def run_quality_gate(clean_complaints_dir: Path, alerts_dir: Path, run_id: str,
-                     partitions: Iterable[tuple[str, str]] | None = None) -> dict[str, Any]:
-    """The DAG task: check the clean complaints (the partitions a run wrote, when given), write
-    the report, print it, fail if it failed. A run that wrote nothing has nothing to check."""
-    written = None if partitions is None else tuple(partitions)
-    if written is not None and not written:
-        report = QualityReport(success=True, suite=SUITE_NAME, rows=0, evaluated=0, failed=())
-        print("quality: the run wrote no partitions; nothing to check")
-        write_report(report, alerts_dir, run_id)
-        return report.to_dict()
-    frame = load_clean_complaints(clean_complaints_dir, partitions=written)
-    report = check_clean_complaints(frame)
-    write_report(report, alerts_dir, run_id)
-    print(report.summary())
-    enforce(report)
-    return report.to_dict()

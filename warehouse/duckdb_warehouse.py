@@ -10,6 +10,10 @@ Views (column lists and types come from ``schemas.complaint``, never written out
     ``<lake>/clean/complaints/event_date=*/source=*/[!._]*.parquet`` with hive partitioning.
     The partition columns are typed explicitly (``hive_types``: ``event_date`` DATE,
     ``source`` VARCHAR) so DuckDB never guesses: a source named ``12345`` stays text.
+    Partitions held by a critical quality failure (``<lake>/quality/held_partitions.json``,
+    ``quality.held_partitions``) are left out, and their last good version
+    (``<lake>/quality/last_good/``) is read instead when one was kept: analysts keep the last
+    good data. The held list is read at refresh time (the quality gate refreshes when it holds).
 ``daily_complaints``
     ``event_date, category, source, region, complaints``: row counts of ``complaints`` per
     day, category, source and region (a NULL region is its own group).
@@ -71,6 +75,7 @@ import duckdb  # noqa: TID253 - not a DAG file; the warehouse is DuckDB through 
 
 from common.lake import atomic_target, write_atomically
 from common.settings import Settings
+from quality.held_partitions import last_good_partitions, read_held
 from schemas.alerts import ALERT
 from schemas.complaint import COMPLAINT, QUARANTINE, RUN, RUN_FILE, RecordSchema
 from schemas.sources import DYNAMODB_TABLES, operational_schema
@@ -256,10 +261,31 @@ def _zone_select(conn: duckdb.DuckDBPyConnection, zone: _Zone) -> str:
     return _parquet_select(conn, zone) if _has_files(conn, zone) else _empty_select(zone.schema)
 
 
+def _partition_key() -> str:
+    return "concat(CAST(event_date AS VARCHAR), '/', source)"
+
+
+def _complaints_sql(conn: duckdb.DuckDBPyConnection, settings: Settings, live: str) -> str:
+    """The clean complaints without the partitions a critical quality failure holds
+    (``quality.held_partitions``); for those, their last good version when one was kept."""
+    held = read_held(settings.zones)
+    if not held:
+        return live
+    keys = ", ".join(_literal(f"{d}/{s}") for d, s in sorted(held))
+    sql = f"SELECT * FROM (\n{live}\n) AS live\nWHERE {_partition_key()} NOT IN ({keys})"
+    kept = sorted(set(held) & last_good_partitions(settings.zones))
+    if kept:
+        last_good = _parquet_select(conn, _Zone("complaints", COMPLAINT, settings.zones.last_good))
+        kept_keys = ", ".join(_literal(f"{d}/{s}") for d, s in kept)
+        sql += (f"\nUNION ALL BY NAME\nSELECT * FROM (\n{last_good}\n) AS last_good\n"
+                f"WHERE {_partition_key()} IN ({kept_keys})")
+    return sql
+
+
 def _view_sql(conn: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, str]:
     selects = {zone.view: _zone_select(conn, zone) for zone in _zones(settings)}
     return {
-        "complaints": selects["complaints"],
+        "complaints": _complaints_sql(conn, settings, selects["complaints"]),
         "daily_complaints": _DAILY_SQL,
         "quarantine": selects["quarantine"],
         "runs": f"SELECT *, {_COUNTS_CONSERVED}\nFROM (\n{selects['runs']}\n) AS r",

@@ -587,3 +587,29 @@ def test_land_and_transform_say_what_they_do_and_how_long_it_took(tmp_path: Path
                      r"0 quarantined, 1 duplicates$", done.stderr, re.M), done.stderr
     [counts] = json.loads(done.stdout)["counts"]
     assert (counts["records_in"], counts["clean"], counts["duplicates"]) == (2, 1, 1)
+
+
+def test_check_runs_a_checkpoint_and_prints_the_data_docs(clean_lake: Path) -> None:
+    done = run_cli(clean_lake, "check")
+    assert done.returncode == 0, done.stderr
+    docs = clean_lake / "quality" / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
+    assert f"data docs: {docs}" in done.stdout.splitlines()
+    assert "complaints" in docs.read_text(encoding="utf-8")
+    assert re.match(r"complaints quality: (\d+)/\1 expectations passed on 3 rows", done.stdout)
+
+
+def test_check_release_serves_a_held_partition_again(clean_lake: Path) -> None:
+    from common.lake import Lake
+    from quality.held_partitions import read_held, update_partitions
+
+    row = ROWS[0]
+    held = (row["event_date"].isoformat(), row["source"])
+    update_partitions(Lake(clean_lake), "run-1", [], {held: ["complaints"]})
+    line = one_line_error(run_cli(clean_lake, "check", "--release", "2026-11-03"))
+    assert "give a partition as EVENT_DATE/SOURCE" in line
+    line = one_line_error(run_cli(clean_lake, "check", "--release", "2020-01-01/sms"))
+    assert f"not held: 2020-01-01/sms; held partitions: {held[0]}/{held[1]}" in line
+    done = run_cli(clean_lake, "check", "--release", f"{held[0]}/{held[1]}")
+    assert done.returncode == 0, done.stderr
+    assert read_held(Lake(clean_lake)) == {}
+    assert (clean_lake / "warehouse.duckdb").is_file()

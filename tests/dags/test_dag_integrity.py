@@ -234,6 +234,8 @@ def test_assets_connect_the_dags_to_the_lake(dagbag: dict[str, Any], lake: Path)
         f"raw/{t}" for t in tables}
     assert asset_names(batch["transform_operational_tables"]["outlets"]) == {
         f"clean/{t}" for t in tables}
+    assert asset_names(batch["check_operational_quality"]["inlets"]) == {
+        f"clean/{t}" for t in tables}
     for tasks, transform in ((batch, "transform_complaints"), (stream, "transform_stream")):
         assert asset_names(tasks[transform]["outlets"]) == {"clean/complaints"}
         assert "clean/complaints" in asset_names(tasks["check_complaints_quality"]["inlets"])
@@ -276,6 +278,8 @@ def test_complaints_batch_task_graph(dagbag: dict[str, Any]) -> None:
         assert before in tasks[after]["upstream"], (before, after)
     assert tasks["check_complaints_quality"]["upstream"] == ["transform_complaints"]
     assert tasks["detect_surges"]["upstream"] == ["transform_complaints"]
+    assert tasks["check_operational_quality"]["upstream"] == ["transform_operational_tables"]
+    assert "check_operational_quality" in tasks["refresh_warehouse"]["upstream"]
     assert "detect_surges" in tasks["refresh_warehouse"]["upstream"]
     assert "check_freshness" in tasks["refresh_warehouse"]["upstream"]
     assert tasks["refresh_warehouse"]["downstream"] == [], "the warehouse refresh comes last"

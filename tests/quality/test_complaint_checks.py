@@ -284,7 +284,7 @@ def test_summary_is_readable(bad_report: QualityReport) -> None:
     )
     assert len(lines) == 4
     assert (
-        "  FAILED expect_column_values_to_be_in_set(category): 1 of 15 rows unexpected (6.7%); "
+        "  WARNING expect_column_values_to_be_in_set(category): 1 of 15 rows unexpected (6.7%); "
         "values: 'weather' x1; complaint_id: cmp-0021"
     ) in lines
     for f in bad_report.failed:
@@ -389,7 +389,8 @@ def test_write_report_stays_inside_alerts_dir(
     assert payload["run_id"] == run_id
     assert payload["success"] is False
     assert payload["failed"] == [
-        {"expectation": f.expectation, "column": f.column, "details": f.details}
+        {"expectation": f.expectation, "column": f.column, "details": f.details,
+         "severity": f.severity}
         for f in bad_report.failed
     ]
 
@@ -415,11 +416,13 @@ def test_report_to_dict_is_json_ready() -> None:
         "rows": 0,
         "evaluated": 2,
         "passed": 1,
+        "critical": True,
         "failed": [
             {
                 "expectation": "expect_table_row_count_to_be_between",
                 "column": None,
                 "details": "observed 0",
+                "severity": "critical",
             },
         ],
     }
@@ -447,3 +450,17 @@ def test_gate_reads_only_the_partitions_a_run_wrote(tmp_path: Path) -> None:
     assert 0 < len(frame) == len(expected) < len(rows)
     assert set(frame["complaint_id"]) == {r["complaint_id"] for r in expected}
     assert len(load_clean_complaints(root, partitions=[("2030-01-01", "sms")])) == 0
+
+
+def test_ranges_and_lineage_with_their_severity(lake: MakeLake, good_rows: list[Row]) -> None:
+    early = good_rows[0]["ingest_time"] - dt.timedelta(hours=2)
+    rows = [*good_rows, complaint(60, classification_score=1.5), complaint(61, raw_line=0),
+            complaint(62, ingest_time=early)]
+    report = check_clean_complaints(load_clean_complaints(lake(rows)))
+    assert {(f.expectation, f.column, f.severity) for f in report.failed} == {
+        ("expect_column_values_to_be_between", "classification_score", "warning"),
+        ("expect_column_values_to_be_between", "raw_line", "critical"),
+        ("expect_column_pair_values_a_to_be_greater_than_b", "ingest_time, first_ingest_time",
+         "critical"),
+    }
+    assert report.critical
