@@ -565,7 +565,8 @@ def _add_batch_commands(sub: argparse._SubParsersAction[Parser]) -> None:
                    help="run in memory: keep no result, build no data docs")
     p.add_argument("--release", action="append", metavar="EVENT_DATE/SOURCE",
                    help="serve a partition held by a critical failure again, as it is now "
-                        "(repeatable); refreshes the warehouse, runs no suite")
+                        "(repeatable); refreshes the warehouse, runs no suite (default: the suite "
+                        "runs and nothing is released)")
     _command(sub, "refresh", "(re)create the warehouse views over the lake", cmd_refresh)
 
 
