@@ -239,6 +239,7 @@ def needed_disk(size: int, stream_history_share: float) -> int:
 
 
 def check_disk(folder: Path, needed: int) -> None:
+    folder.mkdir(parents=True, exist_ok=True)  # --root names a folder that may not exist yet
     free = shutil.disk_usage(folder).free
     if free < needed:
         raise SystemExit(f"not enough disk under {folder}: {free / 2**30:.1f} GiB free, "

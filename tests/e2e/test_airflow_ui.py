@@ -264,6 +264,9 @@ def launcher(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Launcher]:
                   subreaper=subreaper)
     try:
         wait_for("/api/v2/monitor/health", ui, lambda: healthy(ui), HEALTH_TIMEOUT_S)
+        # the launcher prints its banner after its own health check, which may come a poll later
+        wait_for("the ready banner", ui,
+                 lambda: any(line.startswith("Airflow is ready:") for line in ui.lines()), 60)
         print(f"\n`complaints airflow` healthy after {time.monotonic() - began:.0f} s")
         yield ui
     finally:

@@ -23,6 +23,7 @@ from typing import Any
 import pyarrow.dataset as ds
 import pytest
 
+from common.aws import Kinesis
 from common.settings import REPO_ROOT, Settings
 from complaints.emulator import moto_server
 from jobs.transform import run_transform
@@ -35,13 +36,13 @@ EVENTS = int(os.environ.get("COMPLAINTS_E2E_STREAM_EVENTS", 20_000))
 KILLS = int(os.environ.get("COMPLAINTS_E2E_STREAM_KILLS", 8))
 
 
-def _consumer_process(settings: Settings) -> subprocess.Popen[bytes]:
+def _consumer_process(settings: Settings, stderr: Any) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "complaints.cli", "consume", "--source", "sms",
          "--worker-id", "crashy", "--lease-seconds", "5", "--batch-limit", "300",
          "--buffer-mb", "0.05", "--buffer-seconds", "0.5"],
         cwd=REPO_ROOT, env={**os.environ, **settings.to_env()},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=stderr,
     )
 
 
@@ -52,6 +53,9 @@ def test_sigkilled_consumer_loses_and_doubles_nothing_in_complaints(
     ids_file = tmp_path / "produced-ids.txt"
     with moto_server() as endpoint:
         settings = Settings(lake=tmp_path / "lake", aws_endpoint_url=endpoint)
+        # the stream exists before the first consumer starts (a consumer of a missing stream
+        # rightly exits 1, which is not the crash this test is about)
+        Kinesis(settings).create_stream(settings.stream_of("sms"), 3)
         sent: dict[str, Any] = {}
 
         def send() -> None:
@@ -63,10 +67,13 @@ def test_sigkilled_consumer_loses_and_doubles_nothing_in_complaints(
         producer.start()
         kills = 0
         while kills < KILLS:
-            consumer = _consumer_process(settings)
-            time.sleep(rng.uniform(1.0, 3.0))  # start-up takes about a second
-            consumer.send_signal(signal.SIGKILL)
-            assert consumer.wait(timeout=20) == -signal.SIGKILL
+            log = tmp_path / f"consumer-{kills}.log"
+            with log.open("wb") as stderr:
+                consumer = _consumer_process(settings, stderr)
+                time.sleep(rng.uniform(1.0, 3.0))  # start-up takes about a second
+                consumer.send_signal(signal.SIGKILL)
+                returncode = consumer.wait(timeout=20)
+            assert returncode == -signal.SIGKILL, log.read_text()[-2000:]
             kills += 1
         producer.join(timeout=300)
         assert not producer.is_alive()
