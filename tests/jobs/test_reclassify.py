@@ -5,6 +5,7 @@ a second run changes nothing, and partitions outside the range keep their bytes.
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -14,9 +15,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from common.settings import DEFAULT_RULES, Settings
+from complaints.cli import main
 from jobs.classify import load_rules
 from jobs.reclassify import CLASSIFICATION, run_reclassify
-from schemas.complaint import COMPLAINT, RUN, STREAM_BY_ID
+from schemas.complaint import RUN, STREAM_BY_ID
 from tests.builders import clean_complaint, write_partitions
 from tests.jobs.test_transform_steps import web_csv
 
@@ -69,8 +71,8 @@ def lake(tmp_path: Path) -> Settings:
     return settings
 
 
-def test_reclassify_changes_only_the_classification_of_its_range(spark: Any, lake: Settings
-                                                                 ) -> None:
+def test_reclassify_changes_only_the_classification_of_its_range(
+        spark: Any, lake: Settings, capsys: pytest.CaptureFixture[str]) -> None:
     rules = load_rules(DEFAULT_RULES)
     before = rows_of(lake.zones.clean_complaints)
     outside = next(lake.zones.clean_complaints.glob("event_date=2026-11-03/*/*.parquet"))
@@ -103,15 +105,53 @@ def test_reclassify_changes_only_the_classification_of_its_range(spark: Any, lak
     assert {r["source_record_id"]: r["category"] for r in state.values()} == {
         "rec-5": "network", "rec-6": "billing"}
 
-    again = run_reclassify(lake, rules, spark, (date(2026, 11, 2), date(2026, 11, 2)),
-                           run_id="re-2")
+    # again, as a user runs it: the same rows
+    os.environ["COMPLAINTS_LAKE"] = str(lake.lake)
+    assert main(["reclassify", "--taxonomy", str(DEFAULT_RULES), "--from", "2026-11-02"]) == 0
+    again = json.loads(capsys.readouterr().out)
     assert rows_of(lake.zones.clean_complaints) == after
     assert rows_of(lake.zones.stream_by_id) == state
+    assert again["partitions"] == [list(p) for p in done.clean]
     runs = pq.read_table(lake.zones.runs, schema=RUN.arrow_schema()).to_pylist()
     assert sorted((r["run_id"], r["source"], r["mode"], r["records_in"], r["clean"],
                    r["partitions_written"]) for r in runs) == [
-        (run, source, "reclassify", 1, 1, 1) for run in ("re-1", "re-2")
+        (run, source, "reclassify", 1, 1, 1) for run in ("re-1", again["run_id"])
         for source in ("call_center", "complaint_management", "sms", "web_form")]
-    assert json.dumps(again.result.to_dict()["partitions"]) == json.dumps(
-        [list(p) for p in done.clean])
-    assert set(COMPLAINT.names) >= set(CLASSIFICATION)
+    assert again["run_id"].startswith("reclassify__")
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["--taxonomy", "missing.yaml"], "cannot read rules file missing.yaml"),
+    (["--taxonomy", "{broken}"], "cannot read rules file"),
+    (["--taxonomy", "{no_version}"], "rules file has no 'version'"),
+    (["--taxonomy", str(DEFAULT_RULES), "--from", "2026-11-03", "--to", "2026-11-02"],
+     "--from 2026-11-03 is after --to 2026-11-02"),
+    (["--taxonomy", str(DEFAULT_RULES), "--from", "2030-01-01"],
+     "nothing to reclassify: no clean complaints for event dates 2030-01-01..2030-01-01"),
+])
+def test_cli_mistakes_are_one_line_before_spark(
+        lake: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch, args: list[str], expected: str) -> None:
+    (tmp_path / "broken.yaml").write_text("categories: [network\n")
+    (tmp_path / "no_version.yaml").write_text("taxonomy: telecom\ndefault_category: other\n"
+                                              "categories: []\n")
+    os.environ["COMPLAINTS_LAKE"] = str(lake.lake)
+    monkeypatch.chdir(tmp_path)
+    args = [a.replace("{broken}", "broken.yaml").replace("{no_version}", "no_version.yaml")
+            for a in args]
+    before = rows_of(lake.zones.clean_complaints)
+    assert main(["reclassify", *args]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert err.startswith("complaints reclassify: ") and expected in err, err
+    assert rows_of(lake.zones.clean_complaints) == before
+    assert not lake.zones.runs.exists()
+
+
+def test_cli_date_that_is_not_a_date_is_a_usage_error(
+        lake: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["reclassify", "--taxonomy", str(DEFAULT_RULES), "--from", "2026-13-01"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "'2026-13-01' is not a date: expected YYYY-MM-DD" in err and "Traceback" not in err
