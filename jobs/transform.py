@@ -218,9 +218,9 @@ def rank_copies(usable: DataFrame) -> DataFrame:
     """Every usable copy with its complaint id, content key, and where it stands among the copies
     of its complaint: ``_copy`` 1 is the most recently landed (the kept one); ``_same`` says
     whether it has the kept copy's content; ``_latest_of_content`` marks the most recently landed
-    copy of each content; ``duplicate_count`` counts the copies with the kept content;
-    ``conflicting`` says whether any copy differs; ``first_ingest_time`` is the earliest landing
-    of any copy."""
+    copy of each content (for another content than the kept one: the copy quarantined);
+    ``duplicate_count`` counts the copies not quarantined; ``conflicting`` says whether any copy
+    differs; ``first_ingest_time`` is the earliest landing of any copy."""
     with_id = usable.withColumn(
         "complaint_id", complaint_id(F.col("source"), F.col("source_record_id"))
     ).withColumn("content_key", content_key(F.col("source"), F.col("text_raw"), F.col("sender"),
@@ -237,16 +237,18 @@ def rank_copies(usable: DataFrame) -> DataFrame:
         (F.row_number().over(per_content) == 1).alias("_latest_of_content"),
         F.min("ingest_time").over(copies).alias("first_ingest_time"),
     ).withColumn("_same", F.col("_content") == F.col("_kept_content"))
+    losing_contents = F.count_if(~F.col("_same") & F.col("_latest_of_content")).over(copies)
     return ranked.select(
         "*",
-        F.count_if(F.col("_same")).over(copies).cast("int").alias("duplicate_count"),
-        (F.count_if(~F.col("_same")).over(copies) > 0).alias("conflicting"),
+        (F.count(F.lit(1)).over(copies) - losing_contents).cast("int").alias("duplicate_count"),
+        (losing_contents > 0).alias("conflicting"),
     )
 
 
 def collapse_copies(usable: DataFrame) -> DataFrame:
     """One row per complaint id (source + source record id): the most recently landed copy, with
-    ``duplicate_count`` (copies with its content, >= 1), ``conflicting`` (another copy says
+    ``duplicate_count`` (copies not quarantined, >= 1: so the sum of ``duplicate_count - 1``
+    is the duplicates a run counts), ``conflicting`` (another copy says
     something else: see ``conflicting_copies``), ``first_ingest_time`` (the earliest copy's
     landing) and ``content_key``. For the stream sources this makes Kinesis's at-least-once
     delivery exactly-once per event id (a producer retry or a shard replay lands the same event
@@ -323,9 +325,9 @@ def _paired_copies(existing: DataFrame, increment: DataFrame) -> DataFrame:
     lineage_old = F.struct(*[F.col(f"_old.{c}") for c in LINEAGE])
     lineage_new = F.struct(*[F.col(f"_new.{c}") for c in LINEAGE])
     take_new = F.col("_old").isNull() | (F.col("_new").isNotNull() & (lineage_new > lineage_old))
-    conflict = F.coalesce(
+    conflict = F.col("_old").isNotNull() & F.col("_new").isNotNull() & (
         copy_content(F.col("_old.text"), F.col("_old.event_time"))
-        != copy_content(F.col("_new.text"), F.col("_new.event_time")), F.lit(False))
+        != copy_content(F.col("_new.text"), F.col("_new.event_time")))
     return joined.select("*", take_new.alias("_take_new"), conflict.alias("_conflict"))
 
 
@@ -337,19 +339,17 @@ def _flagged(row: str) -> Column:
 def merge_copies(existing: DataFrame, increment: DataFrame, run_id: str) -> DataFrame:
     """Merge an increment's complaints (enriched, one row per id) into the existing rows of the
     partitions it touches. For an id in both, the row is the increment's when its copy landed
-    later, else the existing one; ``first_ingest_time`` is the earlier. Same content: the copies
-    add up. Different content (``_paired_copies``): the kept row counts only its own copies and
-    is flagged ``conflicting_duplicate`` (the flag stays once set); the other row goes to the
-    quarantine (``displaced_copies``). Rows only in ``existing`` are kept as they are; rows the
-    increment touches get ``run_id``."""
+    later, else the existing one; ``first_ingest_time`` is the earlier; the copies add up.
+    Different content (``_paired_copies``): the kept row is flagged ``conflicting_duplicate``
+    (the flag stays once set) and the other row goes to the quarantine (``displaced_copies``), so
+    the copies add up less one, as one full run over both copies would count them. Rows only in
+    ``existing`` are kept as they are; rows the increment touches get ``run_id``."""
     columns = STREAM_BY_ID.names
     old_copies = F.coalesce(F.col("_old.duplicate_count"), F.lit(0))
     new_copies = F.coalesce(F.col("_new.duplicate_count"), F.lit(0))
-    kept_copies = F.when(F.col("_take_new"), new_copies).otherwise(old_copies)
     chosen = _paired_copies(existing, increment).select(
         F.when(F.col("_take_new"), F.col("_new")).otherwise(F.col("_old")).alias("_row"),
-        F.when(F.col("_conflict"), kept_copies).otherwise(old_copies + new_copies)
-        .cast("int").alias("_copies"),
+        (old_copies + new_copies - F.col("_conflict").cast("int")).cast("int").alias("_copies"),
         F.least(F.col("_old.first_ingest_time"), F.col("_new.first_ingest_time"))
         .alias("_first"),
         F.col("_new").isNotNull().alias("_touched"),
@@ -520,13 +520,17 @@ def _existing_rows(run: _Run, spark: SparkSession, touched: set[Partition]) -> D
 
 def _conflicts(run: _Run, usable: DataFrame, existing: DataFrame, increment: DataFrame
                ) -> DataFrame:
-    """Quarantine entries of the copies that lost a conflict: within the run's records, and
-    between an existing row and the run's copy of the same complaint (only the complaints of a
-    backfill's date range)."""
-    losers = losing_copies(usable)
-    if run.event_dates is not None:
-        losers = losers.join(increment.select("complaint_id"), "complaint_id", "left_semi")
-    within = conflict_entries(losers, run.run_id)
+    """Quarantine entries of the copies that lost a conflict: within the run's records (looked
+    for only when a complaint of the increment was flagged), and between an existing row and the
+    run's copy of the same complaint (only the complaints of a backfill's date range)."""
+    flagged = increment.where(F.array_contains("quality_flags", CONFLICT_REASON))
+    if flagged.limit(1).count() == 0:  # the common case: no second ranking of the copies
+        within = usable.sparkSession.createDataFrame([], QUARANTINE.spark_schema())
+    else:
+        losers = losing_copies(usable)
+        if run.event_dates is not None:
+            losers = losers.join(increment.select("complaint_id"), "complaint_id", "left_semi")
+        within = conflict_entries(losers, run.run_id)
     return within.unionByName(displaced_copies(existing, increment, run.run_id))
 
 

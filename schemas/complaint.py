@@ -115,7 +115,8 @@ COMPLAINT = RecordSchema(
         Column("state", "string", True, "two-letter US state, if known"),
         Column("location", "string", True, "city / ZIP / free-text location as given"),
         Column("duplicate_count", "int", False,
-               "how many raw copies of this complaint were collapsed into this row"),
+               "how many raw copies of this complaint were collapsed into this row (a copy "
+               "that lost a conflicting_duplicate is quarantined, not counted)"),
         Column("taxonomy_version", "string", False, "version of the rules file that classified it"),
         Column("rule_id", "string", True,
                "the rule that decided the category (category.subcategory.n); NULL: no rule fired"),

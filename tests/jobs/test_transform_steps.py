@@ -209,7 +209,8 @@ def test_conflicting_copies_keep_the_latest_and_quarantine_the_others(spark: Any
     usable = standardise_complaints(staged(spark, *rows))
     kept = {r.source_record_id: (r.raw_line, r.duplicate_count, r.conflicting)
             for r in dedupe_complaints(usable).collect()}
-    assert kept == {"CALL-7": (4, 2, True), "CALL-8": (6, 1, True), "CALL-9": (7, 1, False)}
+    # the copies not quarantined: CALL-7's line 1 is a plain duplicate (of line 2's text)
+    assert kept == {"CALL-7": (4, 3, True), "CALL-8": (6, 1, True), "CALL-9": (7, 1, False)}
     out = conflicting_copies(usable, "run-1")
     assert out.columns == QUARANTINE.names
     entries = {r.raw_line: r for r in out.collect()}
@@ -223,8 +224,8 @@ def test_conflicting_copies_keep_the_latest_and_quarantine_the_others(spark: Any
         "event_time": "2026-11-03T06:22:05.000Z", "text": "first text",
         "customer_id": "CUST-01234", "state": "TX", "location": "Austin 78701",
         "ingest_time": "2026-11-03T07:00:00.000Z"}
-    # records in = kept + quarantined + duplicates
-    assert len(rows) == len(kept) + len(entries) + 2
+    # records in = kept + quarantined + duplicates, the duplicates being sum(duplicate_count - 1)
+    assert len(rows) == len(kept) + len(entries) + sum(n - 1 for _, n, _ in kept.values())
 
 
 def test_complaint_id_is_stable_across_runs_and_input_order(spark: Any) -> None:
@@ -259,7 +260,7 @@ def by_id_rows(spark: Any, *rows: dict[str, Any]) -> Any:
 def test_merge_copies_settles_conflicts_across_runs(spark: Any) -> None:
     later = timedelta(days=1)
     old = [clean_complaint(1), clean_complaint(2, quality_flags=["conflicting_duplicate"]),
-           clean_complaint(3), clean_complaint(4, duplicate_count=2)]
+           clean_complaint(3), clean_complaint(4, duplicate_count=2), clean_complaint(5)]
     new = [
         # 1: a later copy that says something else replaces it, flagged; the old one is displaced
         clean_complaint(1, text="a different text", ingest_time=T0 + later,
@@ -268,8 +269,11 @@ def test_merge_copies_settles_conflicts_across_runs(spark: Any) -> None:
         clean_complaint(2, ingest_time=T0 + later, first_ingest_time=T0 + later),
         # 3: a different content landed before the kept one (out of order): the new one loses
         clean_complaint(3, text="older words", ingest_time=T0, first_ingest_time=T0),
-        # 4: only the event time differs: a conflict too
+        # 4: only the event time differs: a conflict too (the displaced row's older copy stays
+        # counted, as one full run over the three copies counts it)
         clean_complaint(4, event_time=T0, ingest_time=T0 + later, first_ingest_time=T0 + later),
+        # 6: a new complaint (5 is only in the existing rows): nothing to settle
+        clean_complaint(6, duplicate_count=2),
     ]
     existing, increment = by_id_rows(spark, *old), by_id_rows(spark, *new)
     merged = {r.complaint_id: r for r in merge_copies(existing, increment, "run-2").collect()}
@@ -282,8 +286,12 @@ def test_merge_copies_settles_conflicts_across_runs(spark: Any) -> None:
             as_utc(old[1]["first_ingest_time"]), "run-2"),
         3: ("no internet since monday, ticket 3", 1, ["conflicting_duplicate"], as_utc(T0),
             "run-2"),
-        4: ("no internet since monday, ticket 4", 1, ["conflicting_duplicate"],
+        4: ("no internet since monday, ticket 4", 2, ["conflicting_duplicate"],
             as_utc(old[3]["first_ingest_time"]), "run-2"),
+        5: ("no internet since monday, ticket 5", 1, [], as_utc(old[4]["first_ingest_time"]),
+            "run-test"),
+        6: ("no internet since monday, ticket 6", 2, [], as_utc(new[4]["first_ingest_time"]),
+            "run-2"),
     }
     displaced = displaced_copies(existing, increment, "run-2")
     assert displaced.columns == QUARANTINE.names
