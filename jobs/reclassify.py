@@ -54,6 +54,8 @@ CLASSIFICATION = ("category", "subcategory", "severity", "sentiment", "taxonomy_
                   "rule_id", "classification_score")
 IMPUTED_SEVERITY = "imputed_severity"
 RUN_MODE = "reclassify"
+# What a decision reads from a clean row (the rest comes from its raw copy).
+KEY = ("complaint_id", "raw_file", "raw_line", "text", "quality_flags", "severity")
 
 
 @dataclass(frozen=True)
@@ -88,15 +90,15 @@ def raw_context(spark: SparkSession, settings: Settings, rows: DataFrame) -> Dat
     return context.dropDuplicates(["raw_file", "raw_line"])
 
 
-def reclassify_rows(rows: DataFrame, context: DataFrame, rules: Rules,
-                    schema: RecordSchema) -> DataFrame:
-    """``rows`` (shaped as ``schema``) with ``CLASSIFICATION`` decided again by ``rules`` from
-    their text and their raw copy's ``context`` (``raw_context``); every other column as it was."""
+def decide_classification(rows: DataFrame, context: DataFrame, rules: Rules) -> DataFrame:
+    """``complaint_id`` and ``CLASSIFICATION`` decided again by ``rules`` for each of ``rows``
+    (one per complaint id; ``KEY`` columns), from their text and their raw copy's ``context``
+    (``raw_context``)."""
     found = rows.join(context.withColumn("_raw", F.lit(True)), ["raw_file", "raw_line"], "left")
     kept_source_severity = F.when(
         ~F.array_contains(F.col("quality_flags"), IMPUTED_SEVERITY), F.col("severity"))
     prepared = found.select(
-        *[c for c in schema.names if c not in CLASSIFICATION],
+        "complaint_id",
         classify_text(F.col("text"), F.col("hints")).alias("classify_text"),
         F.when(F.col("_raw").isNotNull(), F.col("source_severity"))
         .otherwise(kept_source_severity).alias("source_severity"),
@@ -104,10 +106,15 @@ def reclassify_rows(rows: DataFrame, context: DataFrame, rules: Rules,
     classified = classify_complaints(prepared, rules).withColumn(
         "severity", complaint_severity(F.col("urgent"), F.col("source_severity"),
                                        F.col("rule_severity")))
-    shape = schema.spark_schema()
-    return classified.select(*[F.col(f.name).cast(f.dataType).alias(f.name)
-                               if f.name in CLASSIFICATION else F.col(f.name)
-                               for f in shape.fields])
+    types = {f.name: f.dataType for f in COMPLAINT.spark_schema().fields}
+    return classified.select("complaint_id",
+                             *[F.col(c).cast(types[c]).alias(c) for c in CLASSIFICATION])
+
+
+def with_decided(rows: DataFrame, decided: DataFrame, schema: RecordSchema) -> DataFrame:
+    """``rows`` (shaped as ``schema``) with the ``decided`` classification of their complaint
+    id; every other column as it was."""
+    return rows.drop(*CLASSIFICATION).join(decided, "complaint_id").select(*schema.names)
 
 
 def _in_range(root: Path, event_dates: tuple[date, date] | None) -> set[Partition]:
@@ -122,11 +129,11 @@ def partitions_to_reclassify(lake: Lake, event_dates: tuple[date, date] | None
 
 
 def _rewrite(spark: SparkSession, staging: Path, root: Path, partitions: set[Partition],
-             schema: RecordSchema, context: DataFrame, rules: Rules) -> None:
+             schema: RecordSchema, decided: DataFrame) -> None:
     if not partitions:
         return
     rows = read_partitions(spark, root, partitions, schema)
-    write_staged(reclassify_rows(rows, context, rules, schema), staging, schema)
+    write_staged(with_decided(rows, decided, schema), staging, schema)
     swap_partitions(staging, root, partitions)
 
 
@@ -153,19 +160,20 @@ def run_reclassify(settings: Settings, rules: Rules, spark: SparkSession,
              if p[1] in STREAM_COMPLAINT_SOURCES}
     staging = lake.staging(run_id)
     try:
-        rows = read_partitions(spark, lake.clean_complaints, clean, COMPLAINT).select(
-            "source", "raw_file")
-        if state:
-            rows = rows.unionByName(read_partitions(spark, lake.stream_by_id, state,
-                                                    STREAM_BY_ID).select("source", "raw_file"))
-        context = raw_context(spark, settings, rows).persist()
-        try:
-            _rewrite(spark, staging / "complaints", lake.clean_complaints, clean, COMPLAINT,
-                     context, rules)
-            _rewrite(spark, staging / "stream_by_id", lake.stream_by_id, state, STREAM_BY_ID,
-                     context, rules)
-        finally:
-            context.unpersist()
+        clean_rows = read_partitions(spark, lake.clean_complaints, clean, COMPLAINT)
+        state_rows = read_partitions(spark, lake.stream_by_id, state, STREAM_BY_ID)
+        # A clean stream row is one of its dedupe state's rows: one decision serves both, and it
+        # is written down before any partition is swapped (it reads the partitions it replaces).
+        keys = clean_rows.select(*KEY).unionByName(state_rows.select(*KEY))
+        lineage = clean_rows.select("source", "raw_file").unionByName(
+            state_rows.select("source", "raw_file"))
+        decision = staging / "classification"
+        decide_classification(keys.dropDuplicates(["complaint_id"]),
+                              raw_context(spark, settings, lineage), rules
+                              ).write.parquet(str(decision))
+        decided = spark.read.parquet(str(decision))
+        _rewrite(spark, staging / "complaints", lake.clean_complaints, clean, COMPLAINT, decided)
+        _rewrite(spark, staging / "stream_by_id", lake.stream_by_id, state, STREAM_BY_ID, decided)
     finally:
         replace_folder(staging, None)
     result = TransformResult(run_id, rules.version, started_at, tuple(_counts(lake, clean)),
