@@ -399,6 +399,32 @@ def cmd_classify_eval(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reclassify(settings: Settings, args: argparse.Namespace) -> int:
+    from jobs.classify import load_rules
+    from jobs.reclassify import partitions_to_reclassify, run_reclassify
+    from jobs.spark import spark_session
+
+    dates = _event_dates(args)
+    # The rules file is read and checked before Spark starts: a typo costs no JVM start-up.
+    rules = load_rules(args.taxonomy)
+    require_lake(settings)
+    zones = settings.zones
+    partitions = partitions_to_reclassify(zones, dates)
+    span = f"event dates {dates[0]}..{dates[1]}" if dates else "every event date"
+    if not partitions:
+        raise CliError(f"nothing to reclassify: no clean complaints for {span} under "
+                       f"{zones.clean_complaints}; run `complaints transform` first, or widen "
+                       "--from/--to")
+    require_writable(zones.clean, zones.stream_by_id.parent, zones.runs)
+    with timed("reclassify", f"taxonomy {rules.taxonomy} {rules.version} over {len(partitions)} "
+               f"partitions ({span})") as step:
+        done = run_reclassify(settings, rules, spark_session(settings.spark_master), dates)
+        step.outcome = (f"{sum(c.clean for c in done.result.counts)} complaints classified "
+                        f"again in {len(done.clean)} partitions")
+    print(json.dumps(done.result.to_dict(), indent=2))
+    return 0
+
+
 def cmd_run_dag(settings: Settings, args: argparse.Namespace) -> int:
     from complaints.airflow_local import run_dag
 
@@ -556,6 +582,21 @@ def _add_batch_commands(sub: argparse._SubParsersAction[Parser]) -> None:
                    help="last event date of the backfill (default: the --from date)")
     p.add_argument("--retry-quarantined", action="store_true",
                    help="read again raw files quarantined as unreadable (default: off)")
+
+    p = _command(sub, "reclassify", "classify the clean complaints again with a rules file "
+                 "(Spark)", cmd_reclassify,
+                 "A backfill of the classification only: category, subcategory, severity, "
+                 "sentiment, rule_id, classification_score and taxonomy_version are decided "
+                 "again (hints and the source's own severity read from each row's raw copy); "
+                 "every other column stays as it is. The partitions of the date range (and the "
+                 "stream sources' dedupe state) are rewritten whole and swapped in; the run is "
+                 "recorded in runs/ with mode reclassify. Running it twice is running it once.")
+    p.add_argument("--taxonomy", type=Path, required=True, metavar="FILE",
+                   help="rules file, e.g. rules/telecom.yaml")
+    p.add_argument("--from", dest="date_from", type=iso_day, metavar="YYYY-MM-DD",
+                   help="first event date to classify again (default: every date)")
+    p.add_argument("--to", dest="date_to", type=iso_day, metavar="YYYY-MM-DD",
+                   help="last event date to classify again (default: the --from date)")
 
     p = _command(sub, "check", "run the quality suite on the clean complaints", cmd_check,
                  "Runs as a checkpoint of the lake's Great Expectations project and rebuilds "

@@ -57,8 +57,8 @@ class TransformResult:
         }
 
 
-def new_run_id(now: datetime) -> str:
-    return f"transform__{now:%Y%m%dT%H%M%SZ}__{uuid.uuid4().hex[:8]}"
+def new_run_id(now: datetime, kind: str = "transform") -> str:
+    return f"{kind}__{now:%Y%m%dT%H%M%SZ}__{uuid.uuid4().hex[:8]}"
 
 
 def write_run_record(settings: Settings, result: TransformResult, part: str) -> Path:

@@ -9,14 +9,24 @@ rows, and merges them into the ``(event_date, source)`` partitions they touch:
   rows plus the merged new ones), staged then swapped in (``jobs.clean_zone``);
 * ``state/stream_by_id/…`` — stream sources only: every event id once, before same-content copies
   are collapsed, so a later copy of either kind merges exactly;
-* ``quarantine/records/source=…/`` — the run's unusable records (and unreadable files) added;
+* ``quarantine/records/source=…/`` — the run's unusable records (and unreadable files, and the
+  copies that lost a conflict) added;
 * ``runs/`` — one row per source (records_in = clean + quarantined + duplicates) and the files read.
 
 Duplicates are found across all history: a copy that lands days later is still one complaint
 (the existing row is found by its complaint id wherever it is), and its ``duplicate_count`` grows.
+Copies under one id that say different things (``copy_content``: text or event time) are a
+conflict, not duplicates: the kept copy is still the most recently landed, flagged
+``conflicting_duplicate``, and the latest copy of each other content is quarantined with that
+reason (within the run: ``conflicting_copies``; against the row an earlier run kept:
+``displaced_copies``), so the other text stays findable and counts stay conserved.
 Every rule here is order-free (the kept copy is the most recently landed; counts add up; the kept
 same-content stream event is the earliest landed, ties by id), so any sequence of incremental runs
-gives the rows one full run over the same raw files gives (``run_id`` aside). ``full=True``
+gives the rows one full run over the same raw files gives (``run_id`` aside). One exception: a
+conflict whose content comes back to an earlier one (A, B, A), or a different copy landed out of
+order, leaves one more ``conflicting_duplicate`` entry (and a ``duplicate_count`` one lower) after
+incremental runs than after one full run: an earlier run's quarantine entries are not revisited.
+Counts stay conserved either way. ``full=True``
 recomputes sources from all their raw files; ``event_dates`` recomputes only the partitions in that
 range of event dates (the backfill after a change of parsing or standardisation).
 
@@ -100,6 +110,12 @@ FUTURE_REASON = "event_time_in_future"
 FUTURE_TOLERANCE = "INTERVAL 1 HOUR"
 # The lineage of a copy; the greatest is the most recently landed (ties: later file, later line).
 LINEAGE = ("ingest_time", "raw_file", "raw_line")
+# Two copies under one id that say different things: the kept one is flagged, the other
+# quarantined with this reason (``collapse_copies``, ``merge_copies``).
+CONFLICT_REASON = "conflicting_duplicate"
+# The losing copy's fields kept in its quarantine entry (present on staged and on clean rows).
+CONFLICT_FIELDS = ("source_record_id", "event_time", "text", "customer_id", "case_id", "state",
+                   "location", "ingest_time")
 
 
 def stage_source(spark: SparkSession, settings: Settings, source: str,
@@ -191,24 +207,87 @@ def content_key(source: Column, text_raw: Column, sender: Column, event_time: Co
                   F.sha2(F.concat_ws("\u0001", *parts), 256))
 
 
-def collapse_copies(usable: DataFrame) -> DataFrame:
-    """One row per complaint id (source + source record id): the most recently landed copy, with
-    ``duplicate_count`` (copies seen, >= 1), ``first_ingest_time`` (the earliest copy's landing)
-    and ``content_key``. For the stream sources this makes Kinesis's at-least-once delivery
-    exactly-once per event id (a producer retry or a shard replay lands the same event again)."""
+def copy_content(text: Column, event_time: Column) -> Column:
+    """What two copies of one complaint must share to be copies of each other: the standardised
+    text (whitespace-normalised, PII masked) and the event time. Copies under one id that differ
+    in either are a conflict, not a duplicate: one is kept, the other quarantined."""
+    return F.sha2(F.concat_ws("\u0001", text, F.unix_micros(event_time).cast("string")), 256)
+
+
+def rank_copies(usable: DataFrame) -> DataFrame:
+    """Every usable copy with its complaint id, content key, and where it stands among the copies
+    of its complaint: ``_copy`` 1 is the most recently landed (the kept one); ``_same`` says
+    whether it has the kept copy's content; ``_latest_of_content`` marks the most recently landed
+    copy of each content (for another content than the kept one: the copy quarantined);
+    ``duplicate_count`` counts the copies not quarantined; ``conflicting`` says whether any copy
+    differs; ``first_ingest_time`` is the earliest landing of any copy."""
     with_id = usable.withColumn(
         "complaint_id", complaint_id(F.col("source"), F.col("source_record_id"))
     ).withColumn("content_key", content_key(F.col("source"), F.col("text_raw"), F.col("sender"),
-                                            F.col("event_time")))
+                                            F.col("event_time"))
+                 ).withColumn("_content", copy_content(F.col("text"), F.col("event_time")))
     copies = Window.partitionBy("complaint_id")
     latest_first = copies.orderBy(*[F.col(c).desc() for c in LINEAGE])
-    return (
-        with_id.withColumn("duplicate_count", F.count(F.lit(1)).over(copies).cast("int"))
-        .withColumn("first_ingest_time", F.min("ingest_time").over(copies))
-        .withColumn("_copy", F.row_number().over(latest_first))
-        .where(F.col("_copy") == 1)
-        .drop("_copy")
+    per_content = Window.partitionBy("complaint_id", "_content").orderBy(
+        *[F.col(c).desc() for c in LINEAGE])
+    ranked = with_id.select(
+        "*",
+        F.row_number().over(latest_first).alias("_copy"),
+        F.first("_content").over(latest_first).alias("_kept_content"),
+        (F.row_number().over(per_content) == 1).alias("_latest_of_content"),
+        F.min("ingest_time").over(copies).alias("first_ingest_time"),
+    ).withColumn("_same", F.col("_content") == F.col("_kept_content"))
+    losing_contents = F.count_if(~F.col("_same") & F.col("_latest_of_content")).over(copies)
+    return ranked.select(
+        "*",
+        (F.count(F.lit(1)).over(copies) - losing_contents).cast("int").alias("duplicate_count"),
+        (losing_contents > 0).alias("conflicting"),
     )
+
+
+def collapse_copies(usable: DataFrame) -> DataFrame:
+    """One row per complaint id (source + source record id): the most recently landed copy, with
+    ``duplicate_count`` (copies not quarantined, >= 1: so the sum of ``duplicate_count - 1``
+    is the duplicates a run counts), ``conflicting`` (another copy says
+    something else: see ``conflicting_copies``), ``first_ingest_time`` (the earliest copy's
+    landing) and ``content_key``. For the stream sources this makes Kinesis's at-least-once
+    delivery exactly-once per event id (a producer retry or a shard replay lands the same event
+    again)."""
+    return (rank_copies(usable).where(F.col("_copy") == 1)
+            .drop("_copy", "_kept_content", "_latest_of_content", "_same", "_content"))
+
+
+def conflicting_copies(usable: DataFrame, run_id: str) -> DataFrame:
+    """Quarantine entries (reason ``conflicting_duplicate``) for the copies ``collapse_copies``
+    did not keep because they say something else: the most recently landed copy of each other
+    content (its older exact copies stay plain duplicates of it). Nothing is lost silently."""
+    return conflict_entries(losing_copies(usable), run_id)
+
+
+def losing_copies(usable: DataFrame) -> DataFrame:
+    """The copies ``conflicting_copies`` quarantines, as usable rows with their complaint id."""
+    return rank_copies(usable).where(~F.col("_same") & F.col("_latest_of_content"))
+
+
+def conflict_entries(losers: DataFrame, run_id: str) -> DataFrame:
+    """Quarantine rows for copies that lost a conflict. ``raw_record`` holds the losing copy's
+    standardised fields as JSON with ``kept_complaint_id``, the complaint the kept copy is; the
+    raw copy as it came is at ``raw_file``, ``raw_line``. The same fields exist on a clean row
+    and on a staged one, so a conflict settled within one run or across runs reads the same."""
+    record = F.to_json(F.struct(
+        F.col("complaint_id").alias("kept_complaint_id"), *[F.col(c) for c in CONFLICT_FIELDS]))
+    return losers.select(
+        "source", F.lit(CONFLICT_REASON).alias("reason"), "raw_file", "raw_line",
+        F.substring(record, 1, QUARANTINE_RECORD_CHARS).alias("raw_record"),
+        F.lit(run_id).alias("run_id"),
+    )
+
+
+def with_conflict_flag(flags: Column, conflicting: Column) -> Column:
+    """``flags`` with ``conflicting_duplicate`` last when ``conflicting`` (once, whatever the
+    flags held before): one order, whichever run saw the conflict."""
+    kept = F.filter(flags, lambda f: f != F.lit(CONFLICT_REASON))
+    return F.when(conflicting, F.concat(kept, F.array(F.lit(CONFLICT_REASON)))).otherwise(kept)
 
 
 def collapse_same_content(by_id: DataFrame) -> DataFrame:
@@ -233,11 +312,10 @@ def dedupe_complaints(usable: DataFrame, by_content: bool = True) -> DataFrame:
     return collapse_same_content(by_id) if by_content else by_id
 
 
-def merge_copies(existing: DataFrame, increment: DataFrame, run_id: str) -> DataFrame:
-    """Merge an increment's complaints (enriched, one row per id) into the existing rows of the
-    partitions it touches. For an id in both, the copies add up, ``first_ingest_time`` is the
-    earlier, and the row is the increment's when its copy landed later, else the existing one.
-    Rows only in ``existing`` are kept as they are; rows the increment touches get ``run_id``."""
+def _paired_copies(existing: DataFrame, increment: DataFrame) -> DataFrame:
+    """``existing`` and ``increment`` rows side by side per complaint id (``_old``, ``_new``,
+    either null), with ``_take_new`` (the increment's copy is kept: it landed later, or the id
+    is new) and ``_conflict`` (both copies exist and say different things: ``copy_content``)."""
     columns = STREAM_BY_ID.names
     old = existing.select(F.col("complaint_id").alias("_id"),
                           F.struct(*[F.col(c) for c in columns]).alias("_old"))
@@ -247,22 +325,56 @@ def merge_copies(existing: DataFrame, increment: DataFrame, run_id: str) -> Data
     lineage_old = F.struct(*[F.col(f"_old.{c}") for c in LINEAGE])
     lineage_new = F.struct(*[F.col(f"_new.{c}") for c in LINEAGE])
     take_new = F.col("_old").isNull() | (F.col("_new").isNotNull() & (lineage_new > lineage_old))
-    chosen = joined.select(
-        F.when(take_new, F.col("_new")).otherwise(F.col("_old")).alias("_row"),
-        (F.coalesce(F.col("_old.duplicate_count"), F.lit(0))
-         + F.coalesce(F.col("_new.duplicate_count"), F.lit(0))).cast("int").alias("_copies"),
+    conflict = F.col("_old").isNotNull() & F.col("_new").isNotNull() & (
+        copy_content(F.col("_old.text"), F.col("_old.event_time"))
+        != copy_content(F.col("_new.text"), F.col("_new.event_time")))
+    return joined.select("*", take_new.alias("_take_new"), conflict.alias("_conflict"))
+
+
+def _flagged(row: str) -> Column:
+    return F.coalesce(F.array_contains(F.col(f"{row}.quality_flags"), CONFLICT_REASON),
+                      F.lit(False))
+
+
+def merge_copies(existing: DataFrame, increment: DataFrame, run_id: str) -> DataFrame:
+    """Merge an increment's complaints (enriched, one row per id) into the existing rows of the
+    partitions it touches. For an id in both, the row is the increment's when its copy landed
+    later, else the existing one; ``first_ingest_time`` is the earlier; the copies add up.
+    Different content (``_paired_copies``): the kept row is flagged ``conflicting_duplicate``
+    (the flag stays once set) and the other row goes to the quarantine (``displaced_copies``), so
+    the copies add up less one, as one full run over both copies would count them. Rows only in
+    ``existing`` are kept as they are; rows the increment touches get ``run_id``."""
+    columns = STREAM_BY_ID.names
+    old_copies = F.coalesce(F.col("_old.duplicate_count"), F.lit(0))
+    new_copies = F.coalesce(F.col("_new.duplicate_count"), F.lit(0))
+    chosen = _paired_copies(existing, increment).select(
+        F.when(F.col("_take_new"), F.col("_new")).otherwise(F.col("_old")).alias("_row"),
+        (old_copies + new_copies - F.col("_conflict").cast("int")).cast("int").alias("_copies"),
         F.least(F.col("_old.first_ingest_time"), F.col("_new.first_ingest_time"))
         .alias("_first"),
         F.col("_new").isNotNull().alias("_touched"),
+        (F.col("_conflict") | _flagged("_old") | _flagged("_new")).alias("_conflicting"),
     )
     return chosen.select(*[
         F.col("_copies").alias(c) if c == "duplicate_count"
         else F.col("_first").alias(c) if c == "first_ingest_time"
         else F.when(F.col("_touched"), F.lit(run_id)).otherwise(F.col("_row.run_id")).alias(c)
         if c == "run_id"
+        else with_conflict_flag(F.col("_row.quality_flags"), F.col("_conflicting")).alias(c)
+        if c == "quality_flags"
         else F.col(f"_row.{c}").alias(c)
         for c in columns
     ])
+
+
+def displaced_copies(existing: DataFrame, increment: DataFrame, run_id: str) -> DataFrame:
+    """Quarantine entries for the rows ``merge_copies`` did not keep because the other copy of
+    their complaint says something else (``conflict_entries``): usually the existing row a later,
+    different copy replaces."""
+    paired = _paired_copies(existing, increment).where(F.col("_conflict"))
+    losers = paired.select(F.when(F.col("_take_new"), F.col("_old")).otherwise(F.col("_new"))
+                           .alias("_loser")).select("_loser.*")
+    return conflict_entries(losers, run_id)
 
 
 def quality_flags() -> Column:
@@ -278,20 +390,29 @@ def quality_flags() -> Column:
     return F.array_compact(F.array(*flags))
 
 
+def classify_text(text: Column, hints: Column) -> Column:
+    """What the rules read: the complaint text, then the source's hints (a web form's product
+    and issue, a post's platform and brand), which the clean row does not keep."""
+    return F.concat_ws(". ", text, hints)
+
+
+def complaint_severity(urgent: Column, source_severity: Column, rule_severity: Column) -> Column:
+    """P1 when the text is urgent; else the severity the source gave; else the rule's."""
+    return F.when(urgent, F.lit("P1")).otherwise(F.coalesce(source_severity, rule_severity))
+
+
 def enrich_complaints(deduped: DataFrame, rules: Rules, run_id: str) -> DataFrame:
-    """Classify, set severity and flags, and shape rows as the unified COMPLAINT record (plus
+    """Classify, set severity and flags (``conflicting_duplicate`` last when ``collapse_copies``
+    saw copies that differ), and shape rows as the unified COMPLAINT record (plus
     ``content_key``, kept for the stream dedupe state)."""
     classified = classify_complaints(
-        deduped.withColumn("classify_text", F.concat_ws(". ", F.col("text"), F.col("hints"))),
-        rules,
-    )
-    severity = F.when(F.col("urgent"), F.lit("P1")).otherwise(
-        F.coalesce(F.col("source_severity"), F.col("rule_severity"))
-    )
+        deduped.withColumn("classify_text", classify_text(F.col("text"), F.col("hints"))), rules)
+    severity = complaint_severity(F.col("urgent"), F.col("source_severity"),
+                                  F.col("rule_severity"))
     enriched = classified.select(
         "*",
         severity.alias("severity"),
-        quality_flags().alias("quality_flags"),
+        with_conflict_flag(quality_flags(), F.col("conflicting")).alias("quality_flags"),
         F.lit(run_id).alias("run_id"),
         F.to_date(F.col("event_time")).alias("event_date"),
     )
@@ -397,12 +518,40 @@ def _existing_rows(run: _Run, spark: SparkSession, touched: set[Partition]) -> D
     return merged
 
 
-def _quarantine_staged(run: _Run, quarantined: DataFrame) -> None:
+def _conflicts(run: _Run, usable: DataFrame, existing: DataFrame, increment: DataFrame
+               ) -> DataFrame:
+    """Quarantine entries of the copies that lost a conflict: within the run's records (looked
+    for only when a complaint of the increment was flagged), and between an existing row and the
+    run's copy of the same complaint (only the complaints of a backfill's date range)."""
+    flagged = increment.where(F.array_contains("quality_flags", CONFLICT_REASON))
+    if flagged.limit(1).count() == 0:  # the common case: no second ranking of the copies
+        within = usable.sparkSession.createDataFrame([], QUARANTINE.spark_schema())
+    else:
+        losers = losing_copies(usable)
+        if run.event_dates is not None:
+            losers = losers.join(increment.select("complaint_id"), "complaint_id", "left_semi")
+        within = conflict_entries(losers, run.run_id)
+    return within.unionByName(displaced_copies(existing, increment, run.run_id))
+
+
+def _conflicts_staged(folder: Path) -> int:
+    """How many of a staged quarantine partition's entries are conflict losers."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    return sum(int(pc.sum(pc.equal(pq.read_table(f, columns=["reason"])["reason"],
+                                   CONFLICT_REASON)).as_py() or 0)
+               for f in parquet_files(folder))
+
+
+def _quarantine_staged(run: _Run, quarantined: DataFrame) -> dict[str, int]:
     """Write the run's quarantine rows to staging, then add them to (or, for full sources,
-    replace) ``quarantine/records/source=…``."""
+    replace) ``quarantine/records/source=…``. Returns the conflict losers per source (they count
+    as quarantined records of the run)."""
     staged = run.staging / "quarantine"
     quarantined.repartition("source").write.mode("overwrite").partitionBy(
         *QUARANTINE.partition_by).parquet(str(staged))
+    conflicts = {s: _conflicts_staged(staged / f"source={s}") for s in run.plans}
     for source, plan in run.plans.items():
         if run.event_dates is not None:
             continue  # a date-range backfill leaves the quarantine as it is
@@ -414,6 +563,7 @@ def _quarantine_staged(run: _Run, quarantined: DataFrame) -> None:
         live.mkdir(parents=True, exist_ok=True)
         for f in files:
             f.rename(live / f"{run.run_id}-{f.name}")
+    return conflicts
 
 
 def _unreadable_files(spark: SparkSession, run: _Run) -> DataFrame:
@@ -439,7 +589,10 @@ def _commit_ledger(run: _Run, per_file: dict[str, tuple[int, date | None, date |
 
 
 def _counts(run: _Run, standardised: DataFrame, before: dict[str, int],
-            touched: set[Partition]) -> list[SourceCounts]:
+            touched: set[Partition], conflicts: dict[str, int]) -> list[SourceCounts]:
+    """Per source: records read, clean rows added, records quarantined (unusable ones and the
+    copies that lost a conflict, which may be rows an earlier run had kept: their place in the
+    clean zone goes to this run's copy) and duplicates (the rest)."""
     tally = {r["source"]: r for r in standardised.groupBy("source").agg(
         F.count(F.lit(1)).alias("records"),
         F.count_if(F.col("reason").isNotNull()).alias("quarantined"),
@@ -449,7 +602,8 @@ def _counts(run: _Run, standardised: DataFrame, before: dict[str, int],
         mine = [p for p in touched if p[1] == source]
         after = rows_in(event_partition(run.lake.clean_complaints, d, s) for d, s in mine)
         records = int(tally[source]["records"]) if source in tally else 0
-        quarantined = int(tally[source]["quarantined"]) if source in tally else 0
+        quarantined = (int(tally[source]["quarantined"]) if source in tally else 0) + \
+            conflicts.get(source, 0)
         clean = after if plan.full else after - before.get(source, 0)
         poison = sum(1 for v in run.verdicts.get(source, []) if not v.readable)
         counts.append(SourceCounts(
@@ -484,7 +638,8 @@ def _transform(run: _Run, spark: SparkSession, rules: Rules) -> tuple[list[Sourc
         touched = _touched(run, increment, spark)
         before = {s: rows_in(event_partition(lake.clean_complaints, d, s2)
                              for d, s2 in touched if s2 == s) for s in run.plans}
-        merged = merge_copies(_existing_rows(run, spark, touched), increment, run.run_id)
+        existing = _existing_rows(run, spark, touched)
+        merged = merge_copies(existing, increment, run.run_id)
         stream = [s for s in run.plans if s in STREAM_COMPLAINT_SOURCES]
         if stream:
             write_staged(merged.where(F.col("source").isin(*stream)),
@@ -496,14 +651,15 @@ def _transform(run: _Run, spark: SparkSession, rules: Rules) -> tuple[list[Sourc
         else:
             clean = merged
         write_staged(clean, run.staging / "complaints", COMPLAINT)
-        _quarantine_staged(run, quarantine_records(standardised, run.run_id).unionByName(
-            _unreadable_files(spark, run)))
+        conflicts = _quarantine_staged(run, quarantine_records(standardised, run.run_id)
+                                       .unionByName(_unreadable_files(spark, run))
+                                       .unionByName(_conflicts(run, usable, existing, increment)))
         per_file = _per_file(standardised)
         swap_partitions(run.staging / "complaints", lake.clean_complaints, touched)
         if stream:
             swap_partitions(run.staging / "stream_by_id", lake.stream_by_id,
                             {p for p in touched if p[1] in stream})
-        counts = _counts(run, standardised, before, touched)
+        counts = _counts(run, standardised, before, touched, conflicts)
         _commit_ledger(run, per_file)
         increment.unpersist()
     finally:

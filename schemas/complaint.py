@@ -115,14 +115,17 @@ COMPLAINT = RecordSchema(
         Column("state", "string", True, "two-letter US state, if known"),
         Column("location", "string", True, "city / ZIP / free-text location as given"),
         Column("duplicate_count", "int", False,
-               "how many raw copies of this complaint were collapsed into this row"),
+               "how many raw copies of this complaint were collapsed into this row (a copy "
+               "that lost a conflicting_duplicate is quarantined, not counted)"),
         Column("taxonomy_version", "string", False, "version of the rules file that classified it"),
         Column("rule_id", "string", True,
                "the rule that decided the category (category.subcategory.n); NULL: no rule fired"),
         Column("classification_score", "double", False,
                "the category's share of the cue weight found (1.0 unambiguous, 0.0 no cue)"),
         Column("quality_flags", "array<string>", False,
-               "e.g. missing_customer_id, missing_region, imputed_severity, future_dated"),
+               "e.g. missing_customer_id, missing_region, imputed_severity, future_dated, "
+               "conflicting_duplicate (another copy under this id said something else: "
+               "quarantined)"),
         Column("raw_file", "string", False,
                "raw-zone file the row came from, relative to the lake"),
         Column("raw_line", "long", False,
@@ -140,7 +143,9 @@ QUARANTINE = RecordSchema(
         Column("reason", "string", False, "why the record could not be used"),
         Column("raw_file", "string", False, "raw-zone file, relative to the lake"),
         Column("raw_line", "long", False, "1-based line or record number in raw_file"),
-        Column("raw_record", "string", True, "the record as it came (cut to 10,000 characters)"),
+        Column("raw_record", "string", True,
+               "the record as it came (cut to 10,000 characters); for a conflicting_duplicate, "
+               "the losing copy's fields as JSON with kept_complaint_id"),
         Column("run_id", "string", False, "transform run that quarantined it"),
     ),
 )
@@ -164,7 +169,8 @@ RUN = RecordSchema(
         Column("started_at", "timestamp", False, "run start, UTC"),
         Column("taxonomy_version", "string", False, "rules version used"),
         Column("mode", "string", True,
-               "incremental (new raw files only), full (every raw file) or skipped (nothing new)"),
+               "incremental (new raw files only), full (every raw file), skipped (nothing "
+               "new) or reclassify (rows classified again: records_in = clean = rows rewritten)"),
         Column("raw_files", "long", False, "raw files read by this run"),
         Column("files_quarantined", "long", True,
                "raw files that could not be read as a whole (one quarantine entry each)"),

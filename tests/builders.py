@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-from schemas.complaint import COMPLAINT
+from schemas.complaint import COMPLAINT, RecordSchema
 
 T0 = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
 
@@ -48,3 +49,24 @@ def clean_complaint(n: int, **overrides: Any) -> dict[str, Any]:
     row.update(overrides)
     assert list(row) == COMPLAINT.names, "overrides must name COMPLAINT columns only"
     return row
+
+
+def write_partitions(root: Path, rows: list[dict[str, Any]],
+                     schema: RecordSchema = COMPLAINT) -> None:
+    """``rows`` (shaped as ``schema``) as Spark lays them out: one file per ``event_date=…/
+    source=…`` folder under ``root``, the partition columns in the path only."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    arrow = schema.arrow_schema()
+    file_schema = pa.schema([f for f in arrow if f.name not in schema.partition_by])
+    groups: dict[tuple[Any, Any], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault((row["event_date"], row["source"]), []).append(row)
+    for (event_date, source), group in groups.items():
+        folder = root / f"event_date={event_date}" / f"source={source}"
+        folder.mkdir(parents=True)
+        table = pa.Table.from_pylist(
+            [{k: v for k, v in r.items() if k in file_schema.names} for r in group],
+            schema=file_schema)
+        pq.write_table(table, folder / "part-00000.snappy.parquet")

@@ -148,6 +148,15 @@ def test_incremental_runs_equal_one_full_run(spark: Any, tmp_path: Path) -> None
     assert ("sms", "s-9") not in by_id and ("sms", "s-0") not in by_id
     assert by_id[("sms", "s-1")]["duplicate_count"] == 2
     assert by_id[("sms", "s-3")]["event_date"] == "2026-11-04"  # moved with its later copy
+    # ... which says something else: kept and flagged, the first copy quarantined, findable
+    assert by_id[("sms", "s-3")]["quality_flags"][-1] == "conflicting_duplicate"
+    assert by_id[("sms", "s-3")]["duplicate_count"] == 1
+    conflicts = [r for r in table(settings.zones.quarantine_records, QUARANTINE.names)
+                 if r["reason"] == "conflicting_duplicate"]
+    assert sorted(r["source"] for r in conflicts) == ["call_center", "sms"]  # + corrected call
+    (first_s3,) = [json.loads(r["raw_record"]) for r in conflicts if r["source"] == "sms"]
+    assert (first_s3["source_record_id"], first_s3["text"], first_s3["kept_complaint_id"]) == (
+        "s-3", "internet down again", by_id[("sms", "s-3")]["complaint_id"])
     assert by_id[("social", "p-1")]["duplicate_count"] == 2
     carried = [r for r in incremental_rows if r["source"] == "call_center"
                and r["duplicate_count"] > 1 and r["first_ingest_time"] < r["ingest_time"]]

@@ -6,6 +6,7 @@ import csv
 import gzip
 import hashlib
 import io
+import json
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,14 +20,18 @@ from jobs.parse_sources import STAGED_COLUMNS
 from jobs.raw_zone import read_json_lines, read_web_forms
 from jobs.transform import (
     QUARANTINE_RECORD_CHARS,
+    conflicting_copies,
     dedupe_complaints,
+    displaced_copies,
     enrich_complaints,
+    merge_copies,
     quality_flags,
     quarantine_records,
     standardise_complaints,
 )
 from schemas.complaint import QUARANTINE, STREAM_BY_ID
 from schemas.sources import WEB_FORM_COLUMNS
+from tests.builders import T0, clean_complaint
 
 INGESTED = datetime(2026, 11, 3, 7, 0)  # naive = session zone (UTC)
 STAGED_SCHEMA = ", ".join(
@@ -151,15 +156,16 @@ def test_dedupe_keeps_the_latest_copy_and_counts_the_copies(spark: Any) -> None:
     day1, day2 = INGESTED, INGESTED + timedelta(days=1)
     rows = [
         # three copies of CALL-7 landed at different times: the 2026-11-04 07:00 one wins
+        # (the same words: spacing is not content)
         {"source_record_id": "CALL-7", "ingest_time": day1, "raw_file": "f1", "raw_line": 4,
-         "text_raw": "copy landed first"},
+         "text_raw": "no  signal"},
         {"source_record_id": "CALL-7", "ingest_time": day2, "raw_file": "f2", "raw_line": 1,
-         "text_raw": "copy landed last"},
+         "text_raw": "no signal"},
         {"source_record_id": "CALL-7", "ingest_time": day1 + timedelta(hours=5),
-         "raw_file": "f3", "raw_line": 9, "text_raw": "copy landed second"},
+         "raw_file": "f3", "raw_line": 9, "text_raw": "no signal\n"},
         # same landing hour and file: the later line wins
-        {"source_record_id": "CALL-8", "raw_file": "f1", "raw_line": 5, "text_raw": "line 5"},
-        {"source_record_id": "CALL-8", "raw_file": "f1", "raw_line": 12, "text_raw": "line 12"},
+        {"source_record_id": "CALL-8", "raw_file": "f1", "raw_line": 5, "text_raw": "line"},
+        {"source_record_id": "CALL-8", "raw_file": "f1", "raw_line": 12, "text_raw": "line"},
         {"source_record_id": "CALL-9", "raw_file": "f1", "raw_line": 6, "text_raw": "only copy"},
         # the same record id in another source is another complaint
         {"source": "web_form", "source_record_id": "CALL-7", "raw_file": "w1", "raw_line": 1,
@@ -167,18 +173,59 @@ def test_dedupe_keeps_the_latest_copy_and_counts_the_copies(spark: Any) -> None:
     ]
     out = dedupe_complaints(standardise_complaints(staged(spark, *rows)))
     got = sorted((r.source, r.source_record_id, r.complaint_id, r.duplicate_count, r.text,
-                  as_utc(r.ingest_time), r.raw_file, r.raw_line) for r in out.collect())
+                  as_utc(r.ingest_time), r.raw_file, r.raw_line, r.conflicting)
+                 for r in out.collect())
     t1, t2 = as_utc(day1), as_utc(day2)
     assert got == [
-        ("call_center", "CALL-7", expected_id("call_center", "CALL-7"), 3, "copy landed last",
-         t2, "f2", 1),
-        ("call_center", "CALL-8", expected_id("call_center", "CALL-8"), 2, "line 12",
-         t1, "f1", 12),
+        ("call_center", "CALL-7", expected_id("call_center", "CALL-7"), 3, "no signal",
+         t2, "f2", 1, False),
+        ("call_center", "CALL-8", expected_id("call_center", "CALL-8"), 2, "line",
+         t1, "f1", 12, False),
         ("call_center", "CALL-9", expected_id("call_center", "CALL-9"), 1, "only copy",
-         t1, "f1", 6),
-        ("web_form", "CALL-7", expected_id("web_form", "CALL-7"), 1, "web copy", t1, "w1", 1),
+         t1, "f1", 6, False),
+        ("web_form", "CALL-7", expected_id("web_form", "CALL-7"), 1, "web copy", t1, "w1", 1,
+         False),
     ]
     assert len({row[2] for row in got}) == 4
+
+
+def test_conflicting_copies_keep_the_latest_and_quarantine_the_others(spark: Any) -> None:
+    day1, day2 = INGESTED, INGESTED + timedelta(days=1)
+    rows = [
+        # CALL-7: two copies of one text, then a different text landed later (kept)
+        {"source_record_id": "CALL-7", "ingest_time": day1, "raw_line": 1,
+         "text_raw": "first text"},
+        {"source_record_id": "CALL-7", "ingest_time": day1, "raw_line": 2,
+         "text_raw": "first text"},
+        {"source_record_id": "CALL-7", "ingest_time": day2, "raw_line": 3,
+         "text_raw": "second text", "customer_id": None},
+        {"source_record_id": "CALL-7", "ingest_time": day2, "raw_line": 4,
+         "text_raw": "second text"},
+        # CALL-8: the same text at another time is another content
+        {"source_record_id": "CALL-8", "raw_line": 5},
+        {"source_record_id": "CALL-8", "raw_line": 6, "event_time_raw": "2026-11-03T06:00:00Z"},
+        {"source_record_id": "CALL-9", "raw_line": 7},
+    ]
+    usable = standardise_complaints(staged(spark, *rows))
+    kept = {r.source_record_id: (r.raw_line, r.duplicate_count, r.conflicting)
+            for r in dedupe_complaints(usable).collect()}
+    # the copies not quarantined: CALL-7's line 1 is a plain duplicate (of line 2's text)
+    assert kept == {"CALL-7": (4, 3, True), "CALL-8": (6, 1, True), "CALL-9": (7, 1, False)}
+    out = conflicting_copies(usable, "run-1")
+    assert out.columns == QUARANTINE.names
+    entries = {r.raw_line: r for r in out.collect()}
+    # one entry per losing content: its latest copy (line 1 stays a plain duplicate of line 2)
+    assert sorted(entries) == [2, 5]
+    assert {(r.source, r.reason, r.run_id) for r in entries.values()} == {
+        ("call_center", "conflicting_duplicate", "run-1")}
+    record = json.loads(entries[2].raw_record)
+    assert record == {
+        "kept_complaint_id": expected_id("call_center", "CALL-7"), "source_record_id": "CALL-7",
+        "event_time": "2026-11-03T06:22:05.000Z", "text": "first text",
+        "customer_id": "CUST-01234", "state": "TX", "location": "Austin 78701",
+        "ingest_time": "2026-11-03T07:00:00.000Z"}
+    # records in = kept + quarantined + duplicates, the duplicates being sum(duplicate_count - 1)
+    assert len(rows) == len(kept) + len(entries) + sum(n - 1 for _, n, _ in kept.values())
 
 
 def test_complaint_id_is_stable_across_runs_and_input_order(spark: Any) -> None:
@@ -202,6 +249,59 @@ def test_batch_rows_dedupe_the_same_without_the_content_step(spark: Any) -> None
     assert sorted(with_step) == sorted(without)
     assert sorted((r.source_record_id, r.duplicate_count) for r in without) == [
         ("CALL-1", 2), ("CALL-2", 1)]
+
+
+# --- merge_copies: a later run's copy against the row already kept
+def by_id_rows(spark: Any, *rows: dict[str, Any]) -> Any:
+    return spark.createDataFrame([{**r, "content_key": None} for r in rows],
+                                 STREAM_BY_ID.spark_schema())
+
+
+def test_merge_copies_settles_conflicts_across_runs(spark: Any) -> None:
+    later = timedelta(days=1)
+    old = [clean_complaint(1), clean_complaint(2, quality_flags=["conflicting_duplicate"]),
+           clean_complaint(3), clean_complaint(4, duplicate_count=2), clean_complaint(5)]
+    new = [
+        # 1: a later copy that says something else replaces it, flagged; the old one is displaced
+        clean_complaint(1, text="a different text", ingest_time=T0 + later,
+                        first_ingest_time=T0 + later, quality_flags=["missing_region"]),
+        # 2: the same content again: the copies add up and the earlier conflict stays flagged
+        clean_complaint(2, ingest_time=T0 + later, first_ingest_time=T0 + later),
+        # 3: a different content landed before the kept one (out of order): the new one loses
+        clean_complaint(3, text="older words", ingest_time=T0, first_ingest_time=T0),
+        # 4: only the event time differs: a conflict too (the displaced row's older copy stays
+        # counted, as one full run over the three copies counts it)
+        clean_complaint(4, event_time=T0, ingest_time=T0 + later, first_ingest_time=T0 + later),
+        # 6: a new complaint (5 is only in the existing rows): nothing to settle
+        clean_complaint(6, duplicate_count=2),
+    ]
+    existing, increment = by_id_rows(spark, *old), by_id_rows(spark, *new)
+    merged = {r.complaint_id: r for r in merge_copies(existing, increment, "run-2").collect()}
+    got = {r.raw_line: (r.text, r.duplicate_count, r.quality_flags, as_utc(r.first_ingest_time),
+                        r.run_id) for r in merged.values()}
+    assert got == {
+        1: ("a different text", 1, ["missing_region", "conflicting_duplicate"],
+            as_utc(old[0]["first_ingest_time"]), "run-2"),
+        2: ("no internet since monday, ticket 2", 2, ["conflicting_duplicate"],
+            as_utc(old[1]["first_ingest_time"]), "run-2"),
+        3: ("no internet since monday, ticket 3", 1, ["conflicting_duplicate"], as_utc(T0),
+            "run-2"),
+        4: ("no internet since monday, ticket 4", 2, ["conflicting_duplicate"],
+            as_utc(old[3]["first_ingest_time"]), "run-2"),
+        5: ("no internet since monday, ticket 5", 1, [], as_utc(old[4]["first_ingest_time"]),
+            "run-test"),
+        6: ("no internet since monday, ticket 6", 2, [], as_utc(new[4]["first_ingest_time"]),
+            "run-2"),
+    }
+    displaced = displaced_copies(existing, increment, "run-2")
+    assert displaced.columns == QUARANTINE.names
+    entries = sorted((r.raw_line, r.reason, json.loads(r.raw_record)["text"],
+                      json.loads(r.raw_record)["kept_complaint_id"]) for r in displaced.collect())
+    assert entries == [
+        (1, "conflicting_duplicate", "no internet since monday, ticket 1", old[0]["complaint_id"]),
+        (3, "conflicting_duplicate", "older words", old[2]["complaint_id"]),
+        (4, "conflicting_duplicate", "no internet since monday, ticket 4", old[3]["complaint_id"]),
+    ]
 
 
 # --- quality_flags
