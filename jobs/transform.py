@@ -283,7 +283,7 @@ def enrich_complaints(deduped: DataFrame, rules: Rules, run_id: str) -> DataFram
     ``content_key``, kept for the stream dedupe state)."""
     classified = classify_complaints(
         deduped.withColumn("classify_text", F.concat_ws(". ", F.col("text"), F.col("hints"))),
-        rules,
+        rules, sentiment_col="text",
     )
     severity = F.when(F.col("urgent"), F.lit("P1")).otherwise(
         F.coalesce(F.col("source_severity"), F.col("rule_severity"))
