@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import shutil
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -50,7 +51,7 @@ _PUNCTUATION = "".join("\\" + c for c in "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
 _STRIP = f"^[{_PUNCTUATION}]+|[{_PUNCTUATION}]+$"
 _PAD = 3  # words before the first one, so "the word 3 back" always exists
 _TEMP = tuple(f"_sentiment_{step}" for step in (
-    "text", "pieces", "words", "n", "cap_diff", "but", "contexts", "valences"))
+    "text", "words", "n", "cap_diff", "but", "contexts", "valences"))
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,12 @@ def rebuild_lexicon(directory: Path = LEXICON_DIR) -> None:
     (directory / RULES_FILE).write_text(json.dumps(rules, indent=1) + "\n", encoding="utf-8")
     licence = next(f for f in distribution("vaderSentiment").files or [] if "LICENSE" in f.name)
     shutil.copyfile(Path(str(licence.locate())), directory / "LICENSE.txt")
+
+
+def _let(value: Column, body: Callable[[Column], Column]) -> Column:
+    """``body`` of ``value`` computed once: Spark's optimizer inlines a column used several times
+    into each use (projections do not stop it), so a costly value is bound to a lambda variable."""
+    return F.element_at(F.transform(F.array(value), body), 1)
 
 
 # --- lookups: map literals bucketed by crc32, folded to constants by the optimizer
@@ -179,7 +186,8 @@ def _words(text: Column) -> Column:
 
 
 def _word_facts(words: Column, vader: Vader) -> Column:
-    """Each word with what the rules need of it: lower case, ALL CAPS, valence, booster, negation."""
+    """Each word with what the rules need of it: lower case, ALL CAPS, valence, booster weight,
+    negation."""
     entries = _bucketed(_word_entries(vader), "struct<v:double,b:double,n:boolean>", BUCKETS)
 
     def facts(word: Column) -> Column:
@@ -340,10 +348,7 @@ def _contexts(padded: Column, n: Column, cap_diff: Column, vader: Vader) -> Colu
         w, _Context(padded, i, n, cap_diff), vader))
 
 
-def _valences(contexts: Column, padded: Column, cap_diff: Column) -> Column:
-    """The words' valences. ``contexts`` is read twice here (its size is the word count), so
-    the optimizer keeps it a projection of its own instead of inlining it into this one."""
-    n = F.size(contexts)
+def _valences(contexts: Column, padded: Column, n: Column, cap_diff: Column) -> Column:
     return F.transform(contexts, lambda x, i: _valence(x, _Context(padded, i, n, cap_diff)))
 
 
@@ -369,8 +374,8 @@ def _but_weighted_sum(valences: Column, but: Column) -> Column:
                                      .when(x["i"] + 1 > but, 1.5).otherwise(1.0)).alias("v")))
             .otherwise(x))
 
-    weighted = F.when(but == 0, placed).otherwise(F.aggregate(
-        F.sequence(F.lit(0), F.size(placed) - 1), placed, weigh))
+    weighted = _let(placed, lambda values: F.when(but == 0, values).otherwise(F.aggregate(
+        F.sequence(F.lit(0), F.size(values) - 1), values, weigh)))
     return F.aggregate(weighted, F.lit(0.0), lambda total, x: total + x["v"])
 
 
@@ -389,9 +394,12 @@ def _punctuation(text: Column) -> Column:
 def compound(valence_sum: Column, text: Column) -> Column:
     """Punctuation emphasis away from zero, normalised to [-1, 1], rounded as VADER rounds."""
     emphasis = _punctuation(text)
-    total = (F.when(valence_sum > 0, valence_sum + emphasis)
-             .when(valence_sum < 0, valence_sum - emphasis).otherwise(valence_sum))
-    return F.bround(total / F.sqrt(total * total + F.lit(float(ALPHA))), 4)
+
+    def normalised(total: Column) -> Column:
+        return F.bround(total / F.sqrt(total * total + F.lit(float(ALPHA))), 4)
+
+    return _let(valence_sum, lambda v: _let(
+        F.when(v > 0, v + emphasis).when(v < 0, v - emphasis).otherwise(v), normalised))
 
 
 def sentiment_label(score: Column) -> Column:
@@ -407,18 +415,17 @@ def with_sentiment(frame: DataFrame, text: Column, vader: Vader | None = None) -
     build it again for every word.
     """
     vader = vader or load_vader()
-    text_col, pieces, padded, n, cap_diff, but, contexts, valences = (
+    text_col, padded, n, cap_diff, but, contexts, valences = (
         F.col(c) for c in _TEMP)
-    steps = [
+    steps: list[tuple[str, Callable[[], Column]]] = [
         (_TEMP[0], lambda: text),
-        (_TEMP[1], lambda: _emoji_pieces(text_col, vader)),
-        (_TEMP[2], lambda: _padded(_word_facts(_words(
-            _emojis_as_words(text_col, pieces, vader)), vader))),
-        (_TEMP[3], lambda: F.size(padded) - _PAD - 2),
-        (_TEMP[4], lambda: _cap_diff(padded)),
-        (_TEMP[5], lambda: _but_position(padded)),
-        (_TEMP[6], lambda: _contexts(padded, n, cap_diff, vader)),
-        (_TEMP[7], lambda: _valences(contexts, padded, cap_diff)),
+        (_TEMP[1], lambda: _let(_emoji_pieces(text_col, vader), lambda pieces: _padded(
+            _word_facts(_words(_emojis_as_words(text_col, pieces, vader)), vader)))),
+        (_TEMP[2], lambda: F.size(padded) - _PAD - 2),
+        (_TEMP[3], lambda: _cap_diff(padded)),
+        (_TEMP[4], lambda: _but_position(padded)),
+        (_TEMP[5], lambda: _contexts(padded, n, cap_diff, vader)),
+        (_TEMP[6], lambda: _valences(contexts, padded, n, cap_diff)),
     ]
     for name, step in steps:
         frame = frame.select("*", step().alias(name))
