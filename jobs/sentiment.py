@@ -408,31 +408,48 @@ def sentiment_label(score: Column) -> Column:
             .when(score <= NEGATIVE_TO, F.lit("negative")).otherwise(F.lit("neutral")))
 
 
+def _steps(vader: Vader) -> list[Column]:
+    """The projections after the text's: the words, their count, caps, "but", the words'
+    contexts and valences, and the score."""
+    text_col, padded, n, cap_diff, but, contexts, valences = (F.col(c) for c in _TEMP)
+    return [
+        _let(_emoji_pieces(text_col, vader), lambda pieces: _padded(
+            _word_facts(_words(_emojis_as_words(text_col, pieces, vader)), vader))),
+        F.size(padded) - _PAD - 2,
+        _cap_diff(padded),
+        _but_position(padded),
+        _contexts(padded, n, cap_diff, vader),
+        _valences(contexts, padded, n, cap_diff),
+        F.when(text_col.isNotNull(), compound(_but_weighted_sum(valences, but), text_col)),
+    ]
+
+
+# Built expressions by (session, lexicon): building one takes thousands of calls into the JVM
+# (seconds), and it depends on neither the frame nor the text column (steps read _TEMP columns).
+_BUILT: dict[tuple[int, int], tuple[Any, Vader, list[Column]]] = {}
+
+
+def _built_steps(session: Any, vader: Vader) -> list[Column]:
+    key = (id(session), id(vader))
+    cached = _BUILT.get(key)
+    if cached is None or cached[0] is not session or cached[1] is not vader:
+        cached = (session, vader, _steps(vader))  # holding both: their ids stay theirs
+        _BUILT[key] = cached
+    return cached[2]
+
+
 def with_sentiment(frame: DataFrame, text: Column, vader: Vader | None = None) -> DataFrame:
     """Add ``sentiment_score`` (VADER's compound; NULL for a NULL text) and ``sentiment``.
 
     Each step is its own projection: an array a lambda reads must be a column, or Spark would
-    build it again for every word.
+    build it again for every word; values used more than once in a step are bound (``_let``).
     """
-    vader = vader or load_vader()
-    text_col, padded, n, cap_diff, but, contexts, valences = (
-        F.col(c) for c in _TEMP)
-    steps: list[tuple[str, Callable[[], Column]]] = [
-        (_TEMP[0], lambda: text),
-        (_TEMP[1], lambda: _let(_emoji_pieces(text_col, vader), lambda pieces: _padded(
-            _word_facts(_words(_emojis_as_words(text_col, pieces, vader)), vader)))),
-        (_TEMP[2], lambda: F.size(padded) - _PAD - 2),
-        (_TEMP[3], lambda: _cap_diff(padded)),
-        (_TEMP[4], lambda: _but_position(padded)),
-        (_TEMP[5], lambda: _contexts(padded, n, cap_diff, vader)),
-        (_TEMP[6], lambda: _valences(contexts, padded, n, cap_diff)),
-    ]
-    for name, step in steps:
-        frame = frame.select("*", step().alias(name))
-    score = F.when(text_col.isNotNull(), compound(_but_weighted_sum(valences, but), text_col))
+    *steps, score = _built_steps(frame.sparkSession, vader or load_vader())
+    frame = frame.select("*", text.alias(_TEMP[0]))
+    for name, step in zip(_TEMP[1:], steps, strict=True):
+        frame = frame.select("*", step.alias(name))
     return frame.select("*", score.alias("sentiment_score")).select(
         "*", sentiment_label(F.col("sentiment_score")).alias("sentiment")).drop(*_TEMP)
-
 
 if __name__ == "__main__":
     rebuild_lexicon()
