@@ -3,7 +3,8 @@
 ``load_rules`` reads and validates the file (pure Python); ``classify_complaints`` turns the rules
 into native Spark expressions (one regex scan per text for every cue, then small expressions on
 the cues found; no Python UDF) and adds category, subcategory, rule severity, the rule that
-decided, a score, urgency, sentiment and the taxonomy version to a DataFrame with a text column.
+decided, a score, urgency, sentiment (VADER, ``jobs.sentiment``: the same for every taxonomy, so
+not part of the rules file) and the taxonomy version to a DataFrame with a text column.
 ``with_classification`` is the part ``complaints classify-eval`` measures.
 """
 
@@ -17,6 +18,8 @@ from typing import Any
 import yaml
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
+
+from jobs.sentiment import with_sentiment
 
 TAXONOMY_CATEGORIES = (
     "network", "billing", "service", "account", "device", "privacy_fraud", "other",
@@ -122,8 +125,6 @@ class Rules:
     default_severity: str
     categories: tuple[Category, ...]
     urgent: tuple[str, ...]
-    negative: tuple[str, ...]
-    positive: tuple[str, ...]
 
     @property
     def category_names(self) -> tuple[str, ...]:
@@ -131,8 +132,8 @@ class Rules:
 
 
 def _patterns(raw: Any, where: str, phrases: bool = False) -> tuple[str, ...]:
-    """Category patterns are phrases (the language above); urgency and sentiment cues are
-    plain regular expressions."""
+    """Category patterns are phrases (the language above); urgency cues are plain regular
+    expressions."""
     if not isinstance(raw, list) or not raw or not all(isinstance(p, str) and p for p in raw):
         raise RulesError(f"{where}: patterns must be a non-empty list of strings")
     for p in raw:
@@ -207,7 +208,6 @@ def parse_rules(doc: Any, allowed_categories: tuple[str, ...] = TAXONOMY_CATEGOR
     default_severity = str(doc.get("default_severity", "P3"))
     if default_severity not in SEVERITIES:
         raise RulesError(f"default_severity {default_severity!r} is not one of {SEVERITIES}")
-    sentiment = doc.get("sentiment") or {}
     return Rules(
         taxonomy=str(doc["taxonomy"]),
         version=str(doc["version"]),
@@ -216,8 +216,6 @@ def parse_rules(doc: Any, allowed_categories: tuple[str, ...] = TAXONOMY_CATEGOR
         default_severity=default_severity,
         categories=categories,
         urgent=_patterns((doc.get("urgent") or {}).get("patterns"), "urgent"),
-        negative=_patterns(sentiment.get("negative"), "sentiment.negative"),
-        positive=_patterns(sentiment.get("positive"), "sentiment.positive"),
     )
 
 
@@ -241,7 +239,7 @@ def _declared_categories(doc: Any) -> tuple[str, ...]:
 
 
 def word_regex(patterns: tuple[str, ...]) -> str:
-    """One case-insensitive regex matching any pattern as whole words (urgency and sentiment)."""
+    """One case-insensitive regex matching any pattern as whole words (urgency cues)."""
     return "(?i)(?<![\\w])(?:" + "|".join(f"(?:{p})" for p in patterns) + ")(?![\\w])"
 
 
@@ -414,17 +412,16 @@ def with_classification(frame: DataFrame, text: Column, rules: Rules) -> DataFra
 
 
 def classify_complaints(
-    frame: DataFrame, rules: Rules, text_col: str = "classify_text"
+    frame: DataFrame, rules: Rules, text_col: str = "classify_text",
+    sentiment_col: str | None = None,
 ) -> DataFrame:
     """Add category, subcategory, rule_severity, rule_id, classification_score, urgent,
-    sentiment and taxonomy_version."""
+    sentiment_score, sentiment and taxonomy_version. Sentiment reads ``sentiment_col`` (default:
+    the classified text): the customer's words, without the source's category hints."""
     validate_with_java(frame.sparkSession, rules)
     text = F.coalesce(F.col(text_col), F.lit(""))
-    sentiment_score = hit_count(text, rules.positive) - hit_count(text, rules.negative)
-    return with_classification(frame, text, rules).select(
-        "*",
-        (hit_count(text, rules.urgent) > 0).alias("urgent"),
-        F.when(sentiment_score < 0, "negative").when(sentiment_score > 0, "positive")
-        .otherwise("neutral").alias("sentiment"),
-        F.lit(rules.version).alias("taxonomy_version"),
-    )
+    classified = with_classification(frame, text, rules).select(
+        "*", (hit_count(text, rules.urgent) > 0).alias("urgent"))
+    feeling = F.coalesce(F.col(sentiment_col or text_col), F.lit(""))
+    return with_sentiment(classified, feeling).select(
+        "*", F.lit(rules.version).alias("taxonomy_version"))

@@ -50,7 +50,7 @@ from schemas.complaint import COMPLAINT, STREAM_BY_ID, RecordSchema
 from schemas.sources import COMPLAINT_SOURCES, STREAM_COMPLAINT_SOURCES
 
 # The columns a rules file decides; a reclassification changes these and nothing else.
-CLASSIFICATION = ("category", "subcategory", "severity", "sentiment", "taxonomy_version",
+CLASSIFICATION = ("category", "subcategory", "severity", "taxonomy_version",
                   "rule_id", "classification_score")
 IMPUTED_SEVERITY = "imputed_severity"
 RUN_MODE = "reclassify"

@@ -406,7 +406,8 @@ def enrich_complaints(deduped: DataFrame, rules: Rules, run_id: str) -> DataFram
     saw copies that differ), and shape rows as the unified COMPLAINT record (plus
     ``content_key``, kept for the stream dedupe state)."""
     classified = classify_complaints(
-        deduped.withColumn("classify_text", classify_text(F.col("text"), F.col("hints"))), rules)
+        deduped.withColumn("classify_text", classify_text(F.col("text"), F.col("hints"))), rules,
+        sentiment_col="text")
     severity = complaint_severity(F.col("urgent"), F.col("source_severity"),
                                   F.col("rule_severity"))
     enriched = classified.select(

@@ -131,7 +131,8 @@ def history_table(plan: HistoryPlan) -> Any:
 # The other columns of ``schemas.complaint.COMPLAINT``: one value for every row.
 CONSTANTS: dict[str, object] = {
     "customer_id": None, "case_id": None, "subcategory": "general", "severity": "P3",
-    "sentiment": "negative", "state": None, "location": None, "duplicate_count": 1,
+    "sentiment": "negative", "sentiment_score": None, "state": None, "location": None,
+    "duplicate_count": 1,
     "taxonomy_version": "history", "rule_id": None, "classification_score": 1.0,
     "quality_flags": [], "raw_file": "samples/history",
     "run_id": "history",

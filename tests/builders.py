@@ -32,6 +32,7 @@ def clean_complaint(n: int, **overrides: Any) -> dict[str, Any]:
         "category": "network",
         "subcategory": "outage",
         "severity": "P2",
+        "sentiment_score": -0.296,
         "sentiment": "negative",
         "region": "South",
         "state": "TX",

@@ -97,7 +97,7 @@ LEFT JOIN main.complaints k ON k.source = c.source AND k.case_id = c.case_id"""
 
 _CUSTOMER_COMPLAINTS = """\
 SELECT customer_id, complaint_id, source, case_id, source_record_id, event_time, event_date,
-       category, subcategory, severity, sentiment, region, text,
+       category, subcategory, severity, sentiment, sentiment_score, region, text,
        count(*) OVER customer AS customer_total,
        count(DISTINCT source) OVER customer AS customer_channels
 FROM main.complaints

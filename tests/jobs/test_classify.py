@@ -43,7 +43,7 @@ def test_real_rules_file_covers_exactly_the_taxonomy(rules: Rules) -> None:
     )
     assert rules.version == str(RULES_DOC["version"]) and rules.version
     assert all(s.severity in ("P1", "P2", "P3") for c in rules.categories for s in c.subcategories)
-    assert rules.urgent and rules.negative and rules.positive
+    assert rules.urgent
 
 
 def _set(path: tuple[Any, ...], value: Any) -> Any:
@@ -147,55 +147,56 @@ def test_load_rules_unreadable_file(tmp_path: Path, content: str | None, message
 
 # --- classification
 UNMATCHED = "the bluetooth pairing fails every time"
-# (text, category, subcategory, rule severity, urgent, sentiment)
+# (text, category, subcategory, rule severity, urgent, sentiment: VADER's label as the
+# vaderSentiment package gives it, odd as some are: "super slow" is positive)
 CASES = [
     ("someone opened an account in my name",
      "privacy_fraud", "identity_theft", "P1", False, "neutral"),
     ("my internet has been down for 3 days and nobody can tell me why",
      "network", "outage", "P1", False, "neutral"),
     ("NO INTERNET since Monday morning",
-     "network", "outage", "P1", False, "neutral"),
+     "network", "outage", "P1", False, "negative"),
     # needed "keep" (not only "keeps") in network.intermittent (rules 2026.11.2)
     ("calls keep dropping when I drive through Austin",
      "network", "intermittent", "P2", False, "neutral"),
     # overcharge and bill_general both hit once: the first-listed subcategory wins
     ("I was charged twice for my October bill",
-     "billing", "overcharge", "P2", False, "neutral"),
+     "billing", "overcharge", "P2", False, "negative"),
     ("I cancelled my service in October and the account is still active",
-     "account", "cancellation", "P2", False, "negative"),
+     "account", "cancellation", "P2", False, "positive"),
     ("my modem keeps rebooting every few hours",
      "device", "modem_router", "P2", False, "neutral"),
     ("technician never showed up for my installation appointment",
-     "service", "technician", "P2", False, "negative"),
+     "service", "technician", "P2", False, "neutral"),
     ("Acme Telecom", "other", "unspecified", "P3", False, "neutral"),
     # no rule for it yet (see test_changing_a_rule_changes_the_outcome_and_the_version)
-    (UNMATCHED, "other", "unspecified", "P3", False, "neutral"),
+    (UNMATCHED, "other", "unspecified", "P3", False, "negative"),
     ("mobile data stopped working, phone only shows SOS",
-     "network", "outage", "P1", False, "neutral"),
+     "network", "outage", "P1", False, "negative"),
     # generic billing words weigh half: the specific fraud cue wins (rules 2026.11.3)
     ("there are unauthorized charges on my bill",
-     "privacy_fraud", "unauthorised_charges", "P1", False, "neutral"),
+     "privacy_fraud", "unauthorised_charges", "P1", False, "negative"),
     ("they ran a credit check when I only asked for a quote",
-     "account", "credit_check", "P3", False, "neutral"),
+     "account", "credit_check", "P3", False, "positive"),
     ("you shared my personal information with a marketing company without consent",
-     "privacy_fraud", "privacy", "P2", False, "neutral"),
+     "privacy_fraud", "privacy", "P2", False, "positive"),
     ("the new phone you sent will not hold a charge",
      "device", "handset", "P3", False, "neutral"),
     ("I want to port my number but nobody will give me the account PIN",
-     "account", "access", "P2", False, "neutral"),
+     "account", "access", "P2", False, "positive"),
     ("scammers called pretending to be your billing team",
-     "privacy_fraud", "scam", "P2", False, "negative"),
+     "privacy_fraud", "scam", "P2", False, "positive"),
     ("I am not happy with the repair tech who came two hours late",
      "service", "technician", "P2", False, "negative"),
     (None, "other", "unspecified", "P3", False, "neutral"),
     # data caps are billing, throttling is network
     ("hit my data cap after two weeks and now I pay overage charges every month",
-     "billing", "data_caps", "P3", False, "neutral"),
+     "billing", "data_caps", "P3", False, "negative"),
     ("wifi is super slow every evening, it feels like you are throttling me",
-     "network", "slow_speed", "P2", False, "neutral"),
+     "network", "slow_speed", "P2", False, "positive"),
     # ties between categories go to the one listed first...
     ("received a bill for a phone I never ordered, this is identity theft",
-     "privacy_fraud", "identity_theft", "P1", False, "negative"),
+     "privacy_fraud", "identity_theft", "P1", False, "neutral"),
     ("the internet is slow since you replaced my router",
      "network", "slow_speed", "P2", False, "neutral"),
     # ...but more hits win: device 3 (router, modem, rebooting) over network 1 (slow)
@@ -203,7 +204,7 @@ CASES = [
      "device", "modem_router", "P2", False, "neutral"),
     ("I need 911", "other", "unspecified", "P3", True, "neutral"),
     ("home phone line has no dial tone and my mother needs to be able to call 911",
-     "network", "outage", "P1", True, "neutral"),
+     "network", "outage", "P1", True, "negative"),
     ("Thank you, the technician was great and very helpful",
      "service", "technician", "P2", False, "positive"),
     ("this company is the worst, absolutely ridiculous",
@@ -216,8 +217,8 @@ def test_classify_realistic_texts(spark: Any, rules: Rules) -> None:
                                   "i int, classify_text string")
     out = classify_complaints(frame, rules)
     assert out.columns == ["i", "classify_text", "category", "subcategory", "rule_severity",
-                           "rule_id", "classification_score", "urgent", "sentiment",
-                           "taxonomy_version"]
+                           "rule_id", "classification_score", "urgent", "sentiment_score",
+                           "sentiment", "taxonomy_version"]
     got = sorted(out.collect())
     assert [(r.classify_text, r.category, r.subcategory, r.rule_severity, r.urgent, r.sentiment)
             for r in got] == CASES
@@ -287,7 +288,6 @@ def _tiny_rules(**changes: Any) -> Rules:
                 {"name": "not_authorised", "patterns": ["not authori[sz]ed"]}]},
         ],
         "urgent": {"patterns": ["911"]},
-        "sentiment": {"negative": ["awful"], "positive": ["great"]},
     }
     doc.update(changes)
     return parse_rules(doc, ("billing", "network", "service", "other"))
@@ -337,8 +337,7 @@ def test_a_pattern_java_rejects_is_an_error_naming_the_rule(spark: Any) -> None:
                               for c in rules.categories[:2]] + [
                               {"name": service.name, "subcategories": [
                                   {"name": "not_authorised", "patterns": ["(?P<word>cap)"]}]}],
-                          "urgent": {"patterns": ["911"]},
-                          "sentiment": {"negative": ["awful"], "positive": ["great"]}},
+                          "urgent": {"patterns": ["911"]}},
                          ("billing", "network", "service", "other"))
     with pytest.raises(RulesError, match=r"^rule service\.not_authorised\.1: not a valid Java "
                                          r"regex: "):

@@ -391,6 +391,7 @@ def test_enrich_complaints_shape_and_severity(spark: Any, rules: Rules) -> None:
         "category": "network",
         "subcategory": "outage",
         "severity": "P3",
+        "sentiment_score": 0.0,
         "sentiment": "neutral",
         "region": "South",
         "state": "TX",

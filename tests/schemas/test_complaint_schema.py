@@ -52,7 +52,7 @@ ARCHITECTURE_FIELDS: dict[str, dict[str, str]] = {
     "text (PII masked)": {"text": "string"},
     "category / subcategory": {"category": "string", "subcategory": "string"},
     "severity": {"severity": "string"},
-    "sentiment": {"sentiment": "string"},
+    "sentiment": {"sentiment": "string", "sentiment_score": "double"},
     "region / geolocation": {"region": "string", "state": "string", "location": "string"},
     "duplicate / case links": {"duplicate_count": "int", "case_id": "string"},
     "taxonomy version": {"taxonomy_version": "string"},
@@ -61,7 +61,8 @@ ARCHITECTURE_FIELDS: dict[str, dict[str, str]] = {
     "lineage (raw file, line)": {"raw_file": "string", "raw_line": "long"},
 }
 # Where a source does not know it, the record says so with NULL; everything else is required.
-NULLABLE = {"customer_id", "case_id", "region", "state", "location", "rule_id"}
+NULLABLE = {"customer_id", "case_id", "region", "state", "location", "rule_id",
+            "sentiment_score"}
 
 
 @pytest.mark.parametrize("schema", SCHEMAS, ids=lambda s: s.name)
