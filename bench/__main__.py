@@ -16,6 +16,9 @@ Sections (``--sections``, default all of them):
 * ``surges``: precision, recall and delay of surge detection on generated history with planted
   surges, batch and streaming paths, and one detection run over a big history (``--surge-rows``,
   default 1M so that ``make bench`` stays quick; 10M for the issue's figure; ``bench/surges.py``).
+* ``customer_links``: link rate per source, precision and recall of the customer links against
+  the generator's truth, and planted hard cases (``bench/customer_links.py``; ``--links-days``,
+  ``--links-events``).
 * ``scale``: full transform vs the Spark I/O floor, an incremental run, a stream micro-batch with
   and without history, per-stage timings, at each size of ``--scale`` (``bench/scale.py``; the
   default size is small so that ``make bench`` stays quick: ``--scale 1000000,10000000`` for the
@@ -36,6 +39,7 @@ from pathlib import Path
 
 import psutil
 
+from bench.customer_links import customer_links_section
 from bench.memory import MemorySampler
 from bench.scale import (
     DEFAULT_DAYS,
@@ -52,7 +56,7 @@ from bench.warehouse import warehouse_section
 from common.settings import REPO_ROOT, Settings
 
 REPORT = REPO_ROOT / "bench" / "report.md"
-SECTIONS = ("batch", "streaming", "scale", "warehouse", "surges")
+SECTIONS = ("batch", "streaming", "scale", "warehouse", "surges", "customer_links")
 
 
 def batch_section(days: int) -> tuple[list[str], bool]:
@@ -166,6 +170,10 @@ def main() -> int:
     parser.add_argument("--surge-rows", type=int, default=1_000_000,
                         help="surges: rows of the history one detection run is timed on (0: no; "
                              "10000000 for the issue's figure)")
+    parser.add_argument("--links-days", type=int, default=3,
+                        help="customer_links: days of generated batch channels")
+    parser.add_argument("--links-events", type=int, default=1500,
+                        help="customer_links: SMS and social events (each)")
     args = parser.parse_args()
     sections = [s.strip() for s in args.sections.split(",") if s.strip()]
     unknown = set(sections) - set(SECTIONS)
@@ -191,6 +199,8 @@ def main() -> int:
     if "surges" in sections:
         fresh["surges"] = surges_section(args.surge_count, stream_surges=args.surge_stream,
                                          big_rows=args.surge_rows)
+    if "customer_links" in sections:
+        fresh["customer_links"] = customer_links_section(args.links_days, args.links_events)
     print(write_report(REPORT, fresh))
     print(f"written to {REPORT}")
     return 0 if ok else 1

@@ -7,6 +7,7 @@ stay in their folder, and atomic writes.
     <lake>/raw/<source>/ingest_date=YYYY-MM-DD/hour=HH/...   landed as it came (landing time, UTC)
     <lake>/clean/complaints/event_date=YYYY-MM-DD/source=<source>/part-*.parquet
     <lake>/clean/<operational table>/part-*.parquet
+    <lake>/clean/customer_links/source=<source>/part-*.parquet   complaint -> customer links
     <lake>/quarantine/records/source=<source>/part-*.parquet
     <lake>/state/stream_by_id/event_date=…/source=…/   stream events once per event id
     <lake>/runs/...        run records, the files each run read, the transform's ledger
@@ -15,7 +16,7 @@ stay in their folder, and atomic writes.
     <lake>/alerts/current.parquet        every alert's current state (surges, freshness, ...)
     <lake>/alerts/outbox/<alert>__<version>.json   alert messages waiting for the webhook
     <lake>/warehouse.duckdb
-    <lake>/warehouse.salt                salt of the analyst role's hashed customer keys
+    <lake>/warehouse.salt                salt of hashed keys (analyst customer keys, link keys)
     <lake>/reports/complaints.html       the static report (``complaints report``)
     <lake>/quality/gx/                    the Great Expectations project (suites, checkpoints,
                                          results; data docs in uncommitted/data_docs/local_site/)
@@ -32,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import secrets
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -128,6 +130,19 @@ def write_atomically(target: Path, data: bytes | str, *, durable: bool = False) 
     with atomic_target(target, durable=durable) as tmp, tmp.open("xb") as handle:
         handle.write(payload)
     return target
+
+
+def lake_salt(path: Path) -> str:
+    """The lake's salt for hashed keys (``<lake>/warehouse.salt``), created once (random) and
+    kept: the same customer keeps the same key on every refresh and in every job that hashes
+    (the warehouse's customer keys, the customer links' identifier keys), and a key cannot be
+    reversed by hashing every possible id."""
+    if not path.is_file():
+        try:
+            write_atomically(path, secrets.token_hex(16) + "\n")
+        except FileExistsError:  # pragma: no cover - another writer made it first
+            pass
+    return path.read_text().strip()
 
 
 def replace_folder(target: Path, replacement: Path | None) -> None:

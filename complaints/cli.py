@@ -264,6 +264,27 @@ def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
     return 1 if report.critical else 0
 
 
+def cmd_link_customers(settings: Settings, args: argparse.Namespace) -> int:
+    from jobs.customer_links import CUSTOMERS_TABLE, run_customer_links
+
+    require_lake(settings)
+    zones = settings.zones
+    if not any(zones.clean_complaints.glob("event_date=*/source=*/*.parquet")):
+        raise CliError(f"nothing to link: no clean complaints under {zones.clean_complaints}; "
+                       "run `complaints transform` first")
+    if not any((zones.clean / CUSTOMERS_TABLE).glob("*.parquet")):
+        raise CliError(f"no customer master: {zones.clean / CUSTOMERS_TABLE} is empty; land "
+                       f"the {CUSTOMERS_TABLE} table and transform it first (`complaints land "
+                       f"{CUSTOMERS_TABLE}`, then the batch DAG's operational transform)")
+    require_writable(zones.clean)
+    with timed("link-customers", "clean complaints against the customer master") as step:
+        result = run_customer_links(settings)
+        step.outcome = f"{result.links} links; linked / complaints: " + ", ".join(
+            f"{c.source} {c.linked}/{c.complaints}" for c in result.counts)
+    print(json.dumps(result.to_dict(), indent=2))
+    return 0
+
+
 def cmd_refresh(settings: Settings, args: argparse.Namespace) -> int:
     from warehouse.duckdb_warehouse import refresh_warehouse
 
@@ -608,6 +629,11 @@ def _add_batch_commands(sub: argparse._SubParsersAction[Parser]) -> None:
                    help="serve a partition held by a critical failure again, as it is now "
                         "(repeatable); refreshes the warehouse, runs no suite (default: the suite "
                         "runs and nothing is released)")
+    _command(sub, "link-customers", "link clean complaints to customers, with evidence (Spark)",
+             cmd_link_customers,
+             "Every link carries its evidence (customer id, complaint-system case, phone, "
+             "e-mail, social handle) and a fixed confidence; ambiguous and unmatched complaints "
+             "are counted. Recomputes all links (clean/customer_links/).")
     _command(sub, "refresh", "(re)create the warehouse views over the lake", cmd_refresh)
 
 

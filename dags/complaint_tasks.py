@@ -1,5 +1,6 @@
 """What both complaint DAGs share, written once: default arguments, timeouts, the Spark pool, the
-lake's assets, and the tasks that end every run (quality gate, surge detection, warehouse refresh).
+lake's assets, and the tasks that end every run (quality gate, surge detection, customer links,
+warehouse refresh).
 
 Not a DAG file: ``dags/.airflowignore`` keeps Airflow's DAG processor from parsing it on its own;
 ``complaints_batch.py`` and ``complaints_stream.py`` import it.
@@ -12,10 +13,11 @@ Not a DAG file: ``dags/.airflowignore`` keeps Airflow's DAG processor from parsi
   transforms and the stream DAG's transform never start three JVMs at once on a small machine.
   ``complaints airflow`` (and the docker-compose stack's init) creates the pool; a task whose pool
   does not exist is never scheduled.
-* **Assets** (Airflow 3): one per raw source, the clean complaints, each clean operational table and
-  the warehouse, named after their folders (``raw/call_center``, ``clean/complaints``,
-  ``warehouse``) and located by ``file://`` URIs inside the lake. Tasks declare what they read
-  (inlets) and what they update (outlets), so the UI's asset graph shows what feeds what.
+* **Assets** (Airflow 3): one per raw source, the clean complaints, each clean operational table,
+  the customer links and the warehouse, named after their folders (``raw/call_center``,
+  ``clean/complaints``, ``warehouse``) and located by ``file://`` URIs inside the lake. Tasks
+  declare what they read (inlets) and what they update (outlets), so the UI's asset graph shows
+  what feeds what.
 
 The lake's location and the pool's name are read from the environment when the DAG files are
 parsed (``Settings.from_env()``: no I/O); the tasks resolve their settings again when they run.
@@ -70,6 +72,7 @@ class LakeAssets:
     raw: Mapping[str, Asset]
     clean_complaints: Asset
     clean_tables: Mapping[str, Asset]
+    customer_links: Asset
     warehouse: Asset
     # Each mapped DynamoDB landing task updates one table's raw asset, chosen when it runs.
     raw_exports: AssetAlias
@@ -84,6 +87,7 @@ class LakeAssets:
             raw={s: asset(f"raw/{s}", lake.raw_source(s)) for s in raw_sources},
             clean_complaints=asset("clean/complaints", lake.clean_complaints),
             clean_tables={t: asset(f"clean/{t}", lake.clean_table(t)) for t in DYNAMODB_TABLES},
+            customer_links=asset("clean/customer_links", lake.clean_table("customer_links")),
             warehouse=asset("warehouse", lake.warehouse),
             raw_exports=AssetAlias(name="raw/dynamodb_exports"),
         )
@@ -207,7 +211,20 @@ def check_freshness() -> dict[str, object]:
     return {"late": [c.source for c in health.freshness if c.late], "changed": len(changed)}
 
 
-@task(inlets=[ASSETS.clean_complaints, *ASSETS.clean_tables.values()],
+@spark_task(inlets=[ASSETS.clean_complaints, *ASSETS.clean_tables.values()],
+            outlets=[ASSETS.customer_links])
+def link_customers() -> dict[str, object]:
+    """Link the clean complaints to the customers of the master (``jobs.customer_links``): each
+    link with its evidence and confidence; ambiguous and unmatched complaints counted."""
+    from jobs.customer_links import run_customer_links
+
+    result = run_customer_links(Settings.from_env(), run_id=str(get_current_context()["run_id"]))
+    for counts in result.counts:
+        print(counts)
+    return result.to_dict()
+
+
+@task(inlets=[ASSETS.clean_complaints, *ASSETS.clean_tables.values(), ASSETS.customer_links],
       outlets=[ASSETS.warehouse], execution_timeout=REFRESH_TIMEOUT)
 def refresh_warehouse() -> dict[str, int]:
     """(Re)create the DuckDB warehouse views over the clean Parquet."""

@@ -21,13 +21,20 @@
    (`COMPLAINTS_ALERT_WEBHOOK_URL`).
    Beside them, **freshness and volume**: a source silent for longer than its target, or a day's
    file or export much smaller than the one before, is an alert too.
-5. **Refresh** the DuckDB warehouse views (`complaints`, `daily_complaints`, `runs`, `quarantine`).
+5. **Link customers** (Spark, once both transforms have written): each clean complaint to the
+   customers of the master, through its customer id, its complaint-system case, phone numbers
+   (E.164), e-mails and social handles, each link with its evidence and confidence
+   (`clean/customer_links/`; ambiguous and unmatched complaints counted in
+   `clean/customer_link_counts/`).
+6. **Refresh** the DuckDB warehouse views (`complaints`, `daily_complaints`, `runs`, `quarantine`,
+   `customer_links`, ...).
 
-Both transforms run in the Spark pool (`complaints_spark`, one slot by default), one after the
-other. Every task has an execution timeout and two retries; a task that fails for good leaves a
-JSON alert in `alerts/task_failures/`. Assets: the landing tasks update `raw/<source>`, the
-transforms read those and update `clean/complaints` and `clean/<table>`, the refresh updates
-`warehouse` (see the UI's Assets view).
+Both transforms and the linking run in the Spark pool (`complaints_spark`, one slot by default),
+one after the other. Every task has an execution timeout and two retries; a task that fails for
+good leaves a JSON alert in `alerts/task_failures/`. Assets: the landing tasks update
+`raw/<source>`, the transforms read those and update `clean/complaints` and `clean/<table>`, the
+linking updates `clean/customer_links`, the refresh updates `warehouse` (see the UI's Assets
+view).
 
 Settings come from the environment (`COMPLAINTS_LAKE`, `COMPLAINTS_AWS_ENDPOINT_URL`, ...), see
 the README. This file only wires callables; the shared wiring is in `dags/complaint_tasks.py`, and
@@ -48,6 +55,7 @@ from dags.complaint_tasks import (
     check_freshness,
     check_operational_quality,
     detect_surges,
+    link_customers,
     refresh_warehouse,
     spark_task,
 )
@@ -131,11 +139,13 @@ def complaints_batch() -> None:
     surges = detect_surges(complaints)  # type: ignore[arg-type]  # XCom, resolved
     operational_checked = check_operational_quality()
     fresh = check_freshness()
+    linked = link_customers()
     landed >> complaints
     landed >> operational
     landed >> fresh
     operational >> operational_checked
-    [checked, surges, operational_checked, fresh] >> refresh_warehouse()
+    [complaints, operational] >> linked
+    [checked, surges, operational_checked, fresh, linked] >> refresh_warehouse()
 
 
 complaints_batch()

@@ -13,6 +13,14 @@
 * the nine operational DynamoDB tables of ``schemas.sources.DYNAMODB_TABLES`` (seeds 000-004),
   as DynamoDB JSON items, loaded into DynamoDB (or the local emulator) when asked.
 
+Customers: ``service_bot_customers`` is the customer master (``CUSTOMER_COUNT`` customers, the
+same for every seed), each with a phone (stored in any shape, a UK mobile in national format),
+most with an e-mail and some with a social handle. Callers, chat users, complaint-system customers
+and mbpp reporters are drawn from a wider id space, so some name customers the master lacks; a
+caller's phone is their customer's, and a contact written in a text is the writer's own when the
+writer is a known customer. Two customers share one phone (a household: ambiguous by design).
+``GenerationSummary.customer_truth`` says who really wrote each complaint.
+
 One surge is injected: on day index 2, calls from the South about network outages jump ~6x
 between 13:00 and 17:00 UTC (with a smaller echo in web forms and mbpp incident reports). No
 record carries a taxonomy label: the category of a complaint is only in its wording.
@@ -24,10 +32,12 @@ import csv
 import io
 import json
 import random
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from functools import cache
 from pathlib import Path
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
@@ -136,6 +146,21 @@ LAST_NAMES = (
 )
 LATIN1_CALLERS = ("José Muñoz", "Renée Peña", "Zoë Ibáñez", "Chloé Ramírez")
 EMAIL_DOMAINS = ("example.com", "example.net", "mail.example.org")
+
+# The customer master (``service_bot_customers``): CUSTOMER_COUNT customers ``CUST-00000`` ...
+# The channels draw ids from a wider space, so ids CUSTOMER_COUNT .. CUSTOMER_ID_SPACE - 1 name
+# customers the master does not hold (new accounts, typos): they must link to nobody.
+CUSTOMER_COUNT = 300
+CUSTOMER_ID_SPACE = 350
+PHONE_SHAPES = ("({a}) 555-{x}", "+1 {a} 555 {x}", "{a}-555-{x}", "{a}.555.{x}", "{a}555{x}")
+# Hard cases planted in the master (customer number -> what is special about it):
+SHARED_PHONE_CUSTOMERS = (7, 8)  # one household phone on two accounts: ambiguous, links to none
+UK_CUSTOMER = 11  # a UK mobile, kept in national format ("07911 ...") with country GB
+UK_MOBILE_NATIONAL = "07911 123456"
+UK_MOBILE_E164 = "+447911123456"
+# A record's key holding the id of the customer who really wrote it (None: nobody the master
+# knows); never written out (``json_line`` drops ``_`` keys), read by ``customer_truth``.
+TRUE_CUSTOMER = "_customer"
 
 CATEGORIES: tuple[str, ...] = (
     "network", "billing", "service", "account", "device", "privacy_fraud", "other",
@@ -497,6 +522,9 @@ class GenerationSummary:
     dynamodb_items: dict[str, int]  # logical table -> items generated (and written if loaded)
     dynamodb_loaded: bool
     surge: Surge | None  # None when the run has fewer than 3 days
+    # source -> source record id -> the customer who really wrote it (None: nobody the master
+    # knows); what the customer linking is measured against. Not in ``to_dict`` (it is big).
+    customer_truth: dict[str, dict[str, str | None]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -523,11 +551,80 @@ class FileExport:
     records: int
     duplicates: int
     anomalies: dict[str, int] = field(default_factory=dict)
+    truth: dict[str, str | None] = field(default_factory=dict)  # record id -> true customer
 
 
 # ------------------------------------------------------------------------------------------------
 # Small pure helpers
 # ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Customer:
+    """One customer of the master, with the identifiers the channels may show: ``phone`` as the
+    master stores it (any shape; ``country`` says how to read a national number), its E.164 form
+    (the truth the linker must find), an e-mail and a social handle (``@Name``, mixed case) when
+    the customer has them."""
+
+    customer_id: str
+    name: str
+    country: str
+    phone: str
+    phone_e164: str
+    email: str | None
+    handle: str | None
+
+
+def customer_ref(number: int) -> str:
+    """The customer id a channel writes for a drawn number (ids past CUSTOMER_COUNT are not in
+    the master)."""
+    return f"CUST-{number % CUSTOMER_ID_SPACE:05d}"
+
+
+def _ascii(text: str) -> str:
+    return text.replace("'", "").encode("ascii", "ignore").decode()
+
+
+@cache
+def customer(number: int) -> Customer:
+    """Customer ``number`` of the master, the same in every run (independent of the seed)."""
+    rng = random.Random(f"customer/{number}")
+    first, last = person_name(rng)
+    area = rng.choice(PLACES).area_code
+    if number in SHARED_PHONE_CUSTOMERS:
+        area, line = "312", 2000 + SHARED_PHONE_CUSTOMERS[0]
+    else:
+        line = 2000 + number
+    e164 = f"+1{area}555{line:04d}"
+    shape = rng.choice(("e164", *PHONE_SHAPES))
+    stored = e164 if shape == "e164" else shape.format(a=e164[2:5], x=e164[-4:])
+    country = "US"
+    if number == UK_CUSTOMER:
+        country, stored, e164 = "GB", UK_MOBILE_NATIONAL, UK_MOBILE_E164
+    email = (f"{_ascii(first)}.{_ascii(last)}.{number}@{rng.choice(EMAIL_DOMAINS)}"
+             if rng.random() < 0.8 else None)
+    handle = (f"@{_ascii(first)[:6]}{_ascii(last)[:5]}_{number}" if rng.random() < 0.6
+              else None)
+    return Customer(customer_ref(number), f"{first} {last}", country, stored, e164, email, handle)
+
+
+def known_customer(customer_id: str | None) -> Customer | None:
+    """The master's customer with this id, None when the master has no such customer."""
+    if customer_id is None or not customer_id.startswith("CUST-"):
+        return None
+    number = int(customer_id[5:])
+    return customer(number) if number < CUSTOMER_COUNT else None
+
+
+def hashed_customer(*parts: object) -> Customer | None:
+    """A customer chosen from what a record already holds (no random draw, so adding it changes
+    no other value of the data): who wrote a record that does not carry a customer id."""
+    digest = zlib.crc32("/".join(map(str, parts)).encode())
+    return known_customer(customer_ref(digest))
+
+
+def customer_master() -> list[Customer]:
+    return [customer(number) for number in range(CUSTOMER_COUNT)]
 
 
 def stream(seed: int, *names: object) -> random.Random:
@@ -601,11 +698,15 @@ def person_name(rng: random.Random) -> tuple[str, str]:
     return rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
 
 
-def phone_number(rng: random.Random, area_code: str) -> str:
+def phone_number(rng: random.Random, area_code: str, customer: Customer | None = None) -> str:
+    """A stranger's number (555-01xx, never a customer's) or, given ``customer``, that customer's
+    number, in one of the shapes people write (the same random draws either way)."""
     line = f"01{rng.randint(0, 99):02d}"
-    shape = rng.choice((
-        "({a}) 555-{x}", "+1 {a} 555 {x}", "{a}-555-{x}", "{a}.555.{x}", "{a}555{x}",
-    ))
+    shape = rng.choice(PHONE_SHAPES)
+    if customer is not None:
+        if customer.country != "US":
+            return customer.phone_e164 if rng.random() < 0.5 else customer.phone
+        area_code, line = customer.phone_e164[2:5], customer.phone_e164[-4:]
     return shape.format(a=area_code, x=line)
 
 
@@ -614,13 +715,16 @@ def email_address(rng: random.Random, first: str, last: str) -> str:
     return f"{local}{rng.randint(1, 99)}@{rng.choice(EMAIL_DOMAINS)}"
 
 
-def with_contact(rng: random.Random, text: str, first: str, last: str, area: str) -> str:
-    """Sometimes a phone number or e-mail address ends up inside the free text."""
+def with_contact(rng: random.Random, text: str, first: str, last: str, area: str,
+                 customer: Customer | None = None) -> str:
+    """Sometimes a phone number or e-mail address ends up inside the free text: the customer's
+    own when the writer is a known ``customer`` with an e-mail, a stranger's otherwise."""
     if rng.random() >= 0.25:
         return text
-    phrase = rng.choice(CONTACT_PHRASES).format(
-        phone=phone_number(rng, area), email=email_address(rng, first, last)
-    )
+    phone, email = phone_number(rng, area), email_address(rng, first, last)
+    if customer is not None and customer.email is not None:
+        phone, email = customer.phone_e164, customer.email.lower()
+    phrase = rng.choice(CONTACT_PHRASES).format(phone=phone, email=email)
     return text.rstrip(". ") + "," + phrase
 
 
@@ -725,12 +829,17 @@ def call_record(
     caller: dict[str, Any] = {}
     roll = rng.random()
     if roll < 0.92:
-        caller["customer_id"] = f"CUST-{rng.randint(0, 99999):05d}"
+        caller["customer_id"] = customer_ref(rng.randint(0, 99999))
     elif roll < 0.96:
         caller["customer_id"] = None
+    # Who really called (the truth the customer linking is measured against): the customer the
+    # id names, or for a call without one, a customer chosen from the call itself.
+    who = (known_customer(caller["customer_id"]) if caller.get("customer_id")
+           else hashed_customer(moment, first, last, place.zip))
+    record[TRUE_CUSTOMER] = who.customer_id if who else None
     name = f"{first} {last}"
     caller["name"] = name.upper() if rng.random() < 0.07 else name
-    caller["phone"] = phone_number(rng, place.area_code)
+    caller["phone"] = phone_number(rng, place.area_code, who)
     record["caller"] = caller
     if has_location:
         record["location"] = {
@@ -740,13 +849,15 @@ def call_record(
         }
     opener = rng.choice(NOTE_OPENERS)
     closer = rng.choice(NOTE_CLOSERS).format(ref=rng.randint(10000, 99999))
-    body = with_contact(rng, text, first, last, place.area_code)
+    body = with_contact(rng, text, first, last, place.area_code, who)
     record["notes"] = scruff(rng, opener + (sentence(body) + closer if closer else body))
     return record
 
 
 def json_line(record: dict[str, Any]) -> bytes:
-    return json.dumps(record, ensure_ascii=False).encode("utf-8")
+    """The record as one JSON line, without the generator's own keys (``_…``: the truth)."""
+    return json.dumps({k: v for k, v in record.items() if not k.startswith("_")},
+                      ensure_ascii=False).encode("utf-8")
 
 
 def baseline_calls(rng: random.Random, day: date) -> list[Call]:
@@ -797,7 +908,7 @@ def malformed_call_lines(
 
     latin1 = fresh()
     latin1["caller"]["name"] = rng.choice(LATIN1_CALLERS)
-    latin1_line = json.dumps(latin1, ensure_ascii=False).encode("latin-1", errors="replace")
+    latin1_line = json_line(latin1).decode("utf-8").encode("latin-1", errors="replace")
 
     bad_duration = fresh()
     bad_duration["duration_s"] = rng.choice(NON_NUMERIC_DURATIONS)
@@ -833,6 +944,7 @@ def call_center_exports(
         for call in calls:
             call.record["call_id"] = next_id()
         lines = [json_line(c.record) for c in calls]
+        truth = {c.record["call_id"]: c.record[TRUE_CUSTOMER] for c in calls}
 
         copies = rng.sample(lines, k=max(1, round(0.02 * len(lines))))
         is_last = index == len(window) - 1
@@ -848,6 +960,7 @@ def call_center_exports(
             records=len(lines),
             duplicates=len(same_day) + len(carried),
             anomalies={kind: len(v) for kind, v in broken.items()},
+            truth=truth,
         ))
         carried = to_next
     return exports
@@ -984,7 +1097,7 @@ def complaint_management_items(
                 (5, 3, 2) if category in ("network", "privacy_fraud") else (1, 4, 5)
             ))[0]
             states = COMPLAINT_STATES[: rng.randint(1, 4)]
-            customer = f"CUST-{rng.randint(0, 99999):05d}"
+            customer = customer_ref(rng.randint(0, 99999))
             creation = iso_z(created) if rng.random() < 0.6 else f"{created:%Y-%m-%dT%H:%M:%S}"
             metadata: Item = {
                 "PK": pk, "SK": "metadata", "customer_id": customer,
@@ -1023,6 +1136,11 @@ def complaint_management_items(
     return items
 
 
+def mbpp_reporter(ticket_number: str) -> Customer | None:
+    """Who reported a ticket (a customer of the master, or None); their phone is in its events."""
+    return hashed_customer("mbpp", ticket_number)
+
+
 def mbpp_items(
     rng: random.Random, window: Sequence[date], last: datetime, surge: Surge | None
 ) -> tuple[list[Item], list[Item]]:
@@ -1053,6 +1171,7 @@ def mbpp_items(
             item["feedback"] = feedback
         reports.append(item)
         first, last_name = person_name(rng)
+        reporter = mbpp_reporter(number)
         stages = [(f"{kind}_created", moment)]
         if status != "open":
             stages.append(("status_updated",
@@ -1068,7 +1187,7 @@ def mbpp_items(
                     "location": f"{place.city}, {place.state}",
                     "status": status if event_type == "status_updated" else "open",
                     "reporter": {"name": f"{first} {last_name}",
-                                   "phone": phone_number(rng, place.area_code)},
+                                   "phone": phone_number(rng, place.area_code, reporter)},
                     "attachments_count": rng.randint(0, 3),
                 },
                 "ttl": int((at + timedelta(days=90)).timestamp()),
@@ -1111,7 +1230,7 @@ def chat_items(
         while remaining > 0:
             session_number += 1
             session_id = f"sess-{day:%Y%m%d}-{session_number:03d}"
-            user = f"CUST-{rng.randint(0, 99999):05d}"
+            user = customer_ref(rng.randint(0, 99999))
             count = min(remaining, rng.randint(1, 4))
             remaining -= count
             moment = utc_moment(rng, day)
@@ -1149,7 +1268,8 @@ def chat_items(
                 roll = rng.random()
                 if roll < 0.34:
                     complaint = with_contact(rng, complaint_text(rng, pick_category(rng)),
-                                             *person_name(rng), rng.choice(PLACES).area_code)
+                                             *person_name(rng), rng.choice(PLACES).area_code,
+                                             known_customer(user))
                     item.update({
                         "feedback_type": "negative", "feedback_rank": rng.randint(1, 2),
                         "feedback_category": rng.choice(NEGATIVE_FEEDBACK_CATEGORIES),
@@ -1187,6 +1307,17 @@ def chat_items(
     return sessions, messages, reviews
 
 
+def customer_item(person: Customer, level: str, devices: list[Item]) -> Item:
+    """The master's item of a customer: the seed's attributes plus the contact identifiers."""
+    item: Item = {"id": person.customer_id, "name": person.name, "service_level": level,
+                  "devices": devices, "phone": person.phone, "country": person.country}
+    if person.email:
+        item["email"] = person.email
+    if person.handle:
+        item["social_handles"] = {person.handle}
+    return item
+
+
 def service_bot_items(
     rng: random.Random, window: Sequence[date]
 ) -> tuple[list[Item], list[Item], list[Item]]:
@@ -1200,7 +1331,7 @@ def service_bot_items(
     customers: list[Item] = []
     customer_levels: list[tuple[str, str]] = []
     device_number = 0
-    for index in range(1, 13):
+    for person in customer_master():
         level = rng.choices(("basic", "premium", "enterprise"), weights=(6, 4, 2))[0]
         devices = []
         for _ in range(rng.randint(1, min(4, level_of[level][1]))):
@@ -1208,11 +1339,8 @@ def service_bot_items(
             devices.append({"id": f"dev_{device_number:03d}",
                               "type": rng.choice(DEVICE_TYPES),
                               "location": rng.choice(ROOMS)})
-        customer_id = f"cust_{index:03d}"
-        first, last = person_name(rng)
-        customers.append({"id": customer_id, "name": f"{first} {last}",
-                          "service_level": level, "devices": devices})
-        customer_levels.append((customer_id, level))
+        customers.append(customer_item(person, level, devices))
+        customer_levels.append((person.customer_id, level))
 
     messages: list[Item] = []
     conversation = 0
@@ -1265,6 +1393,27 @@ def dynamodb_items(
         "chat_reviews": reviews,
     }
     return {logical: tables[logical] for logical in DYNAMODB_TABLES}
+
+
+def customer_truth(items: dict[str, list[Item]]) -> dict[str, dict[str, str | None]]:
+    """Who really wrote each complaint of the DynamoDB sources, by source and source record id:
+    the complaint system's customer (its own id, or the chat session's user) when the master
+    knows them, the ticket's reporter for mbpp reports; None when nobody the master knows."""
+    def known(customer_id: str | None) -> str | None:
+        person = known_customer(customer_id)
+        return person.customer_id if person else None
+
+    users = {s["pk_session_id"]: s["user_id"] for s in items["chat_sessions"]}
+    reporters = {r["ticket_number"]: mbpp_reporter(r["ticket_number"])
+                 for r in items["mbpp_reports"]}
+    return {
+        "complaint_management": {i["PK"]: known(i["customer_id"])
+                                 for i in items["complaint_management"] if i["SK"] == "metadata"},
+        "mbpp_reports": {t: r.customer_id if r else None for t, r in reporters.items()},
+        "chat_feedback": {m["pk_message_id"]: known(users[m["sk_session_id"]])
+                          for m in items["chat_messages"]
+                          if m.get("feedback_type") == "negative"},
+    }
 
 
 def load_tables(settings: Settings, items: dict[str, list[Item]]) -> dict[str, int]:
@@ -1341,4 +1490,7 @@ def generate(
         dynamodb_items=item_counts,
         dynamodb_loaded=load_dynamodb,
         surge=surge,
+        customer_truth={"call_center": {k: v for e in by_source["call_center"]
+                                        for k, v in e.truth.items()},
+                        "web_form": {}, **customer_truth(items)},
     )

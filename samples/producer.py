@@ -32,6 +32,7 @@ import math
 import random
 import re
 import time
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -44,9 +45,13 @@ from common.aws import Kinesis, error_code, is_throttling
 from common.settings import REPO_ROOT, Settings
 from samples.generate import (
     PLACES,
+    TRUE_CUSTOMER,
     Place,
     complaint_text,
+    customer_ref,
     email_address,
+    hashed_customer,
+    known_customer,
     person_name,
     pick_category,
     places_in,
@@ -153,7 +158,9 @@ def stable_id(source: str, *parts: object) -> str:
 
 
 def encode(record: dict[str, Any]) -> bytes:
-    return json.dumps(record, ensure_ascii=False).encode("utf-8")
+    """The event's bytes, without the generator's own keys (``_…``: the truth)."""
+    return json.dumps({k: v for k, v in record.items() if not k.startswith("_")},
+                      ensure_ascii=False).encode("utf-8")
 
 
 def to_event(source: str, record: dict[str, Any]) -> Event:
@@ -184,19 +191,26 @@ def _sms_record(rng: random.Random, event_id: str, moment: datetime,
                 surging: StreamSurge | None) -> dict[str, Any]:
     place = rng.choice(places_in(surging.region) if surging else PLACES)
     first, last = person_name(rng)
+    # The sender: a customer of the master (or not), chosen from the event id, so that the
+    # random draws (hence every other value) stay what they were before customers existed.
+    who = hashed_customer("sms", event_id)
     text = scruff(rng, with_contact(rng, _complaint(rng, place, surging), first, last,
                                     place.area_code))
     roll = rng.random()
-    customer_id = f"CUST-{rng.randint(0, 99999):05d}" if roll < 0.7 else None
+    customer_id = customer_ref(rng.randint(0, 99999)) if roll < 0.7 else None
+    stranger = e164(place.area_code, rng.randrange(100))
+    if customer_id is not None:  # the app fills the id of the account it is logged in to
+        who = known_customer(customer_id)
     return {
         "event_id": event_id,
         "channel": "sms",
         "sent_at": iso_z(moment),
-        "from": e164(place.area_code, rng.randrange(100)),
+        "from": who.phone_e164 if who else stranger,
         "customer_id": customer_id,
         "state": place.state if surging or rng.random() < 0.9 else None,
         "text": text,
         "label": None,
+        TRUE_CUSTOMER: who.customer_id if who else None,
     }
 
 
@@ -228,10 +242,19 @@ def _social_record(rng: random.Random, event_id: str, moment: datetime,
     text = (f"@{brand} " if mention else "") + body + (f" {tag}" if tag else "")
     author = (str(rng.randint(100000, 999999)) if rng.random() < 0.7
               else email_address(rng, first, last).split("@")[0].replace(".", "_")[:15])
+    # A named (not numeric) author is, when the event id picks a customer with a handle, that
+    # customer: written without the "@" and in any case, as platforms show handles.
+    who = hashed_customer("social", event_id) if not author.isdigit() else None
+    if who is not None and who.handle is not None:
+        handle = who.handle.lstrip("@")
+        author = (handle.lower(), handle, handle.upper())[zlib.crc32(event_id.encode()) % 3]
+    else:
+        who = None
     return {
         "event_id": event_id, "channel": "social", "platform": platform,
         "posted_at": posted_at, "author": author, "brand": brand if mention else None,
         "in_reply_to": None, "inbound": True, "text": text,
+        TRUE_CUSTOMER: who.customer_id if who else None,
     }
 
 
@@ -362,7 +385,7 @@ def bad_event(source: str, kind: str, n: int, *, seed: int = 7,
         line = encode(record)
         return Event(event_id, event_id, line[: len(line) // 2], kind)
     if kind == "invalid_utf8":
-        data = json.dumps(record, ensure_ascii=False).encode("latin-1", errors="replace")
+        data = encode(record).decode("utf-8").encode("latin-1", errors="replace")
         return Event(event_id, event_id, data, kind)
     if kind == "missing_text":
         del record["text"]

@@ -107,7 +107,10 @@ DYNAMODB_TABLES: dict[str, DynamoTable] = {
         ),
         DynamoTable(
             "service_bot_customers", "id", None,
-            {"id": "S", "name": "S", "service_level": "S", "devices": "L"},
+            # phone / email / country / social_handles: the customer master's contact
+            # identifiers, which complaints are linked by (jobs/customer_links.py).
+            {"id": "S", "name": "S", "service_level": "S", "devices": "L", "phone": "S",
+             "email": "S", "country": "S", "social_handles": "SS"},
             "001",
         ),
         DynamoTable(

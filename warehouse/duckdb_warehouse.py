@@ -27,6 +27,10 @@ Views (column lists and types come from ``schemas.complaint``, never written out
 Marts (``hourly_complaints``, ``channel_mix``, ``time_to_resolution``, ``customer_complaints``,
 ``repeat_complainers``, ``taxonomy_versions``) and the role schemas ``analyst`` (masked PII,
 hashed customer keys) and ``cx`` (customer links): ``warehouse.marts``.
+``customer_links``, ``customer_link_counts``
+    Every ``CUSTOMER_LINK`` column (``schemas.customer_links``): one row per complaint-customer
+    link with its evidence and confidence (``<lake>/clean/customer_links/source=*/``), and each
+    source's linked / ambiguous / unmatched / no-identifier counts of the last linking run.
 ``alerts``
     Every ``ALERT`` column (``schemas.alerts``), one row per alert (surges, freshness, volume,
     quality gates, task failures), read from ``<lake>/alerts/current.parquet``.
@@ -78,6 +82,7 @@ from common.settings import Settings
 from quality.held_partitions import last_good_partitions, read_held
 from schemas.alerts import ALERT
 from schemas.complaint import COMPLAINT, QUARANTINE, RUN, RUN_FILE, RecordSchema
+from schemas.customer_links import CUSTOMER_LINK, CUSTOMER_LINK_COUNTS
 from schemas.sources import DYNAMODB_TABLES, operational_schema
 from warehouse.marts import MARTS, ROLES, customer_key_salt, mart_sql, role_sql
 
@@ -113,7 +118,8 @@ DUCKDB_TYPES: dict[str, str] = {
 
 #: The views ``refresh_warehouse`` creates, in creation order.
 VIEWS: tuple[str, ...] = ("complaints", "daily_complaints", "quarantine", "runs", "run_files",
-                          "alerts", *DYNAMODB_TABLES, *MARTS)
+                          "alerts", *DYNAMODB_TABLES, "customer_links", "customer_link_counts",
+                          *MARTS)
 
 _DAILY_SQL = """\
 SELECT event_date, category, source, region, count(*) AS complaints
@@ -186,6 +192,11 @@ def _zones(settings: Settings) -> list[_Zone]:
         # The operational tables' latest snapshots: <lake>/clean/<table>/part-*.parquet
         *[_Zone(t.logical, operational_schema(t), settings.zones.clean / t.logical)
           for t in DYNAMODB_TABLES.values()],
+        # Complaint -> customer links and what became of each source's complaints
+        # (jobs.customer_links): <lake>/clean/customer_links/source=.../, customer_link_counts/
+        _Zone("customer_links", CUSTOMER_LINK, settings.zones.clean / "customer_links"),
+        _Zone("customer_link_counts", CUSTOMER_LINK_COUNTS,
+              settings.zones.clean / "customer_link_counts"),
     ]
 
 
@@ -292,6 +303,8 @@ def _view_sql(conn: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, 
         "run_files": selects["run_files"],
         "alerts": selects["alerts"],
         **{table: selects[table] for table in DYNAMODB_TABLES},
+        "customer_links": selects["customer_links"],
+        "customer_link_counts": selects["customer_link_counts"],
         **mart_sql(),
     }
 

@@ -33,7 +33,11 @@ alone on the search path):
   work), ZIP codes in ``location`` cut to three digits. No quarantine (it keeps raw records) and no
   operational tables (names, phone numbers).
 * ``cx``: customer experience works cases: the complaints with their customer and case ids, the
-  customer marts, and ``customer_links`` (which case in which source system each complaint is).
+  customer marts, ``case_links`` (which case in which source system each complaint is) and
+  ``customer_links`` (each complaint's customers with the evidence and confidence of the link,
+  beside the complaint's case, time and category; no identifier, not even hashed).
+* ``analyst``'s ``customer_links``: the links with ``customer_key`` for the customer, evidence
+  and confidence, no identifier hash; both roles see ``customer_link_counts``.
 * both: ``alerts`` when the warehouse has the surge detection's ``alerts`` view (no PII in it).
 
 DuckDB has no users or grants: these schemas decide what each role sees by default, they do not
@@ -43,10 +47,9 @@ stop someone who can open the file from reading ``main``. Hand a role an extract
 
 from __future__ import annotations
 
-import secrets
 from pathlib import Path
 
-from common.lake import write_atomically
+from common.lake import lake_salt
 
 #: The marts, in creation order (after the lake views they read).
 MARTS: tuple[str, ...] = ("hourly_complaints", "channel_mix", "time_to_resolution",
@@ -136,14 +139,9 @@ def mart_sql() -> dict[str, str]:
 
 
 def customer_key_salt(path: Path) -> str:
-    """The lake's salt for hashed keys, created once (random) and kept: the same customer keeps
-    the same key on every refresh, and a key cannot be reversed by hashing every possible id."""
-    if not path.is_file():
-        try:
-            write_atomically(path, secrets.token_hex(16) + "\n")
-        except FileExistsError:  # pragma: no cover - another refresh wrote it first
-            pass
-    return path.read_text().strip()
+    """The lake's salt for hashed keys (``common.lake.lake_salt``): the customer links job hashes
+    identifiers with the same one."""
+    return lake_salt(path)
 
 
 def _hashed(column: str, salt: str) -> str:
@@ -175,22 +173,34 @@ def _analyst_views(salt: str) -> dict[str, str]:
             f"SELECT {customer} AS customer_key, {case} AS case_key,\n"
             "  * EXCLUDE (customer_id, case_id)\n"
             "FROM main.time_to_resolution"),
+        # How well complaints link to customers, never to whom: no id, no identifier hash.
+        "customer_links": (
+            f"SELECT {customer} AS customer_key,\n"
+            "  * EXCLUDE (customer_id, identifier_key)\n"
+            "FROM main.customer_links"),
+        "customer_link_counts": "SELECT * FROM main.customer_link_counts",
     }
 
 
-_CUSTOMER_LINKS = """\
+_CASE_LINKS = """\
 SELECT customer_id, source, case_id, source_record_id, complaint_id, event_time, category,
        severity
 FROM main.complaints
 WHERE customer_id IS NOT NULL OR case_id IS NOT NULL"""
 
+_CUSTOMER_LINKS = """\
+SELECT l.customer_id, l.source, k.case_id, k.source_record_id, l.complaint_id, k.event_time,
+       k.category, k.severity, l.evidence, l.evidences, l.confidence, l.conflicting
+FROM main.customer_links l
+LEFT JOIN main.complaints k ON k.complaint_id = l.complaint_id"""
+
 
 def _cx_views() -> dict[str, str]:
     shared = ("complaints", "daily_complaints", "hourly_complaints", "channel_mix",
               "customer_complaints", "repeat_complainers", "time_to_resolution",
-              "taxonomy_versions")
+              "taxonomy_versions", "customer_link_counts")
     return {**{name: f"SELECT * FROM main.{name}" for name in shared},
-            "customer_links": _CUSTOMER_LINKS}
+            "case_links": _CASE_LINKS, "customer_links": _CUSTOMER_LINKS}
 
 
 def role_sql(salt: str) -> dict[str, dict[str, str]]:

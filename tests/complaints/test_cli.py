@@ -471,6 +471,16 @@ def test_transform_on_an_empty_lake_says_to_land_first(tmp_path: Path) -> None:
     assert files_under(lake) == []
 
 
+def test_link_customers_on_an_empty_lake_says_to_transform_first(tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    lake.mkdir()
+    done = run_cli(lake, "link-customers")
+    line = one_line_error(done)
+    assert len(done.stderr.splitlines()) == 1
+    assert "nothing to link" in line and "complaints transform" in line
+    assert files_under(lake) == []
+
+
 def test_check_on_an_empty_lake_says_there_is_no_clean_data(tmp_path: Path) -> None:
     lake = tmp_path / "lake"
     lake.mkdir()

@@ -29,6 +29,7 @@ FAILURE_CALLBACK = "dags.failure_alerts.record_task_failure"
 SPARK_TASKS = {
     ("complaints_batch", "transform_complaints"),
     ("complaints_batch", "transform_operational_tables"),
+    ("complaints_batch", "link_customers"),
     ("complaints_stream", "transform_stream"),
 }
 
@@ -236,6 +237,10 @@ def test_assets_connect_the_dags_to_the_lake(dagbag: dict[str, Any], lake: Path)
         f"clean/{t}" for t in tables}
     assert asset_names(batch["check_operational_quality"]["inlets"]) == {
         f"clean/{t}" for t in tables}
+    assert asset_names(batch["link_customers"]["inlets"]) == {
+        "clean/complaints", *(f"clean/{t}" for t in tables)}
+    assert asset_names(batch["link_customers"]["outlets"]) == {"clean/customer_links"}
+    assert "clean/customer_links" in asset_names(batch["refresh_warehouse"]["inlets"])
     for tasks, transform in ((batch, "transform_complaints"), (stream, "transform_stream")):
         assert asset_names(tasks[transform]["outlets"]) == {"clean/complaints"}
         assert "clean/complaints" in asset_names(tasks["check_complaints_quality"]["inlets"])
@@ -282,6 +287,10 @@ def test_complaints_batch_task_graph(dagbag: dict[str, Any]) -> None:
     assert "check_operational_quality" in tasks["refresh_warehouse"]["upstream"]
     assert "detect_surges" in tasks["refresh_warehouse"]["upstream"]
     assert "check_freshness" in tasks["refresh_warehouse"]["upstream"]
+    # Links need both the clean complaints and the master (an operational table).
+    assert tasks["link_customers"]["upstream"] == ["transform_complaints",
+                                                   "transform_operational_tables"]
+    assert "link_customers" in tasks["refresh_warehouse"]["upstream"]
     assert tasks["refresh_warehouse"]["downstream"] == [], "the warehouse refresh comes last"
     # Nothing reads the raw zone before every landing task is done, and the refresh waits for
     # every other task.

@@ -51,7 +51,7 @@ RUN_TIMEOUT_S = 1800
 STOP_TIMEOUT_S = 90
 PR_SET_CHILD_SUBREAPER = 36  # <linux/prctl.h>
 DAG_IDS = ("complaints_batch", "complaints_stream")
-SPARK_TASKS = ("transform_complaints", "transform_operational_tables")
+SPARK_TASKS = ("transform_complaints", "transform_operational_tables", "link_customers")
 UI_LINE = re.compile(
     r"^Airflow UI: (?P<url>http://127\.0\.0\.1:(?P<port>\d+))\s+\(login: (?P<user>\w+);"
     r" password in (?P<password_file>\S+?), .*\)$"
@@ -402,12 +402,13 @@ def test_triggered_batch_run_succeeds_in_the_scheduler(
     # No try failed (e.g. a task started before the API server listened) and was retried.
     assert {(t["task_id"], t["map_index"]): t["try_number"] for t in tasks if t["try_number"] != 1
             } == {}
-    # The two Spark transforms ran in the pool, one after the other (one slot).
+    # The Spark tasks (two transforms, the linking) ran in the pool, one after the other.
     spark = {t["task_id"]: t for t in tasks if t["task_id"] in SPARK_TASKS}
     assert {t["pool"] for t in spark.values()} == {"complaints_spark"}
-    first, second = sorted(spark.values(), key=lambda t: str(t["start_date"]))
-    assert datetime.fromisoformat(first["end_date"]) <= datetime.fromisoformat(
-        second["start_date"]), spark
+    ordered = sorted(spark.values(), key=lambda t: str(t["start_date"]))
+    for first, second in zip(ordered, ordered[1:], strict=False):
+        assert datetime.fromisoformat(first["end_date"]) <= datetime.fromisoformat(
+            second["start_date"]), spark
     # The clean complaints are in the lake, the warehouse was refreshed, no task failure alert.
     settings = Settings(lake=launcher.lake)
     parquet = list(settings.zones.clean_complaints.glob("event_date=*/source=*/*.parquet"))

@@ -20,10 +20,18 @@ from complaints.emulator import moto_server
 from samples.generate import (
     CATEGORIES,
     COMPLAINT_TEMPLATES,
+    CUSTOMER_COUNT,
+    SHARED_PHONE_CUSTOMERS,
+    UK_CUSTOMER,
+    UK_MOBILE_E164,
+    UK_MOBILE_NATIONAL,
     GenerationSummary,
+    customer_item,
+    customer_master,
     default_surge,
     dynamodb_items,
     generate,
+    known_customer,
 )
 from schemas.regions import STATE_REGION
 from schemas.sources import CALL_CENTER_FIELDS, DYNAMODB_TABLES, WEB_FORM_COLUMNS
@@ -330,3 +338,45 @@ def test_generate_loads_the_tables_into_the_emulator(tmp_path: Path) -> None:
     assert all("M" in i["data"] for i in scanned["mbpp_events"])
     assert all("L" in i["devices"] for i in scanned["service_bot_customers"])
     assert any("SS" in i.get("attachments", {}) for i in scanned["complaint_management"])
+
+
+def _json_or_none(line: bytes) -> Any:
+    try:
+        return json.loads(line)
+    except ValueError:  # the planted malformed lines
+        return None
+
+
+def test_customers_and_who_really_wrote_each_complaint(
+        generated: tuple[Settings, GenerationSummary]) -> None:
+    _, summary = generated
+    master = customer_master()
+    assert len(master) == CUSTOMER_COUNT and len({c.customer_id for c in master}) == len(master)
+    # The planted hard cases: one phone on two accounts, a UK mobile in national format.
+    shared = {master[n].phone_e164 for n in SHARED_PHONE_CUSTOMERS}
+    assert len(shared) == 1 and sum(c.phone_e164 in shared for c in master) == 2
+    uk = master[UK_CUSTOMER]
+    assert (uk.country, uk.phone, uk.phone_e164) == ("GB", UK_MOBILE_NATIONAL, UK_MOBILE_E164)
+    assert 0.6 <= sum(c.email is not None for c in master) / len(master) <= 0.95
+    assert 0.4 <= sum(c.handle is not None for c in master) / len(master) <= 0.8
+    # The master's item carries the identifiers; the truth names master customers only.
+    item = customer_item(uk, "basic", [])
+    assert item["phone"] == UK_MOBILE_NATIONAL and item["social_handles"] == {uk.handle}
+    truth = summary.customer_truth
+    assert set(truth) == {"call_center", "web_form", "complaint_management", "mbpp_reports",
+                          "chat_feedback"}
+    ids = {c.customer_id for c in master}
+    for source, people in truth.items():
+        assert {p for p in people.values() if p is not None} <= ids, source
+    lines = [line for path in summary.files if "call_center" in str(path)
+             for line in path.read_bytes().splitlines()]
+    assert not any(b'"_customer"' in line for line in lines)  # the truth is never written
+    calls = [c for c in map(_json_or_none, lines) if c and c["call_id"] in truth["call_center"]]
+    # A call naming a master customer was made by them, from their phone.
+    named = [c for c in calls if known_customer(c["caller"].get("customer_id"))]
+    assert named and all(truth["call_center"][c["call_id"]] == c["caller"]["customer_id"]
+                         for c in named)
+    digits = {c["call_id"]: "".join(ch for ch in c["caller"]["phone"] if ch.isdigit())[-10:]
+              for c in calls}
+    assert all(digits[c["call_id"]] == master[int(c["caller"]["customer_id"][5:])]
+               .phone_e164[-10:] for c in named if c["caller"]["customer_id"] != uk.customer_id)

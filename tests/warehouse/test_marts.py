@@ -14,6 +14,7 @@ import pytest
 from common.settings import Settings
 from complaints.cli import main
 from quality.alerts import Alert, alert_id, record_alerts
+from schemas.customer_links import CUSTOMER_LINK
 from schemas.sources import DYNAMODB_TABLES, operational_schema
 from tests.builders import clean_complaint
 from tests.warehouse.test_duckdb_warehouse import (
@@ -83,8 +84,28 @@ def lake(tmp_path: Path) -> Settings:
         {"event_id": "e1", "ticket_number": "20201/2026/11/03", "event_type": "status_updated",
          "timestamp": "2026-11-03T11:40:00Z", "data": json.dumps({"status": "closed"})},
     ])
+    _write_links(settings)
     refresh_warehouse(settings)
     return settings
+
+
+def _write_links(settings: Settings) -> None:
+    """Two links (jobs.customer_links' output shape): complaint 1 by its id field, complaint 6
+    (an SMS without a customer id) by its sender's phone."""
+    links = [
+        {"complaint_id": ROWS[0]["complaint_id"], "customer_id": "CUST-1",
+         "evidence": "customer_id_field", "evidences": ["customer_id_field"], "confidence": 1.0,
+         "identifier_key": "0123456789abcdef", "conflicting": False, "link_run_id": "l1"},
+        {"complaint_id": ROWS[5]["complaint_id"], "customer_id": "CUST-1",
+         "evidence": "phone_e164", "evidences": ["phone_e164"], "confidence": 0.9,
+         "identifier_key": "fedcba9876543210", "conflicting": False, "link_run_id": "l1"},
+    ]
+    for source, link in (("call_center", links[0]), ("sms", links[1])):
+        folder = settings.zones.clean / "customer_links" / f"source={source}"
+        folder.mkdir(parents=True)
+        schema = CUSTOMER_LINK.arrow_schema()
+        schema = schema.remove(schema.get_field_index("source"))
+        pq.write_table(pa.Table.from_pylist([link], schema=schema), folder / "part-0.parquet")
 
 
 def rows(settings: Settings, sql: str, role: str | None = None) -> list[tuple[Any, ...]]:
@@ -143,6 +164,10 @@ def test_analyst_sees_hashed_keys_and_no_pii(lake: Settings) -> None:
     assert rows(lake, "SELECT customer_key FROM repeat_complainers", role="analyst") == repeat
     assert rows(lake, "SELECT location FROM complaints WHERE location LIKE 'Austin 7%'",
                 role="analyst") == [("Austin 787xx",)]
+    # Analysts see how well complaints link, never to whom: a customer key, no identifier hash.
+    linked = run_query(lake, "SELECT * FROM customer_links ORDER BY confidence", role="analyst")
+    assert "customer_id" not in linked.columns and "identifier_key" not in linked.columns
+    assert [r[linked.columns.index("customer_key")] for r in linked.rows] == [keys[0][0]] * 2
     for sneaky in ("SELECT * FROM quarantine", "SELECT * FROM main.complaints",
                    "WITH q AS (SELECT 1) SELECT * FROM q, (SELECT * FROM cx.complaints)",
                    f"SELECT * FROM read_parquet('{lake.lake}/**/*.parquet')",
@@ -153,11 +178,18 @@ def test_analyst_sees_hashed_keys_and_no_pii(lake: Settings) -> None:
                       "range(2)", role="analyst") == [(2 * len(ROWS),)]
 
 
-def test_cx_sees_customer_links(lake: Settings) -> None:
-    links = rows(lake, "SELECT source, case_id FROM customer_links WHERE customer_id = 'CUST-1' "
+def test_cx_sees_case_and_customer_links(lake: Settings) -> None:
+    cases = rows(lake, "SELECT source, case_id FROM case_links WHERE customer_id = 'CUST-1' "
                        "ORDER BY source", role="cx")
-    assert links == [("call_center", None), ("complaint_management", "Complaint1001"),
+    assert cases == [("call_center", None), ("complaint_management", "Complaint1001"),
                      ("web_form", None)]
+    links = rows(lake, "SELECT source, source_record_id IS NOT NULL, evidence, confidence "
+                       "FROM customer_links WHERE customer_id = 'CUST-1' ORDER BY source",
+                 role="cx")
+    assert links == [("call_center", True, "customer_id_field", 1.0),
+                     ("sms", True, "phone_e164", 0.9)]
+    assert "identifier_key" not in run_query(lake, "SELECT * FROM customer_links LIMIT 0",
+                                             role="cx").columns
     with pytest.raises(WarehouseQueryError, match="unknown role"):
         run_query(lake, "SELECT 1", role="admin")
 
