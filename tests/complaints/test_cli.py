@@ -594,7 +594,7 @@ def test_land_and_transform_say_what_they_do_and_how_long_it_took(tmp_path: Path
                      r"new raw files only \.\.\.$", done.stderr,
                      re.M), done.stderr
     assert re.search(r"^transform: done in \d+\.\d s: 2 files read, 2 records in, 1 clean, "
-                     r"0 quarantined, 1 duplicates$", done.stderr, re.M), done.stderr
+                     r"1 quarantined, 0 duplicates$", done.stderr, re.M), done.stderr
     [counts] = json.loads(done.stdout)["counts"]
     assert (counts["records_in"], counts["clean"], counts["duplicates"]) == (2, 1, 1)
 

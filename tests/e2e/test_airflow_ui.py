@@ -288,8 +288,12 @@ def token(launcher: Launcher) -> str:
 
 def api(launcher: Launcher, token: str, path: str, body: dict[str, Any] | None = None,
         method: str | None = None) -> Any:
-    status, answer = request(method or ("POST" if body is not None else "GET"),
-                             f"{launcher.url}/api/v2/{path}", body, token=token)
+    for _ in range(5):  # SQLite may be locked by the scheduler a moment: "Database error" 500
+        status, answer = request(method or ("POST" if body is not None else "GET"),
+                                 f"{launcher.url}/api/v2/{path}", body, token=token)
+        if status != 500:
+            break
+        time.sleep(3)
     assert status in (200, 201), (path, status, answer)
     return answer
 

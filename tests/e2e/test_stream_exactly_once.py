@@ -32,7 +32,7 @@ from streaming.consumer import ConsumerOptions, consume
 
 pytestmark = pytest.mark.e2e
 
-EVENTS = int(os.environ.get("COMPLAINTS_E2E_STREAM_EVENTS", 20_000))
+EVENTS = int(os.environ.get("COMPLAINTS_E2E_STREAM_EVENTS", 10_000))
 KILLS = int(os.environ.get("COMPLAINTS_E2E_STREAM_KILLS", 8))
 
 
