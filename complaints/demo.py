@@ -11,18 +11,22 @@ raw files, and events streamed again are recognised by their event ids (counted 
 
 from __future__ import annotations
 
+import json
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dt_time
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
+from common.lake import utc
 from common.settings import Settings
 from complaints.airflow_local import run_dag
 from complaints.emulator import moto_server
 from complaints.progress import say, timed
+from quality.quality_gate import quality_subject
 from samples.generate import generate
 from warehouse.duckdb_warehouse import format_result, run_query
 from warehouse.report import write_report
@@ -113,11 +117,41 @@ def _report(settings: Settings) -> None:
     with timed("report", "static HTML report from the warehouse") as step:
         path, data = write_report(settings)
         step.outcome = f"{len(data.open_alerts)} open alerts"
+    checks = newest_validations(settings.zones.validations)
     for alert in data.open_alerts:
-        print(f"open alert: {alert.get('kind')} {alert.get('category')} in "
-              f"{alert.get('region')} ({alert.get('source')}) from {alert.get('window_start')}: "
-              f"{alert.get('observed')} complaints, {alert.get('expected')} expected")
+        print(alert_line(alert, checks))
     print(f"Report: {path}")
+
+
+def newest_validations(folder: Path) -> dict[str, tuple[str, Path]]:
+    """What each quality suite's newest validation says (its summary's first line and file),
+    keyed by the subject its alerts carry (``raw/web_form``, ``clean/complaints``)."""
+    found: dict[str, tuple[str, Path]] = {}
+    for suite in sorted(p for p in folder.glob("[!._]*") if p.is_dir()):
+        files = sorted(suite.glob("[!._]*.json"), key=lambda p: p.stat().st_mtime)
+        if not files:
+            continue
+        try:
+            summary = str(json.loads(files[-1].read_text(encoding="utf-8")).get("summary", ""))
+        except (OSError, ValueError):
+            summary = "unreadable validation file"
+        found[quality_subject(suite.name)] = (summary.splitlines()[0] if summary else "", files[-1])
+    return found
+
+
+def alert_line(alert: Mapping[str, Any], checks: Mapping[str, tuple[str, Path]]) -> str:
+    """One line per open alert, in the words of its kind: a surge's size, a failed check's
+    outcome and where its details are, a failed task's name."""
+    kind, source, since = alert.get("kind"), alert.get("source"), alert.get("window_start")
+    moment = f"{utc(since):%Y-%m-%d %H:%M} UTC" if isinstance(since, datetime) else str(since)
+    if kind == "surge":
+        return (f"open alert: surge of {alert.get('category')} complaints in "
+                f"{alert.get('region')} ({source}) from {moment}: {alert.get('observed')} "
+                f"complaints, {float(alert.get('expected') or 0):.1f} expected")
+    if kind == "quality" and source in checks:
+        summary, path = checks[str(source)]
+        return f"open alert: quality checks on {source} ({moment}): {summary}; details: {path}"
+    return f"open alert: {kind} on {source} since {moment}"
 
 
 def run_demo(settings: Settings, airflow_home: Path, *, seed: int = 7, days: int = 5,

@@ -153,23 +153,11 @@ def check_operational_quality() -> dict[str, object]:
     return {"suites": len(reports), "failed": [r.suite for r in reports if not r.success]}
 
 
-def quality_subject(suite: str) -> str:
-    """What a suite guards, as an alert's ``source``: ``raw/<source>``, ``clean/<table>``,
-    ``clean/complaints``, ``runs/complaints``."""
-    if suite == "complaints":
-        return "clean/complaints"
-    if suite == "complaint_runs":
-        return "runs/complaints"
-    for prefix in ("raw_", "clean_"):
-        if suite.startswith(prefix):
-            return f"{prefix[:-1]}/{suite.removeprefix(prefix)}"
-    return suite
-
-
 def _alert_quality(settings: Settings, run_id: str, reports: Iterable[QualityReport],
                    held: Iterable[tuple[str, str]]) -> None:
     """One quality alert per suite that failed (critical or warning), to the lake and webhook."""
     from quality.alerts import incident_alert, raise_alerts
+    from quality.quality_gate import quality_subject
 
     now = datetime.now(UTC)
     shown = ", ".join(f"{d}/{s}" for d, s in held)

@@ -101,6 +101,19 @@ class GateOutcome:
         }
 
 
+def quality_subject(suite: str) -> str:
+    """What a suite guards, as an alert's ``source``: ``raw/<source>``, ``clean/<table>``,
+    ``clean/complaints``, ``runs/complaints``."""
+    if suite == "complaints":
+        return "clean/complaints"
+    if suite == "complaint_runs":
+        return "runs/complaints"
+    for prefix in ("raw_", "clean_"):
+        if suite.startswith(prefix):
+            return f"{prefix[:-1]}/{suite.removeprefix(prefix)}"
+    return suite
+
+
 def write_validation(lake: Lake, report: QualityReport, run_id: str) -> Path:
     """``quality/validations/<suite>/<run>.json``: one suite's outcome for one run."""
     target = (lake.validations / unique_safe_name(report.suite, "suite")

@@ -62,7 +62,7 @@ def test_a_warning_alerts_and_publishes(tmp_path: Path, monkeypatch: pytest.Monk
 
 
 def test_alerts_name_what_each_suite_guards() -> None:
-    from dags.complaint_tasks import quality_subject
+    from quality.quality_gate import quality_subject
 
     assert [quality_subject(s) for s in ("complaints", "complaint_runs", "raw_web_form",
                                          "raw_chat_messages", "clean_mbpp_reports")] == [
