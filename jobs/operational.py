@@ -177,6 +177,7 @@ def decode_items(raw_lines: DataFrame, logical_table: str, attributes: dict[str,
         (change & item.isNull()).alias("_deleted"),
         F.when(change, micros).otherwise(F.lit(0)).alias("_write_micros"),
         prior_state.alias("_prior_state"),
+        *[c for c in ("_export_seq",) if c in raw_lines.columns],  # kept when the reader set it
     )
 
 
