@@ -346,17 +346,21 @@ def _quarantine(settings: Settings, decoded: DataFrame, source: str, run_id: str
 def _build_table(settings: Settings, decoded: DataFrame, chain: ExportChain, key: list[str],
                  run_id: str) -> tuple[_TableTally, DataFrame | None]:
     """Write ``clean/<table>/`` from the decoded lines of its export chain; the tally and the
-    table's case state changes (None for a table without a case state)."""
+    table's case state changes (None for a table without a case state or without incremental
+    exports)."""
     source = f"dynamodb:{chain.table}"
+    changes = bool(chain.incrementals or chain.history)
     tally = decoded.agg(
         F.count(F.lit(1)).alias("records_in"),
         F.count_if(F.col("reason").isNotNull()).alias("quarantined"),
-        F.count_distinct(F.when(F.col("reason").isNull(), F.struct(*key))).alias("keys"),
+        # Keys are only counted to spot a full export that repeats one (then it is ordered too).
+        (F.lit(0) if changes else F.count_distinct(
+            F.when(F.col("reason").isNull(), F.struct(*key)))).alias("keys"),
     ).first()
     n_in, n_bad, n_keys = (int(tally[k]) if tally else 0
                            for k in ("records_in", "quarantined", "keys"))
     usable = decoded.where(F.col("reason").isNull())
-    if not chain.incrementals and not chain.history and n_keys == n_in - n_bad:
+    if not changes and n_keys == n_in - n_bad:
         # A full export alone, each key once (the usual case): no change to order, no shuffle.
         standing = usable
         n_standing, n_deletes = n_keys, 0
@@ -372,9 +376,9 @@ def _build_table(settings: Settings, decoded: DataFrame, chain: ExportChain, key
     finally:
         standing.unpersist()
     _quarantine(settings, decoded, source, run_id, n_bad > 0)
-    n_clean = decoded.sparkSession.read.parquet(str(target)).count()
-    return (_TableTally(n_in, n_bad, n_clean, n_deletes, n_in - n_bad - n_standing),
-            case_state_changes(usable, chain.table))
+    return (_TableTally(n_in, n_bad, n_standing - n_deletes, n_deletes,
+                        n_in - n_bad - n_standing),
+            case_state_changes(usable, chain.table) if changes else None)
 
 
 def _write_state_changes(settings: Settings, frames: list[DataFrame],

@@ -211,7 +211,8 @@ def parse_dynamodb_changes(raw: DataFrame, logical_table: str) -> DataFrame:
     """Add ``_item`` (the item a line leaves: a full export's ``Item``, an incremental export's
     ``NewImage``; null for a delete), ``_keys``, ``_old`` (``OldImage``), ``_write_micros``
     (``Metadata.WriteTimestampMicros`` as text), ``_change`` (an incremental export's line) and
-    ``_error`` to raw export lines."""
+    ``_error`` to raw export lines. ``_old`` holds only the case state (``CASE_STATE_ATTRIBUTE``),
+    null for tables without one."""
     ddl = dynamodb_change_ddl(DYNAMODB_TABLES[logical_table])
     doc = F.from_json(F.col("raw_record"), ddl)
     change = doc["Keys"].isNotNull() & doc["Item"].isNull()
@@ -224,7 +225,7 @@ def parse_dynamodb_changes(raw: DataFrame, logical_table: str) -> DataFrame:
         "*",
         F.coalesce(F.col("_doc.Item"), F.col("_doc.NewImage")).alias("_item"),
         F.col("_doc.Keys").alias("_keys"),
-        F.col("_doc.OldImage").alias("_old"),
+        (F.col("_doc.OldImage") if "OldImage" in ddl else F.lit(None)).alias("_old"),
         F.col("_doc.Metadata.WriteTimestampMicros.N").alias("_write_micros"),
         change.alias("_change"),
         error.alias("_error"),

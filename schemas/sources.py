@@ -220,7 +220,10 @@ def dynamodb_change_ddl(table: DynamoTable) -> str:
     image = f"struct<{_image_ddl(table)}>"
     keys = ", ".join(f"`{k}`: struct<S:string>"
                      for k in (table.partition_key, table.sort_key) if k)
-    return (f"Item {image}, NewImage {image}, OldImage {image}, Keys struct<{keys}>, "
+    # Of the OldImage only the case state is read (its transitions); the rest is not parsed.
+    state = CASE_STATE_ATTRIBUTE.get(table.logical)
+    old = f", OldImage struct<`{state}`: struct<S:string>>" if state else ""
+    return (f"Item {image}, NewImage {image}{old}, Keys struct<{keys}>, "
             "Metadata struct<WriteTimestampMicros: struct<N:string>>")
 
 
