@@ -305,6 +305,20 @@ def _locate_export(
     )
 
 
+def _require_incremental_manifest(s3: S3, bucket: str, export_key: str) -> None:
+    """An incremental export is landed only with a manifest that says it is one."""
+    summary_key = f"{export_key}/{MANIFEST_SUMMARY}"
+    if summary_key not in set(s3.list_keys(bucket, export_key + "/")):
+        raise ExportVerificationError(
+            f"incremental export s3://{bucket}/{export_key} has no {MANIFEST_SUMMARY}: its time "
+            "range and type are unknown (the emulator writes a full dump without one); not landed")
+    kind = export_kind(s3.get_bytes(bucket, summary_key), export_key)
+    if kind.export_type != INCREMENTAL_EXPORT:
+        raise ExportVerificationError(
+            f"s3://{bucket}/{export_key} is a {kind.export_type}, not the incremental export "
+            "asked for; not landed")
+
+
 def land_dynamodb_export(
     settings: Settings,
     logical_table: str,
@@ -313,8 +327,13 @@ def land_dynamodb_export(
     *,
     timeout_s: float = 300,
     poll_s: float = 2.0,
+    changes: tuple[datetime, datetime] | None = None,
 ) -> ExportLanding:
     """Export ``logical_table`` to S3 (point in time), verify the export and land it in raw.
+
+    With ``changes`` = (from, to), an incremental export of the changes made in [from, to)
+    instead: it must come with its manifest (the only record of its time range), else
+    :class:`ExportVerificationError` and nothing lands (the emulator writes none).
 
     Idempotent per (table, snapshot label): a label already landed returns the earlier record
     (``skipped=True``) without exporting again; a retried export reuses the same ClientToken.
@@ -330,9 +349,13 @@ def land_dynamodb_export(
     bucket = settings.export_bucket
     s3.create_bucket(bucket)
     before = set(_export_keys(s3, bucket, prefix))
-    export_arn = dynamodb.export_table_to_point_in_time(
-        dynamodb.table_arn(physical), bucket, prefix, client_token(physical, snapshot_label)
-    )
+    token = client_token(physical, snapshot_label)
+    if changes is None:
+        export_arn = dynamodb.export_table_to_point_in_time(
+            dynamodb.table_arn(physical), bucket, prefix, token)
+    else:
+        export_arn = dynamodb.export_table_changes(
+            dynamodb.table_arn(physical), bucket, prefix, token, *changes)
     status = wait_for_export(dynamodb, export_arn, timeout_s=timeout_s, poll_s=poll_s)
     export_id = _locate_export(s3, bucket, prefix, export_arn, before)
     if export_id is None:
@@ -342,6 +365,8 @@ def land_dynamodb_export(
                 f"s3://{bucket}/{prefix}/{EXPORT_DIR}/"
             )
         export_id = safe_name(export_arn.rsplit("/", 1)[-1], fallback="export")
+    if changes is not None:
+        _require_incremental_manifest(s3, bucket, f"{prefix}/{EXPORT_DIR}/{export_id}")
     return land_s3_export(
         settings, logical_table, snapshot_label, bucket, f"{prefix}/{EXPORT_DIR}/{export_id}",
         moment, export_arn=export_arn, described_item_count=status.item_count,

@@ -1,15 +1,30 @@
-"""Clean operational tables: each DynamoDB table's latest landed export, decoded with its types.
+"""Clean operational tables: each DynamoDB table as it stands, decoded with its types.
 
-Every table in ``schemas.sources.DYNAMODB_TABLES`` becomes ``clean/<table>/`` (Parquet, a full
-snapshot replaced on each run), one column per declared attribute:
+Every table in ``schemas.sources.DYNAMODB_TABLES`` becomes ``clean/<table>/`` (Parquet, rebuilt
+whole on each run) from its latest landed full export and every incremental export landed after
+it (``ExportToTime`` later than the full export's time), applied in ``ExportToTime`` order:
+
+* a full export's ``{"Item": ...}`` line is an upsert;
+* an incremental export's line (``Metadata.WriteTimestampMicros``, ``Keys``, ``NewImage``,
+  ``OldImage``) is an upsert by the table's key (``NewImage`` replaces the item) or, without a
+  ``NewImage``, a delete;
+* per key the change of the latest export stands; within one export the highest
+  ``WriteTimestampMicros`` (then the last line). Applying the same exports again gives the same
+  table.
+
+One column per declared attribute:
 
 * S -> string; N -> decimal(38, 10) (never float); BOOL -> boolean; SS -> array<string>;
   NS -> array<decimal(38, 10)>; NULL (or any attribute sent as ``{"NULL": true}``) -> null;
 * M and L -> JSON text of the plain values (nested DynamoDB JSON decoded recursively; numbers keep
   their exact digits), ready for ``json_extract`` in DuckDB or ``from_json`` in Spark.
 
-Plus lineage (raw_file, raw_line, ingest_time). Lines that are not a valid item are quarantined
-with the reason; the run records records_in = clean + quarantined + duplicates per table.
+Plus lineage (raw_file, raw_line, ingest_time). Lines that are not a usable item or change are
+quarantined with the reason; the run records, per table, records_in = clean + quarantined +
+duplicates (changes another change of the same key overtook) + deletes (keys whose standing
+change is a delete). The tables that track a case's state (``CASE_STATE_ATTRIBUTE``) also give
+``clean/case_state_changes/``: each write of an incremental export that moved the state
+(``OldImage`` -> ``NewImage``), which the ``time_to_resolution`` mart reads.
 """
 
 from __future__ import annotations
