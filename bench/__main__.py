@@ -19,6 +19,9 @@ Sections (``--sections``, default all of them):
 * ``customer_links``: link rate per source, precision and recall of the customer links against
   the generator's truth, and planted hard cases (``bench/customer_links.py``; ``--links-days``,
   ``--links-events``).
+* ``operational``: an operational table from a full export and incremental exports (upserts,
+  deletes, malformed lines): time, counts, and whether the table equals the state applied change by
+  change (``bench/operational.py``; ``--ops-items``, ``--ops-exports``, ``--ops-changes``).
 * ``scale``: full transform vs the Spark I/O floor, an incremental run, a stream micro-batch with
   and without history, per-stage timings, at each size of ``--scale`` (``bench/scale.py``; the
   default size is small so that ``make bench`` stays quick: ``--scale 1000000,10000000`` for the
@@ -41,6 +44,7 @@ import psutil
 
 from bench.customer_links import customer_links_section
 from bench.memory import MemorySampler
+from bench.operational import operational_section
 from bench.scale import (
     DEFAULT_DAYS,
     DEFAULT_SIZES,
@@ -56,7 +60,8 @@ from bench.warehouse import warehouse_section
 from common.settings import REPO_ROOT, Settings
 
 REPORT = REPO_ROOT / "bench" / "report.md"
-SECTIONS = ("batch", "streaming", "scale", "warehouse", "surges", "customer_links")
+SECTIONS = ("batch", "streaming", "scale", "warehouse", "surges", "customer_links",
+            "operational")
 
 
 def batch_section(days: int) -> tuple[list[str], bool]:
@@ -174,6 +179,12 @@ def main() -> int:
                         help="customer_links: days of generated batch channels")
     parser.add_argument("--links-events", type=int, default=1500,
                         help="customer_links: SMS and social events (each)")
+    parser.add_argument("--ops-items", type=lambda t: int(t.replace("_", "")), default=200_000,
+                        help="operational: items in the full export")
+    parser.add_argument("--ops-exports", type=int, default=3,
+                        help="operational: incremental exports")
+    parser.add_argument("--ops-changes", type=lambda t: int(t.replace("_", "")), default=20_000,
+                        help="operational: changes per incremental export")
     args = parser.parse_args()
     sections = [s.strip() for s in args.sections.split(",") if s.strip()]
     unknown = set(sections) - set(SECTIONS)
@@ -201,6 +212,9 @@ def main() -> int:
                                          big_rows=args.surge_rows)
     if "customer_links" in sections:
         fresh["customer_links"] = customer_links_section(args.links_days, args.links_events)
+    if "operational" in sections:
+        fresh["operational"] = operational_section(args.ops_items, args.ops_exports,
+                                                   args.ops_changes)
     print(write_report(REPORT, fresh))
     print(f"written to {REPORT}")
     return 0 if ok else 1

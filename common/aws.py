@@ -169,6 +169,21 @@ class DynamoDB:
         )
         return str(response["ExportDescription"]["ExportArn"])
 
+    def export_table_changes(
+        self, table_arn: str, bucket: str, prefix: str, client_token: str,
+        start: datetime, end: datetime,
+    ) -> str:
+        """An incremental export: the changes made from ``start`` (inclusive) to ``end``
+        (exclusive), with their new and old images."""
+        response = self._client.export_table_to_point_in_time(
+            TableArn=table_arn, S3Bucket=bucket, S3Prefix=prefix,
+            ExportFormat="DYNAMODB_JSON", ClientToken=client_token,
+            ExportType="INCREMENTAL_EXPORT",
+            IncrementalExportSpecification={"ExportFromTime": start, "ExportToTime": end,
+                                            "ExportViewType": "NEW_AND_OLD_IMAGES"},
+        )
+        return str(response["ExportDescription"]["ExportArn"])
+
     def describe_export(self, export_arn: str) -> ExportStatus:
         d = self._client.describe_export(ExportArn=export_arn)["ExportDescription"]
         return ExportStatus(

@@ -31,6 +31,7 @@ place, so a reader never sees half a file and a crash leaves at most a hidden te
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import secrets
@@ -48,6 +49,9 @@ INGEST_PARTITION_REGEX = r"ingest_date=(\d{4}-\d{2}-\d{2})/hour=(\d{2})"
 # DynamoDB "Export to S3" output keeps AWS's own layout under the ingest partition.
 EXPORT_DIR = "AWSDynamoDB"
 LANDED_RECORD = "_landed.json"
+# A landing record's export_type: AWS's ExportType (a record without one is a FULL_EXPORT).
+FULL_EXPORT = "FULL_EXPORT"
+INCREMENTAL_EXPORT = "INCREMENTAL_EXPORT"
 
 SAFE_NAME_MAX = 100
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
@@ -65,6 +69,13 @@ def utc(moment: datetime | None = None) -> datetime:
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC)
+
+
+def is_incremental_export(folder: Path) -> bool:
+    """Whether a landed DynamoDB export folder holds an incremental export (its landing record
+    says ``"export_type": "INCREMENTAL_EXPORT"``; older records, without the field, are full)."""
+    record = json.loads((folder / LANDED_RECORD).read_text(encoding="utf-8"))
+    return bool(record.get("export_type") == INCREMENTAL_EXPORT)
 
 
 def ingest_partition(moment: datetime) -> str:
@@ -339,6 +350,13 @@ class Lake:
     def export_folders(self, table: str) -> list[Path]:
         """Landed DynamoDB exports of ``table`` (folders holding ``_landed.json``)."""
         return [p.parent for p in self.raw_files(table, f"{EXPORT_DIR}/*/{LANDED_RECORD}")]
+
+    def full_export_data_files(self, table: str) -> list[Path]:
+        """Data files of ``table``'s landed full exports (whole items, ``{"Item": ...}``), without
+        those of incremental exports (changes: ``Keys`` / ``NewImage`` / ``OldImage``)."""
+        changes = {f for f in self.export_folders(table) if is_incremental_export(f)}
+        return [p for p in self.raw_files(table, f"{EXPORT_DIR}/*/data/*")
+                if p.parent.parent not in changes]
 
     def export_folder(self, table: str, moment: datetime, export_id: str) -> Path:
         return self.raw_partition(table, moment) / EXPORT_DIR / safe_name(export_id, "export")

@@ -24,6 +24,15 @@ Two kinds of arrivals:
   end. A snapshot label (e.g. the DAG run's logical date) already landed for a table is not
   exported again.
 
+* **Incremental DynamoDB exports** (``ExportType=INCREMENTAL_EXPORT``: the changes written between
+  ``ExportFromTime`` and ``ExportToTime``, one ``{"Metadata", "Keys", "NewImage", "OldImage"}``
+  per line) are recognised by their manifest's ``exportType`` and land the same way, through
+  :func:`land_s3_export`. ``_landed.json`` records the export's type and times (``export_type``,
+  ``export_time``, ``export_from_time``, ``export_to_time``, ``export_view_type``), which
+  ``jobs/operational.py`` orders them by. An incremental export needs its manifest (the only
+  place its time range is written); the emulator (moto 5.2.5) accepts ``ExportType`` but always
+  writes a full dump without a manifest, so incremental exports are only landed from S3.
+
 ``ingest_date`` and ``hour`` come from ``landed_at`` (UTC; default: now).
 """
 
@@ -46,6 +55,8 @@ from typing import Any, Protocol
 from common.aws import S3, DynamoDB, ExportStatus
 from common.lake import (
     EXPORT_DIR,
+    FULL_EXPORT,
+    INCREMENTAL_EXPORT,
     LANDED_RECORD,
     Lake,
     atomic_folder,
@@ -176,6 +187,7 @@ class ExportLanding:
     items: int
     data_files: int
     skipped: bool  # True: this snapshot label had already landed; nothing was exported
+    export_type: str = "FULL_EXPORT"  # or INCREMENTAL_EXPORT (from the manifest)
 
 
 class _DescribesExports(Protocol):
@@ -226,6 +238,7 @@ def find_landed(
                 items=int(record["items"]),
                 data_files=len(record["data_files"]),
                 skipped=True,
+                export_type=str(record.get("export_type", FULL_EXPORT)),
             )
     return None
 
@@ -292,6 +305,20 @@ def _locate_export(
     )
 
 
+def _require_incremental_manifest(s3: S3, bucket: str, export_key: str) -> None:
+    """An incremental export is landed only with a manifest that says it is one."""
+    summary_key = f"{export_key}/{MANIFEST_SUMMARY}"
+    if summary_key not in set(s3.list_keys(bucket, export_key + "/")):
+        raise ExportVerificationError(
+            f"incremental export s3://{bucket}/{export_key} has no {MANIFEST_SUMMARY}: its time "
+            "range and type are unknown (the emulator writes a full dump without one); not landed")
+    kind = export_kind(s3.get_bytes(bucket, summary_key), export_key)
+    if kind.export_type != INCREMENTAL_EXPORT:
+        raise ExportVerificationError(
+            f"s3://{bucket}/{export_key} is a {kind.export_type}, not the incremental export "
+            "asked for; not landed")
+
+
 def land_dynamodb_export(
     settings: Settings,
     logical_table: str,
@@ -300,8 +327,13 @@ def land_dynamodb_export(
     *,
     timeout_s: float = 300,
     poll_s: float = 2.0,
+    changes: tuple[datetime, datetime] | None = None,
 ) -> ExportLanding:
     """Export ``logical_table`` to S3 (point in time), verify the export and land it in raw.
+
+    With ``changes`` = (from, to), an incremental export of the changes made in [from, to)
+    instead: it must come with its manifest (the only record of its time range), else
+    :class:`ExportVerificationError` and nothing lands (the emulator writes none).
 
     Idempotent per (table, snapshot label): a label already landed returns the earlier record
     (``skipped=True``) without exporting again; a retried export reuses the same ClientToken.
@@ -317,9 +349,13 @@ def land_dynamodb_export(
     bucket = settings.export_bucket
     s3.create_bucket(bucket)
     before = set(_export_keys(s3, bucket, prefix))
-    export_arn = dynamodb.export_table_to_point_in_time(
-        dynamodb.table_arn(physical), bucket, prefix, client_token(physical, snapshot_label)
-    )
+    token = client_token(physical, snapshot_label)
+    if changes is None:
+        export_arn = dynamodb.export_table_to_point_in_time(
+            dynamodb.table_arn(physical), bucket, prefix, token)
+    else:
+        export_arn = dynamodb.export_table_changes(
+            dynamodb.table_arn(physical), bucket, prefix, token, *changes)
     status = wait_for_export(dynamodb, export_arn, timeout_s=timeout_s, poll_s=poll_s)
     export_id = _locate_export(s3, bucket, prefix, export_arn, before)
     if export_id is None:
@@ -329,6 +365,8 @@ def land_dynamodb_export(
                 f"s3://{bucket}/{prefix}/{EXPORT_DIR}/"
             )
         export_id = safe_name(export_arn.rsplit("/", 1)[-1], fallback="export")
+    if changes is not None:
+        _require_incremental_manifest(s3, bucket, f"{prefix}/{EXPORT_DIR}/{export_id}")
     return land_s3_export(
         settings, logical_table, snapshot_label, bucket, f"{prefix}/{EXPORT_DIR}/{export_id}",
         moment, export_arn=export_arn, described_item_count=status.item_count,
@@ -459,6 +497,60 @@ def verify_manifest(
     return manifest_arn, total
 
 
+@dataclass(frozen=True)
+class ExportKind:
+    """What an export holds and when: a full table at ``export_time``, or the changes made from
+    ``export_from_time`` (inclusive) to ``export_to_time`` (exclusive). Times are ISO 8601 text,
+    as the manifest writes them."""
+
+    export_type: str
+    export_time: str | None
+    export_from_time: str | None = None
+    export_to_time: str | None = None
+    export_view_type: str | None = None
+
+    def to_record(self) -> dict[str, str | None]:
+        return {"export_type": self.export_type, "export_time": self.export_time,
+                "export_from_time": self.export_from_time,
+                "export_to_time": self.export_to_time,
+                "export_view_type": self.export_view_type}
+
+
+def _iso_time(value: Any, what: str, export_key: str) -> str:
+    """A manifest time as ISO 8601 UTC text; refuses what is not a time."""
+    try:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError as e:
+        raise ExportVerificationError(f"{export_key}: {what} {value!r} is not a time") from e
+    return utc(moment).isoformat()
+
+
+def export_kind(summary_json: bytes, export_key: str) -> ExportKind:
+    """The export type and times of a manifest-summary.json (an export made before incremental
+    exports existed has no ``exportType``: a full export)."""
+    try:
+        summary = json.loads(summary_json)
+    except ValueError as e:
+        raise ExportVerificationError(f"unreadable manifest in {export_key}: {e!r}") from e
+    kind = str(summary.get("exportType") or FULL_EXPORT)
+    exported = summary.get("exportTime")
+    export_time = _iso_time(exported, "exportTime", export_key) if exported else None
+    if kind == FULL_EXPORT:
+        return ExportKind(kind, export_time)
+    if kind != INCREMENTAL_EXPORT:
+        raise ExportVerificationError(f"{export_key}: unknown exportType {kind!r}")
+    if not summary.get("exportFromTime") or not summary.get("exportToTime"):
+        raise ExportVerificationError(
+            f"{export_key}: an incremental export's manifest lacks exportFromTime/exportToTime")
+    start = _iso_time(summary["exportFromTime"], "exportFromTime", export_key)
+    end = _iso_time(summary["exportToTime"], "exportToTime", export_key)
+    if datetime.fromisoformat(start) >= datetime.fromisoformat(end):
+        raise ExportVerificationError(
+            f"{export_key}: exportFromTime {start} is not before exportToTime {end}")
+    return ExportKind(kind, export_time or end, start, end,
+                      str(summary.get("outputView") or "NEW_AND_OLD_IMAGES"))
+
+
 def land_s3_export(
     settings: Settings,
     logical_table: str,
@@ -475,7 +567,9 @@ def land_s3_export(
 
     With ``manifest-summary.json`` the manifest is verified (MD5 and item counts; ``export_arn``,
     when given, must match the manifest's); without it the gzip lines must add up to
-    ``described_item_count``. Nothing lands unless everything checks out.
+    ``described_item_count``. Nothing lands unless everything checks out. A full or incremental
+    export is told by the manifest (:func:`export_kind`); without one it is a full export, taken
+    (as far as the lake knows) at ``landed_at``.
     """
     physical = _physical_table(settings, logical_table)
     safe_label(snapshot_label)
@@ -502,6 +596,7 @@ def land_s3_export(
     manifest_present = MANIFEST_SUMMARY in files
     if manifest_present:
         arn, expected = verify_manifest(files, data_files, export_key, physical, export_arn)
+        kind = export_kind(files[MANIFEST_SUMMARY], export_key)
         expected_source = "manifest"
         if described_item_count is not None and described_item_count != expected:
             raise ExportVerificationError(
@@ -516,6 +611,7 @@ def land_s3_export(
         if export_arn is None:
             raise ExportVerificationError(f"s3://{bucket}/{export_key}: no manifest, no ARN")
         arn, expected, expected_source = export_arn, described_item_count, "describe_export"
+        kind = ExportKind(FULL_EXPORT, moment.isoformat())
     if found != expected:
         raise ExportVerificationError(
             f"export {arn} of {physical}: {found} items in {len(data_files)} data files, "
@@ -532,6 +628,7 @@ def land_s3_export(
         "s3_bucket": bucket,
         "s3_key": export_key,
         "manifest_present": manifest_present,
+        **kind.to_record(),
         "expected_items": expected,
         "expected_items_source": expected_source,
         "items": found,
@@ -560,4 +657,5 @@ def land_s3_export(
         items=found,
         data_files=len(data_files),
         skipped=False,
+        export_type=kind.export_type,
     )

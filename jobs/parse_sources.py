@@ -26,6 +26,7 @@ from schemas.sources import (
     CALL_CENTER_FIELDS,
     DYNAMODB_TABLES,
     WEB_FORM_COLUMNS,
+    dynamodb_change_ddl,
     dynamodb_item_ddl,
 )
 from schemas.streaming import KNOWN_PLATFORMS, MAX_EVENT_BYTES, RAW_STREAM_RECORD_FIELDS
@@ -204,6 +205,31 @@ def parse_dynamodb_items(raw: DataFrame, logical_table: str) -> DataFrame:
         F.when(F.col("_doc.Item").isNull(), F.lit("export line has no Item")),
     )
     return parsed.withColumn("_item", F.col("_doc.Item")).withColumn("_error", error).drop("_doc")
+
+
+def parse_dynamodb_changes(raw: DataFrame, logical_table: str) -> DataFrame:
+    """Add ``_item`` (the item a line leaves: a full export's ``Item``, an incremental export's
+    ``NewImage``; null for a delete), ``_keys``, ``_old`` (``OldImage``), ``_write_micros``
+    (``Metadata.WriteTimestampMicros`` as text), ``_change`` (an incremental export's line) and
+    ``_error`` to raw export lines. ``_old`` holds only the case state (``CASE_STATE_ATTRIBUTE``),
+    null for tables without one."""
+    ddl = dynamodb_change_ddl(DYNAMODB_TABLES[logical_table])
+    doc = F.from_json(F.col("raw_record"), ddl)
+    change = doc["Keys"].isNotNull() & doc["Item"].isNull()
+    error = F.coalesce(
+        _json_errors(F.col("raw_record"), _json_document(F.col("raw_record"))),
+        F.when(doc["Item"].isNull() & doc["Keys"].isNull(),
+               F.lit("export line has no Item and no Keys")),
+    )
+    return raw.withColumn("_doc", doc).select(
+        "*",
+        F.coalesce(F.col("_doc.Item"), F.col("_doc.NewImage")).alias("_item"),
+        F.col("_doc.Keys").alias("_keys"),
+        (F.col("_doc.OldImage") if "OldImage" in ddl else F.lit(None)).alias("_old"),
+        F.col("_doc.Metadata.WriteTimestampMicros.N").alias("_write_micros"),
+        change.alias("_change"),
+        error.alias("_error"),
+    ).drop("_doc")
 
 
 def _dynamodb_complaint_items(raw: DataFrame, logical_table: str) -> DataFrame:

@@ -17,7 +17,7 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from common.lake import EXPORT_DIR, INGEST_PARTITION_REGEX
+from common.lake import INGEST_PARTITION_REGEX
 from common.settings import Settings
 from jobs.raw_files import FileVerdict, inspect_raw_file, match_web_form_header
 from schemas.sources import COMPLAINT_SOURCE_TABLE, WEB_FORM_COLUMNS
@@ -41,7 +41,8 @@ WEB_FORM_READ_SCHEMA = T.StructType(
 def raw_files_of(settings: Settings, source: str) -> list[Path]:
     """Raw-zone files holding a source's records, in a stable order."""
     if source in COMPLAINT_SOURCE_TABLE:
-        return settings.zones.raw_files(COMPLAINT_SOURCE_TABLE[source], f"{EXPORT_DIR}/*/data/*")
+        # Complaints come from full exports; incremental exports feed the operational tables.
+        return settings.zones.full_export_data_files(COMPLAINT_SOURCE_TABLE[source])
     return settings.zones.raw_files(source)
 
 

@@ -32,10 +32,11 @@ class SourceCounts:
     mode: str = "full"
     files_quarantined: int = 0
     partitions_written: int = 0
+    deletes: int = 0  # operational tables: items an incremental export deleted
 
     @property
     def conserved(self) -> bool:
-        return self.records_in == self.clean + self.quarantined + self.duplicates
+        return self.records_in == self.clean + self.quarantined + self.duplicates + self.deletes
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,6 @@ def raise_unless_conserved(result: TransformResult) -> None:
     broken = [c for c in result.counts if not c.conserved]
     if broken:
         raise CountsNotConserved(
-            f"run {result.run_id}: records_in != clean + quarantined + duplicates for "
+            f"run {result.run_id}: records_in != clean + quarantined + duplicates + deletes for "
             f"{[asdict(c) for c in broken]}"
         )

@@ -184,6 +184,9 @@ RUN = RecordSchema(
         Column("duplicates", "long", False,
                "copies of complaints already known (in this run or earlier ones)"),
         Column("partitions_written", "long", True, "(event_date, source) partitions rewritten"),
+        Column("deletes", "long", True,
+               "operational tables: items whose standing change is an incremental export's "
+               "delete (records_in = clean + quarantined + duplicates + deletes)"),
     ),
 )
 

@@ -189,8 +189,8 @@ COMPLAINT_SOURCE_TABLE = {
 }
 
 
-def dynamodb_item_ddl(table: DynamoTable) -> str:
-    """Spark DDL for one export line ``{"Item": {attr: {TYPE: value}}}`` of ``table``.
+def _image_ddl(table: DynamoTable) -> str:
+    """Spark DDL of one item image ``{attr: {TYPE: value}}`` of ``table`` (a struct's fields).
 
     Scalars are kept as text here and converted by the transform (N to decimal, not float).
     M and L stay as raw JSON text so nested DynamoDB JSON can be decoded recursively.
@@ -205,8 +205,35 @@ def dynamodb_item_ddl(table: DynamoTable) -> str:
         "M": "string",
         "L": "string",
     }
-    fields = ", ".join(f"`{a}`: {kinds[k]}" for a, k in table.attributes.items())
-    return f"Item struct<{fields}>"
+    return ", ".join(f"`{a}`: {kinds[k]}" for a, k in table.attributes.items())
+
+
+def dynamodb_item_ddl(table: DynamoTable) -> str:
+    """Spark DDL for one export line ``{"Item": {attr: {TYPE: value}}}`` of ``table``."""
+    return f"Item struct<{_image_ddl(table)}>"
+
+
+def dynamodb_change_ddl(table: DynamoTable) -> str:
+    """Spark DDL for one line of a full export (``Item``) or of an incremental export
+    (``{"Metadata": {"WriteTimestampMicros": {"N": ...}}, "Keys": {...}, "NewImage": {...},
+    "OldImage": {...}}``; a delete has no ``NewImage``) of ``table``."""
+    image = f"struct<{_image_ddl(table)}>"
+    keys = ", ".join(f"`{k}`: struct<S:string>"
+                     for k in (table.partition_key, table.sort_key) if k)
+    # Of the OldImage only the case state is read (its transitions); the rest is not parsed.
+    state = CASE_STATE_ATTRIBUTE.get(table.logical)
+    old = f", OldImage struct<`{state}`: struct<S:string>>" if state else ""
+    return (f"Item {image}, NewImage {image}{old}, Keys struct<{keys}>, "
+            "Metadata struct<WriteTimestampMicros: struct<N:string>>")
+
+
+# The attribute holding a case's state in the tables that track one (the complaint system's
+# metadata items, the municipal reports): incremental exports carry its OldImage -> NewImage
+# transitions (jobs/operational.py writes them to clean/case_state_changes/).
+CASE_STATE_ATTRIBUTE: dict[str, str] = {
+    "complaint_management": "current_state",
+    "mbpp_reports": "status",
+}
 
 
 # How each DynamoDB type lands in a clean operational table (see jobs/operational.py).
@@ -230,6 +257,23 @@ def operational_schema(table: DynamoTable) -> RecordSchema:
         for name, kind in table.attributes.items()
     )
     return RecordSchema(name=table.logical, columns=columns + LINEAGE_COLUMNS)
+
+
+#: clean/case_state_changes/source=<table>/ (jobs/operational.py): one row per write that moved a
+#: tracked case's state, from the incremental exports' OldImage -> NewImage.
+CASE_STATE_CHANGE = RecordSchema(
+    name="case_state_changes",
+    partition_by=("source",),
+    columns=(
+        Column("source", "string", False, "the operational table (CASE_STATE_ATTRIBUTE)"),
+        Column("case_id", "string", False, "the case: the item's partition key"),
+        Column("from_state", "string", True, "OldImage's state; null for a new case"),
+        Column("to_state", "string", False, "NewImage's state"),
+        Column("changed_at", "timestamp", False, "the write's time (WriteTimestampMicros), UTC"),
+        Column("raw_file", "string", False, "raw-zone incremental export file"),
+        Column("raw_line", "long", False, "1-based line in the decompressed export file"),
+    ),
+)
 
 
 def describe() -> dict[str, Any]:

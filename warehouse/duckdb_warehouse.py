@@ -21,7 +21,8 @@ Views (column lists and types come from ``schemas.complaint``, never written out
     Every ``QUARANTINE`` column; ``source`` comes from the ``source=`` partition directory.
 ``runs``
     Every ``RUN`` column (``<lake>/runs/[!._]*.parquet``) plus ``counts_conserved``:
-    ``records_in = clean + quarantined + duplicates`` (false, never NULL, if any is NULL).
+    ``records_in = clean + quarantined + duplicates + deletes`` (false, never NULL, if any of
+    the first four is NULL; ``deletes`` is NULL, read as 0, outside the operational runs).
 ``run_files``
     Every ``RUN_FILE`` column: the raw files each transform run read (``<lake>/runs/files/``).
 Marts (``hourly_complaints``, ``channel_mix``, ``time_to_resolution``, ``customer_complaints``,
@@ -31,6 +32,10 @@ hashed customer keys) and ``cx`` (customer links): ``warehouse.marts``.
     Every ``CUSTOMER_LINK`` column (``schemas.customer_links``): one row per complaint-customer
     link with its evidence and confidence (``<lake>/clean/customer_links/source=*/``), and each
     source's linked / ambiguous / unmatched / no-identifier counts of the last linking run.
+``case_state_changes``
+    Every ``CASE_STATE_CHANGE`` column (``schemas.sources``): each write that moved a tracked
+    case's state (``complaint_management.current_state``, ``mbpp_reports.status``), read from the
+    incremental exports' ``OldImage`` -> ``NewImage`` (``<lake>/clean/case_state_changes/``).
 ``alerts``
     Every ``ALERT`` column (``schemas.alerts``), one row per alert (surges, freshness, volume,
     quality gates, task failures), read from ``<lake>/alerts/current.parquet``.
@@ -83,7 +88,7 @@ from quality.held_partitions import last_good_partitions, read_held
 from schemas.alerts import ALERT
 from schemas.complaint import COMPLAINT, QUARANTINE, RUN, RUN_FILE, RecordSchema
 from schemas.customer_links import CUSTOMER_LINK, CUSTOMER_LINK_COUNTS
-from schemas.sources import DYNAMODB_TABLES, operational_schema
+from schemas.sources import CASE_STATE_CHANGE, DYNAMODB_TABLES, operational_schema
 from warehouse.marts import MARTS, ROLES, customer_key_salt, mart_sql, role_sql
 
 __all__ = [
@@ -119,7 +124,7 @@ DUCKDB_TYPES: dict[str, str] = {
 #: The views ``refresh_warehouse`` creates, in creation order.
 VIEWS: tuple[str, ...] = ("complaints", "daily_complaints", "quarantine", "runs", "run_files",
                           "alerts", *DYNAMODB_TABLES, "customer_links", "customer_link_counts",
-                          *MARTS)
+                          "case_state_changes", *MARTS)
 
 _DAILY_SQL = """\
 SELECT event_date, category, source, region, count(*) AS complaints
@@ -128,7 +133,8 @@ GROUP BY event_date, category, source, region
 ORDER BY event_date, category, source, region NULLS LAST"""
 
 _COUNTS_CONSERVED = (
-    "coalesce(records_in = clean + quarantined + duplicates, false) AS counts_conserved"
+    "coalesce(records_in = clean + quarantined + duplicates + coalesce(deletes, 0), false) "
+    "AS counts_conserved"
 )
 
 
@@ -197,6 +203,10 @@ def _zones(settings: Settings) -> list[_Zone]:
         _Zone("customer_links", CUSTOMER_LINK, settings.zones.clean / "customer_links"),
         _Zone("customer_link_counts", CUSTOMER_LINK_COUNTS,
               settings.zones.clean / "customer_link_counts"),
+        # Tracked cases' state transitions from the incremental exports (jobs.operational):
+        # <lake>/clean/case_state_changes/source=.../
+        _Zone("case_state_changes", CASE_STATE_CHANGE,
+              settings.zones.clean / CASE_STATE_CHANGE.name),
     ]
 
 
@@ -305,6 +315,7 @@ def _view_sql(conn: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, 
         **{table: selects[table] for table in DYNAMODB_TABLES},
         "customer_links": selects["customer_links"],
         "customer_link_counts": selects["customer_link_counts"],
+        "case_state_changes": selects["case_state_changes"],
         **mart_sql(),
     }
 

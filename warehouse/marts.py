@@ -10,10 +10,14 @@ Marts (schema ``main``, beside ``complaints``):
     ``event_date, source, complaints, share``: each channel's share of a day's complaints.
 ``time_to_resolution``
     One row per case of the operational systems that track a state: ``complaint_management``
-    (opened at ``creation_time``, resolved at the first ``resolved`` communication) and
-    ``mbpp_reports`` (opened at ``created_at``, resolved at the first ``mbpp_events`` status
-    update to ``closed``), joined to the clean complaint of the same case for category and
-    region. ``hours_to_resolution`` is NULL while the case is open.
+    (opened at ``creation_time``, resolved at the first ``resolved`` communication or the first
+    state change to ``resolved``/``closed``) and ``mbpp_reports`` (opened at ``created_at``,
+    resolved at the first ``mbpp_events`` status update to ``closed`` or state change to
+    ``closed``/``resolved``), joined to the clean complaint of the same case for category and
+    region. The state changes are the incremental exports' ``OldImage`` -> ``NewImage``
+    transitions (``case_state_changes``); ``resolved_by`` says which evidence came first
+    (``communication``, ``event`` or ``state_change``). ``hours_to_resolution`` is NULL while
+    the case is open.
 ``customer_complaints``
     A customer's complaints across channels: every complaint that names a customer, with how
     many complaints and channels that customer has in all.
@@ -75,25 +79,36 @@ WITH cm_cases AS (
   SELECT PK AS case_id, customer_id, try_cast(creation_time AS TIMESTAMPTZ) AS opened_at,
          current_state AS status
   FROM main.complaint_management WHERE SK = 'metadata'
-), cm_resolved AS (
-  SELECT PK AS case_id, min(try_cast(comm_date AS TIMESTAMPTZ)) AS resolved_at
-  FROM main.complaint_management WHERE complaint_state = 'resolved' GROUP BY PK
-), mbpp_resolved AS (
-  SELECT ticket_number AS case_id, min(try_cast("timestamp" AS TIMESTAMPTZ)) AS resolved_at
+), resolutions AS (
+  SELECT 'complaint_management' AS source, PK AS case_id,
+         try_cast(comm_date AS TIMESTAMPTZ) AS resolved_at, 'communication' AS resolved_by
+  FROM main.complaint_management WHERE complaint_state = 'resolved'
+  UNION ALL
+  SELECT 'mbpp_reports', ticket_number, try_cast("timestamp" AS TIMESTAMPTZ), 'event'
   FROM main.mbpp_events
   WHERE event_type = 'status_updated' AND json_extract_string(data, '$.status') = 'closed'
-  GROUP BY ticket_number
+  UNION ALL
+  SELECT source, case_id, changed_at, 'state_change'
+  FROM main.case_state_changes WHERE to_state IN ('resolved', 'closed')
+), first_resolution AS (
+  SELECT source, case_id, min(resolved_at) AS resolved_at,
+         arg_min(resolved_by, resolved_at) AS resolved_by
+  FROM resolutions WHERE resolved_at IS NOT NULL GROUP BY source, case_id
+), cm_resolved AS (
+  SELECT * EXCLUDE (source) FROM first_resolution WHERE source = 'complaint_management'
+), mbpp_resolved AS (
+  SELECT * EXCLUDE (source) FROM first_resolution WHERE source = 'mbpp_reports'
 ), cases AS (
   SELECT 'complaint_management' AS source, c.case_id, c.customer_id, c.opened_at, c.status,
-         r.resolved_at
+         r.resolved_at, r.resolved_by
   FROM cm_cases c LEFT JOIN cm_resolved r USING (case_id)
   UNION ALL
   SELECT 'mbpp_reports', m.ticket_number, CAST(NULL AS VARCHAR),
-         try_cast(m.created_at AS TIMESTAMPTZ), m.status, r.resolved_at
+         try_cast(m.created_at AS TIMESTAMPTZ), m.status, r.resolved_at, r.resolved_by
   FROM main.mbpp_reports m LEFT JOIN mbpp_resolved r ON r.case_id = m.ticket_number
 )
 SELECT c.source, c.case_id, k.complaint_id, coalesce(c.customer_id, k.customer_id) AS customer_id,
-       k.category, k.region, c.opened_at, c.resolved_at, c.status,
+       k.category, k.region, c.opened_at, c.resolved_at, c.resolved_by, c.status,
        round(date_diff('second', c.opened_at, c.resolved_at) / 3600.0, 2) AS hours_to_resolution
 FROM cases c
 LEFT JOIN main.complaints k ON k.source = c.source AND k.case_id = c.case_id"""

@@ -272,6 +272,17 @@ def test_dynamodb_export_without_manifest(aws: Settings) -> None:
     assert sorted(read_items(result.folder), key=key_of) == sorted(ITEMS, key=key_of)
 
 
+def test_dynamodb_incremental_export_without_manifest_lands_nothing(aws: Settings) -> None:
+    """moto 5.2.5 accepts ExportType=INCREMENTAL_EXPORT but writes a full dump without a
+    manifest: with no time range and no type, the changes are not landed (nor taken as full)."""
+    put_table(aws, ITEMS)
+    since = LANDED_AT - timedelta(hours=1)
+    with pytest.raises(ExportVerificationError, match="has no manifest-summary.json"):
+        land_dynamodb_export(aws, LOGICAL, "changes-1", LANDED_AT, poll_s=0.1,
+                             changes=(since, LANDED_AT))
+    assert not aws.zones.raw.exists() or tree_paths(aws.zones.raw) == []
+
+
 def test_dynamodb_export_same_label_skipped_new_label_lands(aws: Settings) -> None:
     put_table(aws, ITEMS)
     first = land_dynamodb_export(aws, LOGICAL, "2026-11-06", LANDED_AT, poll_s=0.1)
