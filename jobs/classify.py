@@ -10,7 +10,9 @@ not part of the rules file) and the taxonomy version to a DataFrame with a text 
 
 from __future__ import annotations
 
+import importlib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -273,16 +275,124 @@ def _by_priority(rules: Rules) -> list[Category]:
     return sorted(rules.categories, key=lambda c: -c.priority)  # stable: then listed order
 
 
-def _guarded(alternatives: list[str], anchored: bool = False) -> str:
-    body = "(?:" + NEGATION + ")?(?:" + "|".join(f"(?:{a})" for a in alternatives) + ")"
-    if anchored:
-        return "(?i)^" + body + "$"
-    return "(?i)(?<![a-z])" + body + "(?![a-z])"
+# --- first-character dispatch
+# Java tries the alternatives of a regex one by one at every position: with 300 patterns that is
+# 300 attempts at every word of every text. Grouping them by the characters they can start with,
+# behind a one-character lookahead, leaves a few dozen cheap checks and the handful of patterns
+# that can start there, in their original order (so the same alternative wins as before).
+sre = importlib.import_module("re._constants")  # Python's own regex parser, to read patterns
+sre_parse = importlib.import_module("re._parser")
+_DIGITS = frozenset("0123456789")
+_SPACES = frozenset(" \t\n\r\f\v")
+_WIDEST_RANGE = 64
+
+
+def _class_first(items: Iterable[tuple[Any, Any]]) -> set[str] | None:
+    chars: set[str] = set()
+    for op, av in items:
+        if op is sre.LITERAL:
+            chars.add(chr(av).lower())
+        elif op is sre.RANGE and av[1] - av[0] < _WIDEST_RANGE:
+            chars.update(chr(c).lower() for c in range(av[0], av[1] + 1))
+        elif op is sre.CATEGORY and av in (sre.CATEGORY_DIGIT, sre.CATEGORY_SPACE):
+            chars |= _DIGITS if av is sre.CATEGORY_DIGIT else _SPACES
+        else:
+            return None
+    return chars
+
+
+def _first(items: Iterable[tuple[Any, Any]]) -> tuple[set[str] | None, bool]:
+    """The characters a parsed regex can start with (None: any), and whether it can match empty."""
+    found: set[str] = set()
+    for op, av in items:
+        first: set[str] | None
+        if op is sre.LITERAL:
+            first, empty = {chr(av).lower()}, False
+        elif op is sre.IN:
+            first, empty = _class_first(av), False
+        elif op is sre.SUBPATTERN:
+            first, empty = _first(av[3])
+        elif op is sre.BRANCH:
+            firsts = [_first(branch) for branch in av[1]]
+            first = None if any(f is None for f, _ in firsts) else \
+                set().union(*(f for f, _ in firsts if f is not None))
+            empty = any(e for _, e in firsts)
+        elif op in (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT):
+            first, empty = _first(av[2])
+            empty = empty or av[0] == 0
+        elif op in (sre.AT, sre.ASSERT, sre.ASSERT_NOT):  # zero width: look further
+            first, empty = set(), True
+        else:
+            return None, False
+        if first is None:
+            return None, False
+        found |= first
+        if not empty:
+            return found, False
+    return found, True
+
+
+def first_chars(regex: str) -> frozenset[str] | None:
+    """The (lower-case) characters every match of ``regex`` starts with, or None when that
+    cannot be told (any character, an empty match, or syntax Python's parser does not know)."""
+    try:
+        chars, empty = _first(sre_parse.parse(regex))
+    except (re.error, RecursionError, TypeError, ValueError, OverflowError):
+        return None
+    return None if chars is None or empty else frozenset(chars)
+
+
+def _char_class(chars: Iterable[str]) -> str:
+    return "[" + "".join(re.escape(c) if not c.isalnum() else c for c in sorted(chars)) + "]"
+
+
+@dataclass(frozen=True)
+class Dispatch:
+    """Alternatives grouped by first character: ``groups`` pairs the characters of a group with
+    the indexes (in order) of the alternatives that can start with one of them; ``anywhere`` holds
+    those that can start with anything (they are in every group too)."""
+    groups: tuple[tuple[str, tuple[int, ...]], ...]
+    anywhere: tuple[int, ...]
+
+    @property
+    def known(self) -> str:
+        return "".join(chars for chars, _ in self.groups)
+
+
+def dispatch(alternatives: list[str]) -> Dispatch:
+    firsts = [first_chars(a) for a in alternatives]
+    members: dict[tuple[int, ...], str] = {}
+    for char in sorted(set().union(*(f for f in firsts if f is not None))):
+        key = tuple(i for i, f in enumerate(firsts) if f is None or char in f)
+        members[key] = members.get(key, "") + char
+    return Dispatch(tuple((chars, key) for key, chars in members.items()),
+                    tuple(i for i, f in enumerate(firsts) if f is None))
+
+
+def dispatched(alternatives: list[str]) -> str:
+    """The alternation of ``alternatives`` (first match wins) as one regex, each group of
+    ``dispatch`` entered through a one-character lookahead."""
+    plan = dispatch(alternatives)
+
+    def alternation(indexes: tuple[int, ...]) -> str:
+        return "(?:" + "|".join(f"(?:{alternatives[i]})" for i in indexes) + ")"
+
+    branches = [f"(?={_char_class(chars)})" + alternation(indexes)
+                for chars, indexes in plan.groups]
+    if plan.anywhere:
+        branches.append((f"(?!{_char_class(plan.known)})" if plan.known else "")
+                        + alternation(plan.anywhere))
+    return "(?:" + "|".join(branches) + ")"
+
+
+def _guarded(alternatives: list[str]) -> str:
+    return "(?i)(?<![a-z])(" + NEGATION + ")?(" + dispatched(alternatives) + ")(?![a-z])"
 
 
 def cue_regex(rules: Rules) -> str:
     """All patterns of all categories as one regex: one scan of each text finds every cue.
-    At one position the first alternative that matches wins, so the order is the priority."""
+    At one position the first alternative that matches wins, so the order is the priority
+    (``dispatched`` keeps it)."""
     return _guarded([r.regex for r in rules_of(rules)])
 
 
@@ -310,31 +420,31 @@ def _non_capturing(regex: str) -> str:
     return _CAPTURING.sub("(?:", regex)
 
 
-def rule_index_regex(rules: Rules) -> str:
-    """Every pattern as its own numbered group, anchored, after the negation as group 1: matched
-    against the text of one cue, the group that took part is the rule that found it (the first
-    alternative that matches is the one the combined regex chose). Patterns' own groups become
-    non-capturing."""
-    groups = "|".join(f"({_non_capturing(r.regex)})" for r in rules_of(rules))
-    return "(?i)^(" + NEGATION + ")?(?:" + groups + ")$"
+def _rule_index(part: Column, alternatives: list[str]) -> Column:
+    """Which alternative (1-based) the main regex took for ``part``, the text of a cue after its
+    negation: the first that matches all of it, which is the one the main regex chose (an earlier
+    one matching the same text would have been taken). Only the group of the part's first
+    character is tried: each of its alternatives is a numbered group of one anchored regex, and
+    one replacement writes each group's text, separated by \\u0001 (Java writes nothing for a
+    group that did not take part), so the first non-empty piece is the rule."""
+    plan = dispatch(alternatives)
 
+    def within(indexes: tuple[int, ...]) -> Column:
+        groups = "|".join(f"({_non_capturing(alternatives[i])})" for i in indexes)
+        marks = _RULE_SEPARATOR.join(f"${n}" for n in range(1, len(indexes) + 1))
+        pieces = F.split(F.regexp_replace(part, F.lit(f"(?i)^(?:{groups})$"), F.lit(marks)),
+                         _RULE_SEPARATOR)
+        taken = F.array_position(F.transform(pieces, lambda piece: piece != F.lit("")), True)
+        return F.when(F.size(pieces) == len(indexes),
+                      F.element_at(_literals([i + 1 for i in indexes]), taken.cast("int")))
 
-def _cue_parts(cue: Column, rules: Rules) -> Column:
-    """The cue split by rule: [negation, rule 1, rule 2, ...], by one regex replacement that
-    writes each group's text, separated by \\u0001 (Java writes nothing for a group that did
-    not take part)."""
-    count = len(rules_of(rules))
-    marks = _RULE_SEPARATOR.join(f"${i}" for i in range(1, count + 2))
-    return F.split(F.regexp_replace(cue, F.lit(rule_index_regex(rules)), F.lit(marks)),
-                   _RULE_SEPARATOR)
-
-
-def _found(parts: Column, rules: Rules) -> Column:
-    """Which rule (1-based, in ``rules_of`` order) found a cue, and whether it is negated."""
-    count = len(rules_of(rules))
-    taken = F.transform(F.slice(parts, 2, count), lambda part: part != F.lit(""))
-    return F.struct(F.array_position(taken, True).cast("int").alias("index"),
-                    (F.element_at(parts, 1) != F.lit("")).alias("negated"))
+    first = F.lower(F.substring(part, 1, 1))
+    index: Column | None = None
+    for chars, indexes in plan.groups:
+        test = first.isin(*chars)
+        index = (F.when if index is None else index.when)(test, within(indexes))
+    fallback = within(plan.anywhere) if plan.anywhere else F.lit(None)
+    return fallback if index is None else index.otherwise(fallback)
 
 
 def _literals(values: list[Any]) -> Column:
@@ -377,9 +487,13 @@ def with_classification(frame: DataFrame, text: Column, rules: Rules) -> DataFra
     share of all cue weight (1.0: every cue agrees; 0.0: no cue, the default category).
     Each step is its own projection, so Spark computes the cues once, not once per use.
     """
-    matches = F.regexp_extract_all(text, F.lit(cue_regex(rules)), 0)
-    parts = F.transform(matches, lambda m: _cue_parts(m, rules))
-    found = frame.select("*", F.transform(parts, lambda p: _found(p, rules)).alias("_found"))
+    regex = F.lit(cue_regex(rules))
+    alternatives = [r.regex for r in rules_of(rules)]
+    cues = F.arrays_zip(F.regexp_extract_all(text, regex, 1).alias("negation"),
+                        F.regexp_extract_all(text, regex, 2).alias("part"))
+    found = frame.select("*", F.transform(cues, lambda cue: F.struct(
+        _rule_index(cue["part"], alternatives).cast("int").alias("index"),
+        (cue["negation"] != F.lit("")).alias("negated"))).alias("_found"))
     with_cues = found.select("*", F.transform("_found", lambda f: _cue_of(f, rules))
                              .alias("_cues")).drop("_found")
     cues = F.col("_cues")

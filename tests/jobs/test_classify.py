@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
+from pyspark.sql import functions as F
 
 from common.settings import DEFAULT_RULES
 from jobs.classify import (
@@ -16,6 +17,8 @@ from jobs.classify import (
     Rules,
     RulesError,
     classify_complaints,
+    dispatched,
+    first_chars,
     inflected,
     load_rules,
     parse_rules,
@@ -323,6 +326,36 @@ def test_negation_priority_rule_id_and_score(spark: Any) -> None:
     prioritised = _tiny_rules(categories=categories)
     assert _classified(spark, prioritised, ["slow internet and a late fee"]) == [
         ("network", "slow", "network.slow.1", 0.5)]
+
+
+@pytest.mark.parametrize(("regex", "first"), [
+    ("outag(?:e|es)", "o"),
+    ("(is |has been )?down", "ihd"),
+    ("[A-C]\\w*", "abc"),
+    ("\\d+\\s?m(b|eg)", "0123456789"),
+    ("(?:x)?", None),  # can match nothing: any next character
+    ("\\w+ing", None),  # any word character
+    ("(?P<bad", None),  # not even Python's regex: no guess
+])
+def test_first_chars_of_a_pattern(regex: str, first: str | None) -> None:
+    assert first_chars(regex) == (frozenset(first) if first is not None else None)
+
+
+def test_dispatch_keeps_the_first_alternative_that_matches(spark: Any) -> None:
+    # Order decides ("not working" before "work"); a pattern that can start with anything sits in
+    # every group and in its own (the digits here); Java compiles what Python's parser cannot.
+    alternatives = ["not working", "(no|poor) signal", "work", "\\w*bill\\w*", "signal",
+                    "\\d+\\s?mbps", "(?<![a-z])n\\p{L}t"]
+    plain = "(?i)(?<![a-z])(?:" + "|".join(f"(?:{a})" for a in alternatives) + ")(?![a-z])"
+    grouped = "(?i)(?<![a-z])" + dispatched(alternatives) + "(?![a-z])"
+    texts = ["Internet not working, poor signal", "overbilled again; signal 25Mbps",
+             "work work bill", "NOT WORKING and No signal", "7 mbps net", "", "nut"]
+    frame = spark.createDataFrame([(t,) for t in texts], "text string")
+    rows = frame.select(F.regexp_extract_all("text", F.lit(plain), 0).alias("plain"),
+                        F.regexp_extract_all("text", F.lit(grouped), 0).alias("grouped")).collect()
+    assert [r.grouped for r in rows] == [r.plain for r in rows]
+    assert rows[0].grouped == ["not working", "poor signal"]
+    assert rows[1].grouped == ["overbilled", "signal", "25Mbps"]
 
 
 def test_a_pattern_java_rejects_is_an_error_naming_the_rule(spark: Any) -> None:
