@@ -22,6 +22,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from jobs.sentiment import with_sentiment
+from jobs.spark import built_once
 
 TAXONOMY_CATEGORIES = (
     "network", "billing", "service", "account", "device", "privacy_fraud", "other",
@@ -477,6 +478,40 @@ def _category_score(cues: Column, category: str) -> Column:
                        .otherwise(F.lit(0.0)))
 
 
+_TEMP = ("_classify_text", "_found", "_cues", "_scores", "_best", "_total", "_winner")
+_OUTPUT = ("category", "subcategory", "rule_severity", "rule_id", "classification_score")
+
+
+def _steps(rules: Rules) -> list[list[Column]]:
+    """The projections after the text's (each reads the columns before it, by name)."""
+    text, found, cues, scores, best, total, winner = (F.col(c) for c in _TEMP)
+    regex = F.lit(cue_regex(rules))
+    alternatives = [r.regex for r in rules_of(rules)]
+    negations_and_parts = F.arrays_zip(F.regexp_extract_all(text, regex, 1).alias("negation"),
+                                       F.regexp_extract_all(text, regex, 2).alias("part"))
+    listed = {c.name: i for i, c in enumerate(rules.categories)}
+    matched = best["score"] > 0
+    return [
+        [F.transform(negations_and_parts, lambda cue: F.struct(
+            _rule_index(cue["part"], alternatives).cast("int").alias("index"),
+            (cue["negation"] != F.lit("")).alias("negated")))],
+        [F.transform(found, lambda f: _cue_of(f, rules))],
+        [F.array(*[F.struct(_category_score(cues, c.name).alias("score"),
+                            F.lit(c.priority).alias("priority"),
+                            F.lit(-listed[c.name]).alias("order"), F.lit(c.name).alias("name"))
+                   for c in rules.categories])],
+        [F.array_max(scores),
+         F.aggregate(scores, F.lit(0.0), lambda acc, s: acc + s["score"]),
+         F.array_max(F.filter(cues, lambda c: (c["category"] == F.array_max(scores)["name"])
+                              & (c["weight"] > 0)))],
+        [F.when(matched, best["name"]).otherwise(F.lit(rules.default_category)),
+         F.when(matched, winner["sub"]).otherwise(F.lit(rules.default_subcategory)),
+         F.when(matched, winner["severity"]).otherwise(F.lit(rules.default_severity)),
+         F.when(matched, winner["rule_id"]),
+         F.when(matched, F.round(best["score"] / total, 3)).otherwise(F.lit(0.0))],
+    ]
+
+
 def with_classification(frame: DataFrame, text: Column, rules: Rules) -> DataFrame:
     """Add category, subcategory, rule_severity, rule_id and classification_score of a text.
 
@@ -485,44 +520,15 @@ def with_classification(frame: DataFrame, text: Column, rules: Rules) -> DataFra
     0); the highest score wins, equal scores go to the higher priority (then the first listed).
     Within the winner, the heaviest cue decides subcategory and rule. The score is the winner's
     share of all cue weight (1.0: every cue agrees; 0.0: no cue, the default category).
-    Each step is its own projection, so Spark computes the cues once, not once per use.
+    Each step is its own projection, so Spark computes the cues once, not once per use; the
+    steps are built once per session and rules (``built_once``).
     """
-    regex = F.lit(cue_regex(rules))
-    alternatives = [r.regex for r in rules_of(rules)]
-    cues = F.arrays_zip(F.regexp_extract_all(text, regex, 1).alias("negation"),
-                        F.regexp_extract_all(text, regex, 2).alias("part"))
-    found = frame.select("*", F.transform(cues, lambda cue: F.struct(
-        _rule_index(cue["part"], alternatives).cast("int").alias("index"),
-        (cue["negation"] != F.lit("")).alias("negated"))).alias("_found"))
-    with_cues = found.select("*", F.transform("_found", lambda f: _cue_of(f, rules))
-                             .alias("_cues")).drop("_found")
-    cues = F.col("_cues")
-    listed = {c.name: i for i, c in enumerate(rules.categories)}
-    scores = F.array(*[
-        F.struct(_category_score(cues, c.name).alias("score"), F.lit(c.priority).alias("priority"),
-                 F.lit(-listed[c.name]).alias("order"), F.lit(c.name).alias("name"))
-        for c in rules.categories])
-    with_scores = with_cues.select("*", scores.alias("_scores"))
-    best = F.array_max(F.col("_scores"))
-    total = F.aggregate(F.col("_scores"), F.lit(0.0), lambda acc, s: acc + s["score"])
-    with_best = with_scores.select(
-        "*", best.alias("_best"), total.alias("_total"),
-        F.array_max(F.filter(cues, lambda c: (c["category"] == best["name"]) & (c["weight"] > 0)))
-        .alias("_winner"))
-    matched = F.col("_best")["score"] > 0
-    winner = F.col("_winner")
-    return with_best.select(
-        "*",
-        F.when(matched, F.col("_best")["name"]).otherwise(F.lit(rules.default_category))
-        .alias("category"),
-        F.when(matched, winner["sub"]).otherwise(F.lit(rules.default_subcategory))
-        .alias("subcategory"),
-        F.when(matched, winner["severity"]).otherwise(F.lit(rules.default_severity))
-        .alias("rule_severity"),
-        F.when(matched, winner["rule_id"]).alias("rule_id"),
-        F.when(matched, F.round(F.col("_best")["score"] / F.col("_total"), 3))
-        .otherwise(F.lit(0.0)).alias("classification_score"),
-    ).drop("_cues", "_scores", "_best", "_total", "_winner")
+    steps = built_once(frame.sparkSession, rules, _steps)
+    names = [[_TEMP[1]], [_TEMP[2]], [_TEMP[3]], list(_TEMP[4:]), list(_OUTPUT)]
+    frame = frame.select("*", text.alias(_TEMP[0]))
+    for step, step_names in zip(steps, names, strict=True):
+        frame = frame.select("*", *[c.alias(n) for c, n in zip(step, step_names, strict=True)])
+    return frame.drop(*_TEMP)
 
 
 def classify_complaints(

@@ -519,7 +519,7 @@ class ExportKind:
 def _iso_time(value: Any, what: str, export_key: str) -> str:
     """A manifest time as ISO 8601 UTC text; refuses what is not a time."""
     try:
-        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(str(value))  # 3.11 reads "Z" itself
     except ValueError as e:
         raise ExportVerificationError(f"{export_key}: {what} {value!r} is not a time") from e
     return utc(moment).isoformat()

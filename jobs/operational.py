@@ -47,7 +47,7 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from common.lake import INCREMENTAL_EXPORT, LANDED_RECORD, Lake
+from common.lake import INCREMENTAL_EXPORT, LANDED_RECORD, Lake, utc
 from common.settings import Settings
 from jobs.parse_sources import parse_dynamodb_changes
 from jobs.raw_zone import read_json_lines
@@ -251,8 +251,7 @@ class LandedExport:
 
 
 def _instant(text: str) -> datetime:
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return utc(datetime.fromisoformat(text))
 
 
 def _landed_export(logical_table: str, folder: Path) -> LandedExport:

@@ -27,6 +27,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from common.settings import REPO_ROOT
+from jobs.spark import built_once
 
 LEXICON_DIR = REPO_ROOT / "rules" / "sentiment"
 LEXICON_FILE = "vader_lexicon.tsv"  # word <TAB> mean valence (-4 .. 4)
@@ -424,27 +425,13 @@ def _steps(vader: Vader) -> list[Column]:
     ]
 
 
-# Built expressions by (session, lexicon): building one takes thousands of calls into the JVM
-# (seconds), and it depends on neither the frame nor the text column (steps read _TEMP columns).
-_BUILT: dict[tuple[int, int], tuple[Any, Vader, list[Column]]] = {}
-
-
-def _built_steps(session: Any, vader: Vader) -> list[Column]:
-    key = (id(session), id(vader))
-    cached = _BUILT.get(key)
-    if cached is None or cached[0] is not session or cached[1] is not vader:
-        cached = (session, vader, _steps(vader))  # holding both: their ids stay theirs
-        _BUILT[key] = cached
-    return cached[2]
-
-
 def with_sentiment(frame: DataFrame, text: Column, vader: Vader | None = None) -> DataFrame:
     """Add ``sentiment_score`` (VADER's compound; NULL for a NULL text) and ``sentiment``.
 
     Each step is its own projection: an array a lambda reads must be a column, or Spark would
     build it again for every word; values used more than once in a step are bound (``_let``).
     """
-    *steps, score = _built_steps(frame.sparkSession, vader or load_vader())
+    *steps, score = built_once(frame.sparkSession, vader or load_vader(), _steps)
     frame = frame.select("*", text.alias(_TEMP[0]))
     for name, step in zip(_TEMP[1:], steps, strict=True):
         frame = frame.select("*", step.alias(name))

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from pyspark.sql import SparkSession
+
+T = TypeVar("T")
 
 SPARK_CONF: dict[str, str] = {
     "spark.sql.session.timeZone": "UTC",
@@ -82,3 +85,26 @@ def spark_session(master: str = "local[*]", app_name: str = "complaints",
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
     return session
+
+
+# Built expressions by (session, data): building a large one (the rules, the VADER lexicon) takes
+# thousands of calls into the JVM, seconds each time, although it depends on neither the frame
+# nor the text (the expressions read fixed column names).
+_BUILT: dict[tuple[Any, ...], tuple[Any, Any, Any]] = {}
+
+
+def built_once(session: Any, data: Any, build: Callable[[Any], T]) -> T:
+    """``build(data)``, built once per session and ``data`` (by value when ``data`` is hashable,
+    by identity otherwise) and reused after."""
+    by_value = True
+    try:
+        hash(data)
+    except TypeError:
+        by_value = False
+    key = (id(session), data if by_value else ("id", id(data)), build.__qualname__)
+    cached = _BUILT.get(key)
+    if cached is None or cached[0] is not session or (not by_value and cached[1] is not data):
+        cached = (session, data, build(data))  # holding both: their ids stay theirs
+        _BUILT[key] = cached
+    result: T = cached[2]
+    return result
