@@ -1,0 +1,218 @@
+"""Cases across channels: the same complaint sent by SMS, tweeted, filed through the web form or
+re-sent with small edits becomes one case (``schemas.complaint_cases``).
+
+Texts alone cannot tell a re-sent complaint from another person's: many people write the same
+templated words ("no internet since Monday morning"), and text-only MinHash LSH put such strangers
+together (precision 0.36-0.56 on the generated data). So two complaints are candidates only when
+they are the same person's and close in time, and are joined only when their texts are
+near-duplicates:
+
+* **candidates**: both complaints are linked to one customer of the master (``clean/customer_links``,
+  links that are not ``conflicting``; an ambiguous identifier links to nobody, so it joins
+  nothing): ``same_customer``; or both records carry the same customer id (also one the master
+  does not hold): ``same_identifier``; and their event times are at most ``WINDOW_DAYS`` apart.
+  Candidates are pairs within one person's complaints of a week, so they stay few; no LSH is
+  needed to find them.
+* **accepted**: the Jaccard similarity of the two texts' character 3-grams is at least
+  ``THRESHOLD``. Texts are compared lower-cased, without the PII masks (``[email]``), @mentions,
+  #hashtags and punctuation, so casing, punctuation and a channel's decorations do not count; a
+  typo changes only a few 3-grams. The threshold was chosen by measurement
+  (``python -m bench --sections complaint_cases``). All of this is native Spark (higher-order
+  array functions), no Python UDF.
+* **cases**: the connected components of accepted pairs, by label propagation in Spark (each
+  complaint takes the smallest complaint id among its neighbours until nothing changes; cases
+  are a few complaints wide, so a few rounds). ``complaint_case_id`` is a hash of the case's
+  smallest complaint id: stable across runs while the case keeps that member. A complaint that
+  joins nothing is a case of its own.
+
+Each run recomputes every case from the current clean complaints and customer links and replaces
+``clean/complaint_cases/`` whole (idempotent).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from common.lake import replace_folder
+from common.settings import Settings
+from jobs.runs import new_run_id
+from jobs.spark import spark_session
+from schemas.complaint_cases import COMPLAINT_CASE
+
+CASES_FOLDER = "complaint_cases"
+LINKS_FOLDER = "customer_links"
+WINDOW_DAYS = 7
+#: Jaccard of character 3-grams from which two of one person's texts are one complaint
+#: (measured: bench/complaint_cases.py).
+THRESHOLD = 0.6
+SHINGLE = 3
+MAX_ROUNDS = 50
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    case_run_id: str
+    complaints: int
+    cases: int
+    joined: int  # complaints in a case of more than one
+
+    def to_dict(self) -> dict[str, object]:
+        return {"case_run_id": self.case_run_id, "complaints": self.complaints,
+                "cases": self.cases, "joined": self.joined}
+
+
+# --- texts
+def comparable_text(text: Column) -> Column:
+    """What two copies of one complaint share: lower case, without PII masks (``[email]``),
+    @mentions, #hashtags, punctuation and extra spaces."""
+    t = F.lower(F.coalesce(text, F.lit("")))
+    t = F.regexp_replace(t, r"\[[a-z_]+\]|[@#][\w.]+", " ")
+    t = F.regexp_replace(t, r"[^a-z0-9]+", " ")
+    return F.trim(t)
+
+
+def shingles(text: Column, size: int = SHINGLE) -> Column:
+    """The distinct character ``size``-grams of ``text`` (the text itself when shorter)."""
+    return F.array_distinct(F.transform(
+        F.sequence(F.lit(1), F.greatest(F.length(text) - size + 1, F.lit(1))),
+        lambda i: F.substring(text, i, size)))
+
+
+def jaccard(a: Column, b: Column) -> Column:
+    union = F.size(F.array_union(a, b))
+    return F.when(union == 0, F.lit(0.0)).otherwise(
+        F.size(F.array_intersect(a, b)) / union)
+
+
+# --- who wrote it
+def identities(complaints: DataFrame, links: DataFrame) -> DataFrame:
+    """``complaint_id, person, linked``: each person a complaint is known to be from: the
+    customer of a link that is not conflicting (``linked``), the record's own customer id."""
+    linked = links.where(~F.col("conflicting")).select(
+        "complaint_id", F.upper(F.trim("customer_id")).alias("person"), F.lit(True).alias("l"))
+    own = complaints.where(F.col("customer_id").isNotNull() & (F.trim("customer_id") != "")) \
+        .select("complaint_id", F.upper(F.trim("customer_id")).alias("person"),
+                F.lit(False).alias("l"))
+    return linked.unionByName(own).groupBy("complaint_id", "person").agg(
+        F.max("l").alias("linked"))
+
+
+def candidate_pairs(complaints: DataFrame, people: DataFrame,
+                    window_days: int = WINDOW_DAYS) -> DataFrame:
+    """``a, b, evidence`` (a < b): complaints of one person at most ``window_days`` apart;
+    ``same_customer`` when both are linked to that customer, else ``same_identifier``."""
+    timed = people.join(complaints.select("complaint_id", "event_time"), "complaint_id")
+    a, b = timed.alias("a"), timed.alias("b")
+    near = F.abs(F.unix_seconds(F.col("a.event_time")) - F.unix_seconds(F.col("b.event_time"))) \
+        <= window_days * 86400
+    pairs = a.join(b, (F.col("a.person") == F.col("b.person"))
+                   & (F.col("a.complaint_id") < F.col("b.complaint_id")) & near)
+    return pairs.groupBy(F.col("a.complaint_id").alias("a"), F.col("b.complaint_id").alias("b")) \
+        .agg(F.max(F.col("a.linked") & F.col("b.linked")).alias("both_linked")) \
+        .select("a", "b", F.when(F.col("both_linked"), F.lit("same_customer"))
+                .otherwise(F.lit("same_identifier")).alias("evidence"))
+
+
+def accepted_pairs(candidates: DataFrame, complaints: DataFrame,
+                   threshold: float = THRESHOLD) -> DataFrame:
+    """``a, b, evidence, similarity`` of the candidates whose texts are near-duplicates."""
+    grams = complaints.select("complaint_id", shingles(comparable_text(F.col("text")))
+                              .alias("grams"))
+    scored = candidates.join(grams.withColumnRenamed("complaint_id", "a")
+                             .withColumnRenamed("grams", "ga"), "a") \
+        .join(grams.withColumnRenamed("complaint_id", "b").withColumnRenamed("grams", "gb"), "b")
+    return scored.select("a", "b", "evidence",
+                         jaccard(F.col("ga"), F.col("gb")).alias("similarity")) \
+        .where(F.col("similarity") >= threshold)
+
+
+# --- cases
+def components(edges: DataFrame, max_rounds: int = MAX_ROUNDS) -> DataFrame:
+    """``complaint_id, root``: the smallest complaint id of each connected component of the
+    undirected ``edges`` (a, b), for the complaints in an edge. Label propagation: each round a
+    complaint takes the smallest label among itself and its neighbours."""
+    both = edges.select("a", "b").unionByName(edges.select(F.col("b").alias("a"),
+                                                           F.col("a").alias("b"))) \
+        .distinct().localCheckpoint()
+    labels = both.groupBy("a").agg(F.least(F.first("a"), F.min("b")).alias("root")) \
+        .withColumnRenamed("a", "complaint_id").localCheckpoint()
+    for _ in range(max_rounds):
+        heard = both.join(labels.withColumnRenamed("complaint_id", "a"), "a") \
+            .groupBy(F.col("b").alias("complaint_id")).agg(F.min("root").alias("heard"))
+        new = labels.join(heard, "complaint_id", "left").select(
+            "complaint_id", F.least("root", F.coalesce("heard", "root")).alias("root")) \
+            .localCheckpoint()
+        changed = new.join(labels.withColumnRenamed("root", "old"), "complaint_id") \
+            .where(F.col("root") != F.col("old")).limit(1).count()
+        labels = new
+        if not changed:
+            return labels
+    raise RuntimeError(f"complaint cases did not converge in {max_rounds} rounds")
+
+
+def case_id_of(root: Column) -> Column:
+    """A case's id: from its smallest complaint id, so it is the same in every run."""
+    return F.concat(F.lit("CASE-"), F.substring(F.sha2(root, 256), 1, 16))
+
+
+def complaint_cases(complaints: DataFrame, links: DataFrame, run_id: str,
+                    threshold: float = THRESHOLD, window_days: int = WINDOW_DAYS
+                    ) -> DataFrame:
+    """Every complaint (``complaint_id, source, customer_id, event_time, text``) with its case
+    (``COMPLAINT_CASE`` columns), given the customer ``links`` (complaint_id, customer_id,
+    conflicting)."""
+    complaints = complaints.select("complaint_id", "source", "customer_id", "event_time", "text")
+    edges = accepted_pairs(candidate_pairs(complaints, identities(complaints, links),
+                                           window_days), complaints, threshold).localCheckpoint()
+    roots = components(edges)
+    ends = edges.select(F.col("a").alias("complaint_id"), "evidence", "similarity") \
+        .unionByName(edges.select(F.col("b").alias("complaint_id"), "evidence", "similarity")) \
+        .groupBy("complaint_id").agg(F.array_sort(F.collect_set("evidence")).alias("evidence"),
+                                     F.max("similarity").alias("similarity"))
+    joined = complaints.join(roots, "complaint_id", "left").join(ends, "complaint_id", "left") \
+        .withColumn("root", F.coalesce("root", "complaint_id"))
+    per_case = joined.groupBy("root").agg(
+        F.count(F.lit(1)).alias("case_size"),
+        F.array_sort(F.collect_set("source")).alias("case_sources"))
+    out = joined.join(per_case, "root").select(
+        "complaint_id", case_id_of(F.col("root")).alias("complaint_case_id"), "case_size",
+        "case_sources", F.coalesce("evidence", F.array().cast("array<string>")).alias("evidence"),
+        "similarity", F.lit(run_id).alias("case_run_id"), "source")
+    return out.select(*COMPLAINT_CASE.names)
+
+
+# --- reads and writes at the edge
+def _links(spark: SparkSession, settings: Settings) -> DataFrame:
+    folder = settings.zones.clean / LINKS_FOLDER
+    if not any(folder.glob("source=*/*.parquet")):
+        return spark.createDataFrame([], "complaint_id string, customer_id string, "
+                                         "conflicting boolean")
+    return spark.read.parquet(str(folder)).select("complaint_id", "customer_id", "conflicting")
+
+
+def run_complaint_cases(settings: Settings, run_id: str | None = None,
+                        spark: SparkSession | None = None, threshold: float = THRESHOLD,
+                        window_days: int = WINDOW_DAYS) -> CaseResult:
+    """Recompute every complaint's case; replace ``clean/complaint_cases/`` whole."""
+    run_id = run_id or new_run_id(datetime.now(UTC))
+    spark = spark or spark_session(settings.spark_master)
+    target = settings.zones.clean / CASES_FOLDER
+    root = settings.zones.clean_complaints
+    if not any(root.glob("event_date=*/source=*/*.parquet")):
+        replace_folder(target, None)
+        return CaseResult(run_id, 0, 0, 0)
+    complaints = spark.read.parquet(str(root))
+    cases = complaint_cases(complaints, _links(spark, settings), run_id, threshold, window_days)
+    staged = settings.zones.staging(run_id) / CASES_FOLDER
+    cases.write.mode("overwrite").partitionBy("source").parquet(str(staged))
+    written = spark.read.parquet(str(staged))
+    row = written.agg(F.count(F.lit(1)).alias("n"),
+                      F.count_distinct("complaint_case_id").alias("cases"),
+                      F.count_if(F.col("case_size") > 1).alias("joined")).first()
+    replace_folder(target, staged)
+    assert row is not None
+    return CaseResult(run_id, int(row["n"]), int(row["cases"]), int(row["joined"]))

@@ -1,0 +1,87 @@
+"""Complaint cases on a small hand-made set: the same person's copies join, twins do not."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from common.settings import Settings
+from jobs.complaint_cases import CASES_FOLDER, run_complaint_cases
+
+T0 = datetime(2026, 10, 5, 9, tzinfo=UTC)
+
+
+def _at(days: float) -> datetime:
+    return datetime.fromtimestamp(T0.timestamp() + days * 86400, UTC)
+
+
+COMPLAINTS = [
+    # complaint_id, source, customer_id, event_time, text
+    # Ann: SMS, tweet and web form of one complaint, with edits -> one case
+    ("c01", "sms", None, _at(0), "no internet since Monday morning, nobody can tell me why"),
+    ("c02", "social", None, _at(1), "@AcmeCares NO internet since monday morning nobody can "
+                                    "tell me why!! #fail"),
+    ("c03", "web_form", None, _at(3), "no internet since Monday mornign, nobody can tell me why "
+                                      "reach me at [email]"),
+    # Bob writes the same template words: never Ann's case
+    ("c04", "sms", None, _at(0.5), "no internet since Monday morning, nobody can tell me why"),
+    # Ann about something else the same week: a case of its own
+    ("c05", "call_center", "cust-00001", _at(2), "I was charged twice for my August bill"),
+    # Ann's same words a month later: another case
+    ("c06", "sms", None, _at(30), "no internet since Monday morning, nobody can tell me why"),
+    # Carol: same customer id field (not in the master), exact re-send by call -> same_identifier
+    ("c07", "call_center", "CUST-00999", _at(1), "my modem keeps rebooting every few hours"),
+    ("c08", "call_center", " cust-00999", _at(2), "my modem keeps rebooting every few hours"),
+    # a complaint whose links conflict (two customers): joins nobody through them
+    ("c09", "sms", None, _at(1), "no internet since Monday morning, nobody can tell me why"),
+]
+LINKS = [
+    # complaint_id, customer_id, conflicting
+    ("c01", "CUST-00001", False), ("c02", "CUST-00001", False), ("c03", "CUST-00001", False),
+    ("c04", "CUST-00002", False), ("c05", "CUST-00001", False), ("c06", "CUST-00001", False),
+    ("c09", "CUST-00001", True), ("c09", "CUST-00002", True),
+]
+
+
+def _lake(spark: Any, settings: Settings) -> None:
+    complaints = spark.createDataFrame(
+        COMPLAINTS, "complaint_id string, source string, customer_id string, "
+                    "event_time timestamp, text string")
+    complaints.selectExpr("*", "to_date(event_time) AS event_date").write \
+        .partitionBy("event_date", "source").parquet(str(settings.zones.clean_complaints))
+    spark.createDataFrame(LINKS, "complaint_id string, customer_id string, conflicting boolean") \
+        .selectExpr("*", "'sms' AS source").write.partitionBy("source") \
+        .parquet(str(settings.zones.clean / "customer_links"))
+
+
+def _cases(spark: Any, settings: Settings) -> dict[str, dict[str, Any]]:
+    rows = spark.read.parquet(str(settings.zones.clean / CASES_FOLDER)).collect()
+    return {r["complaint_id"]: r.asDict() for r in rows}
+
+
+def test_same_person_across_channels_is_one_case_and_twins_are_not(spark: Any,
+                                                                    settings: Settings) -> None:
+    _lake(spark, settings)
+    result = run_complaint_cases(settings, run_id="run-1", spark=spark)
+    cases = _cases(spark, settings)
+    assert set(cases) == {c[0] for c in COMPLAINTS}
+    ann = cases["c01"]["complaint_case_id"]
+    assert [cases[c]["complaint_case_id"] for c in ("c02", "c03")] == [ann, ann]
+    assert cases["c01"]["case_size"] == 3
+    assert cases["c01"]["case_sources"] == ["sms", "social", "web_form"]
+    assert cases["c03"]["evidence"] == ["same_customer"]
+    assert 0.6 <= cases["c03"]["similarity"] < 1.0
+    others = {cases[c]["complaint_case_id"] for c in ("c04", "c05", "c06", "c09")}
+    assert len(others) == 4 and ann not in others  # twins, other complaint, a month later
+    assert all(cases[c]["case_size"] == 1 and cases[c]["evidence"] == []
+               for c in ("c04", "c05", "c06", "c09"))
+    assert cases["c07"]["complaint_case_id"] == cases["c08"]["complaint_case_id"]
+    assert cases["c07"]["evidence"] == ["same_identifier"]
+    assert cases["c07"]["similarity"] == 1.0
+    assert (result.complaints, result.cases, result.joined) == (9, 6, 5)
+
+    again = run_complaint_cases(settings, run_id="run-2", spark=spark)
+    rerun = _cases(spark, settings)
+    assert (again.complaints, again.cases, again.joined) == (9, 6, 5)
+    assert {k: {**v, "case_run_id": None} for k, v in rerun.items()} == \
+        {k: {**v, "case_run_id": None} for k, v in cases.items()}
