@@ -19,6 +19,9 @@ Sections (``--sections``, default all of them):
 * ``customer_links``: link rate per source, precision and recall of the customer links against
   the generator's truth, and planted hard cases (``bench/customer_links.py``; ``--links-days``,
   ``--links-events``).
+* ``complaint_cases``: precision and recall of the cases across channels (exact and near /
+  cross-channel pairs) against planted cases, and a threshold sweep (``bench/complaint_cases.py``;
+  ``--cases-days``, ``--cases-planted``).
 * ``operational``: an operational table from a full export and incremental exports (upserts,
   deletes, malformed lines): time, counts, and whether the table equals the state applied change by
   change (``bench/operational.py``; ``--ops-items``, ``--ops-exports``, ``--ops-changes``).
@@ -42,6 +45,7 @@ from pathlib import Path
 
 import psutil
 
+from bench.complaint_cases import complaint_cases_section
 from bench.customer_links import customer_links_section
 from bench.memory import MemorySampler
 from bench.operational import operational_section
@@ -61,7 +65,7 @@ from common.settings import REPO_ROOT, Settings
 
 REPORT = REPO_ROOT / "bench" / "report.md"
 SECTIONS = ("batch", "streaming", "scale", "warehouse", "surges", "customer_links",
-            "operational")
+            "complaint_cases", "operational")
 
 
 def batch_section(days: int) -> tuple[list[str], bool]:
@@ -179,6 +183,10 @@ def main() -> int:
                         help="customer_links: days of generated batch channels")
     parser.add_argument("--links-events", type=int, default=1500,
                         help="customer_links: SMS and social events (each)")
+    parser.add_argument("--cases-days", type=int, default=7,
+                        help="complaint_cases: days of generated channels")
+    parser.add_argument("--cases-planted", type=int, default=200,
+                        help="complaint_cases: planted cases")
     parser.add_argument("--ops-items", type=lambda t: int(t.replace("_", "")), default=200_000,
                         help="operational: items in the full export")
     parser.add_argument("--ops-exports", type=int, default=3,
@@ -212,6 +220,9 @@ def main() -> int:
                                          big_rows=args.surge_rows)
     if "customer_links" in sections:
         fresh["customer_links"] = customer_links_section(args.links_days, args.links_events)
+    if "complaint_cases" in sections:
+        fresh["complaint_cases"] = complaint_cases_section(args.cases_days, args.links_events,
+                                                           args.cases_planted)
     if "operational" in sections:
         fresh["operational"] = operational_section(args.ops_items, args.ops_exports,
                                                    args.ops_changes)

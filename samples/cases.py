@@ -167,11 +167,26 @@ def planted_cases(seed: int, start: date, days: int, cases: int = 200, twins: in
             source, record_id, case, kind, who.customer_id, moment, text,
             _record(rng, source, record_id, who, moment, text, category)))
 
+    said: dict[str, set[str]] = {}  # customer -> the wordings (digits left out) planted for them
+
+    def wording(text: str) -> str:
+        return "".join(ch for ch in text.lower() if ch.isalpha())
+
+    def free(who: Customer, text: str) -> bool:
+        """``who`` was given no other planted complaint of this wording: the truth stays
+        knowable (the same person's same words twice in a week would be a re-send)."""
+        return wording(text) not in said.get(who.customer_id, set())
+
+    def pick(text: str, besides: str | None = None) -> Customer:
+        found = rng.choice([p for p in pool if p.customer_id != besides and free(p, text)])
+        said.setdefault(found.customer_id, set()).add(wording(text))
+        return found
+
     for c in range(cases):
-        who = rng.choice(pool)
         kind = "exact" if c % 2 == 0 else "near"
         category = rng.choice(CATEGORIES)
         base = complaint_text(rng, category)
+        who = pick(base)
         at = first + timedelta(seconds=rng.randrange(span))
         channels = _reachable(who)
         sent = rng.sample(channels, k=min(len(channels), rng.randint(2, 3)))
@@ -183,12 +198,16 @@ def planted_cases(seed: int, start: date, days: int, cases: int = 200, twins: in
             text = base if kind == "exact" or i == 0 else edited(rng, base)
             add(source, name, kind, who, moment, text, category)
         for t in range(twins):
-            other = rng.choice([p for p in pool if p.customer_id != who.customer_id])
+            other = pick(base, besides=who.customer_id)
             moment = at + timedelta(seconds=rng.randrange(3 * 86400))
             add(rng.choice(_reachable(other)), f"{name}-twin-{t}", "twin", other, moment, base,
                 category)
         other_category = rng.choice([x for x in CATEGORIES if x != category])
+        other_text = complaint_text(rng, other_category)
+        while not free(who, other_text):
+            other_text = complaint_text(rng, other_category)
+        said[who.customer_id].add(wording(other_text))
         moment = at + timedelta(seconds=rng.randrange(4 * 86400))
-        add(rng.choice(channels), f"{name}-other", "other", who, moment,
-            complaint_text(rng, other_category), other_category)
+        add(rng.choice(channels), f"{name}-other", "other", who, moment, other_text,
+            other_category)
     return out
