@@ -32,6 +32,10 @@ hashed customer keys) and ``cx`` (customer links): ``warehouse.marts``.
     Every ``CUSTOMER_LINK`` column (``schemas.customer_links``): one row per complaint-customer
     link with its evidence and confidence (``<lake>/clean/customer_links/source=*/``), and each
     source's linked / ambiguous / unmatched / no-identifier counts of the last linking run.
+``complaint_cases``
+    Every ``COMPLAINT_CASE`` column (``schemas.complaint_cases``): each complaint's case across
+    channels (``complaint_case_id``, not the source's ``case_id``), its size, channels, and the
+    evidence and text similarity that joined it (``<lake>/clean/complaint_cases/source=*/``).
 ``case_state_changes``
     Every ``CASE_STATE_CHANGE`` column (``schemas.sources``): each write that moved a tracked
     case's state (``complaint_management.current_state``, ``mbpp_reports.status``), read from the
@@ -87,6 +91,7 @@ from common.settings import Settings
 from quality.held_partitions import last_good_partitions, read_held
 from schemas.alerts import ALERT
 from schemas.complaint import COMPLAINT, QUARANTINE, RUN, RUN_FILE, RecordSchema
+from schemas.complaint_cases import COMPLAINT_CASE
 from schemas.customer_links import CUSTOMER_LINK, CUSTOMER_LINK_COUNTS
 from schemas.sources import CASE_STATE_CHANGE, DYNAMODB_TABLES, operational_schema
 from warehouse.marts import MARTS, ROLES, customer_key_salt, mart_sql, role_sql
@@ -124,7 +129,7 @@ DUCKDB_TYPES: dict[str, str] = {
 #: The views ``refresh_warehouse`` creates, in creation order.
 VIEWS: tuple[str, ...] = ("complaints", "daily_complaints", "quarantine", "runs", "run_files",
                           "alerts", *DYNAMODB_TABLES, "customer_links", "customer_link_counts",
-                          "case_state_changes", *MARTS)
+                          "complaint_cases", "case_state_changes", *MARTS)
 
 _DAILY_SQL = """\
 SELECT event_date, category, source, region, count(*) AS complaints
@@ -203,6 +208,9 @@ def _zones(settings: Settings) -> list[_Zone]:
         _Zone("customer_links", CUSTOMER_LINK, settings.zones.clean / "customer_links"),
         _Zone("customer_link_counts", CUSTOMER_LINK_COUNTS,
               settings.zones.clean / "customer_link_counts"),
+        # Each complaint's case across channels (jobs.complaint_cases):
+        # <lake>/clean/complaint_cases/source=.../
+        _Zone("complaint_cases", COMPLAINT_CASE, settings.zones.clean / "complaint_cases"),
         # Tracked cases' state transitions from the incremental exports (jobs.operational):
         # <lake>/clean/case_state_changes/source=.../
         _Zone("case_state_changes", CASE_STATE_CHANGE,
@@ -315,6 +323,7 @@ def _view_sql(conn: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, 
         **{table: selects[table] for table in DYNAMODB_TABLES},
         "customer_links": selects["customer_links"],
         "customer_link_counts": selects["customer_link_counts"],
+        "complaint_cases": selects["complaint_cases"],
         "case_state_changes": selects["case_state_changes"],
         **mart_sql(),
     }

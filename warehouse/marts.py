@@ -24,6 +24,10 @@ Marts (schema ``main``, beside ``complaints``):
 ``repeat_complainers``
     Customers with two or more complaints: how many, over which channels and categories, first
     and last.
+``complaint_case_channels``
+    One row per case across channels (``complaint_cases``, ``jobs.complaint_cases``): its
+    complaints, the channels they came by, first and last event time, the first complaint's
+    category and severity, the evidence and the lowest similarity that joined them.
 ``taxonomy_versions``
     The taxonomy (rules file) versions the clean complaints were classified with, and whether a
     version is the one of the latest transform run (``current``).
@@ -42,6 +46,8 @@ alone on the search path):
   beside the complaint's case, time and category; no identifier, not even hashed).
 * ``analyst``'s ``customer_links``: the links with ``customer_key`` for the customer, evidence
   and confidence, no identifier hash; both roles see ``customer_link_counts``.
+* both: ``complaint_cases`` and ``complaint_case_channels`` (complaint and case ids, channels,
+  evidence kinds: no identifier, no customer).
 * both: ``alerts`` when the warehouse has the surge detection's ``alerts`` view (no PII in it).
 
 DuckDB has no users or grants: these schemas decide what each role sees by default, they do not
@@ -57,7 +63,8 @@ from common.lake import lake_salt
 
 #: The marts, in creation order (after the lake views they read).
 MARTS: tuple[str, ...] = ("hourly_complaints", "channel_mix", "time_to_resolution",
-                          "customer_complaints", "repeat_complainers", "taxonomy_versions")
+                          "customer_complaints", "repeat_complainers", "taxonomy_versions",
+                          "complaint_case_channels")
 
 #: Roles and their schema (the same name).
 ROLES: tuple[str, ...] = ("analyst", "cx")
@@ -140,6 +147,19 @@ SELECT taxonomy_version, count(*) AS complaints, min(event_date) AS first_event_
 FROM main.complaints
 GROUP BY taxonomy_version"""
 
+_COMPLAINT_CASE_CHANNELS = """\
+SELECT c.complaint_case_id, count(*) AS complaints, count(DISTINCT c.source) AS channels,
+       list(DISTINCT c.source ORDER BY c.source) AS sources,
+       list(c.complaint_id ORDER BY k.event_time, c.complaint_id) AS complaint_ids,
+       min(k.event_time) AS first_event_time, max(k.event_time) AS last_event_time,
+       arg_min(k.category, k.event_time) AS category,
+       arg_min(k.severity, k.event_time) AS severity,
+       list_sort(list_distinct(flatten(list(c.evidence)))) AS evidence,
+       min(c.similarity) AS lowest_similarity
+FROM main.complaint_cases c
+JOIN main.complaints k USING (complaint_id)
+GROUP BY c.complaint_case_id"""
+
 
 def mart_sql() -> dict[str, str]:
     """The SQL of each mart (``MARTS``)."""
@@ -150,6 +170,7 @@ def mart_sql() -> dict[str, str]:
         "customer_complaints": _CUSTOMER_COMPLAINTS,
         "repeat_complainers": _REPEAT_COMPLAINERS,
         "taxonomy_versions": _TAXONOMY_VERSIONS,
+        "complaint_case_channels": _COMPLAINT_CASE_CHANNELS,
     }
 
 
@@ -176,7 +197,8 @@ def _analyst_views(salt: str) -> dict[str, str]:
             f"  {_hashed('source_record_id', salt)} AS record_key, {zip3} AS location\n"
             "FROM main.complaints"),
         **{name: f"SELECT * FROM main.{name}" for name in (
-            "daily_complaints", "hourly_complaints", "channel_mix", "taxonomy_versions", "runs")},
+            "daily_complaints", "hourly_complaints", "channel_mix", "taxonomy_versions", "runs",
+            "complaint_cases", "complaint_case_channels")},
         "customer_complaints": (
             f"SELECT {customer} AS customer_key, {case} AS case_key,\n"
             "  * EXCLUDE (customer_id, case_id, source_record_id)\n"
@@ -213,7 +235,8 @@ LEFT JOIN main.complaints k ON k.complaint_id = l.complaint_id"""
 def _cx_views() -> dict[str, str]:
     shared = ("complaints", "daily_complaints", "hourly_complaints", "channel_mix",
               "customer_complaints", "repeat_complainers", "time_to_resolution",
-              "taxonomy_versions", "customer_link_counts")
+              "taxonomy_versions", "customer_link_counts", "complaint_cases",
+              "complaint_case_channels")
     return {**{name: f"SELECT * FROM main.{name}" for name in shared},
             "case_links": _CASE_LINKS, "customer_links": _CUSTOMER_LINKS}
 

@@ -184,10 +184,11 @@ def test_refresh_returns_row_counts_per_view(lake: Settings) -> None:
     assert counts == {"complaints": 7, "daily_complaints": 5, "quarantine": 2, "runs": 2,
                       "run_files": 0, "alerts": 0,
                       **operational, "customer_links": 0, "customer_link_counts": 0,
-                      "case_state_changes": 0,
+                      "complaint_cases": 0, "case_state_changes": 0,
                       # marts (tests/warehouse/test_marts.py checks their contents)
                       "hourly_complaints": 5, "channel_mix": 3, "time_to_resolution": 0,
-                      "customer_complaints": 7, "repeat_complainers": 0, "taxonomy_versions": 1}
+                      "customer_complaints": 7, "repeat_complainers": 0, "taxonomy_versions": 1,
+                      "complaint_case_channels": 0}
     assert tuple(counts) == VIEWS
 
 

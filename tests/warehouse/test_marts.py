@@ -14,6 +14,7 @@ import pytest
 from common.settings import Settings
 from complaints.cli import main
 from quality.alerts import Alert, alert_id, record_alerts
+from schemas.complaint_cases import COMPLAINT_CASE
 from schemas.customer_links import CUSTOMER_LINK
 from schemas.sources import DYNAMODB_TABLES, operational_schema
 from tests.builders import clean_complaint
@@ -233,3 +234,30 @@ def test_cli_sql_out_and_role(lake: Settings, tmp_path: Path, monkeypatch: pytes
     # A failing query leaves no file behind.
     assert main(["sql", "SELECT nope", "--out", str(tmp_path / "bad.parquet")]) == 1
     assert not (tmp_path / "bad.parquet").exists()
+
+
+def test_complaint_case_channels_join_a_case_across_channels(lake: Settings) -> None:
+    """Complaints 1 (call) and 3 (web form) of CUST-1 are one case (jobs.complaint_cases'
+    output shape); complaint 2 is a case of its own."""
+    case = {"complaint_case_id": "CASE-a", "case_size": 2, "case_sources": ["call_center",
+                                                                            "web_form"],
+            "evidence": ["same_customer"], "similarity": 0.8, "case_run_id": "k1"}
+    alone = {"complaint_case_id": "CASE-b", "case_size": 1, "case_sources": ["call_center"],
+             "evidence": [], "similarity": None, "case_run_id": "k1"}
+    schema = COMPLAINT_CASE.arrow_schema()
+    schema = schema.remove(schema.get_field_index("source"))
+    for source, found in (("call_center", [{**case, "complaint_id": ROWS[0]["complaint_id"]},
+                                           {**alone, "complaint_id": ROWS[1]["complaint_id"]}]),
+                          ("web_form", [{**case, "complaint_id": ROWS[2]["complaint_id"]}])):
+        folder = lake.zones.clean / "complaint_cases" / f"source={source}"
+        folder.mkdir(parents=True)
+        pq.write_table(pa.Table.from_pylist(found, schema=schema), folder / "part-0.parquet")
+    refresh_warehouse(lake)
+    assert rows(lake, "SELECT complaint_case_id, complaints, channels, sources, complaint_ids, "
+                      "category, evidence, lowest_similarity FROM complaint_case_channels "
+                      "ORDER BY 1") == [
+        ("CASE-a", 2, 2, ["call_center", "web_form"],
+         [ROWS[0]["complaint_id"], ROWS[2]["complaint_id"]], "billing", ["same_customer"], 0.8),
+        ("CASE-b", 1, 1, ["call_center"], [ROWS[1]["complaint_id"]], ROWS[1]["category"], [],
+         None)]
+    assert rows(lake, "SELECT count(*) FROM complaint_cases", role="analyst") == [(3,)]
