@@ -73,6 +73,7 @@ class LakeAssets:
     clean_complaints: Asset
     clean_tables: Mapping[str, Asset]
     customer_links: Asset
+    complaint_cases: Asset
     warehouse: Asset
     # Each mapped DynamoDB landing task updates one table's raw asset, chosen when it runs.
     raw_exports: AssetAlias
@@ -88,6 +89,7 @@ class LakeAssets:
             clean_complaints=asset("clean/complaints", lake.clean_complaints),
             clean_tables={t: asset(f"clean/{t}", lake.clean_table(t)) for t in DYNAMODB_TABLES},
             customer_links=asset("clean/customer_links", lake.clean_table("customer_links")),
+            complaint_cases=asset("clean/complaint_cases", lake.clean_table("complaint_cases")),
             warehouse=asset("warehouse", lake.warehouse),
             raw_exports=AssetAlias(name="raw/dynamodb_exports"),
         )
@@ -212,7 +214,20 @@ def link_customers() -> dict[str, object]:
     return result.to_dict()
 
 
-@task(inlets=[ASSETS.clean_complaints, *ASSETS.clean_tables.values(), ASSETS.customer_links],
+@spark_task(inlets=[ASSETS.clean_complaints, ASSETS.customer_links],
+            outlets=[ASSETS.complaint_cases])
+def make_complaint_cases() -> dict[str, object]:
+    """Join each person's copies of one complaint across channels into one case
+    (``jobs.complaint_cases``): after the links, which say who wrote each complaint."""
+    from jobs.complaint_cases import run_complaint_cases
+
+    result = run_complaint_cases(Settings.from_env(), run_id=str(get_current_context()["run_id"]))
+    print(result)
+    return result.to_dict()
+
+
+@task(inlets=[ASSETS.clean_complaints, *ASSETS.clean_tables.values(), ASSETS.customer_links,
+              ASSETS.complaint_cases],
       outlets=[ASSETS.warehouse], execution_timeout=REFRESH_TIMEOUT)
 def refresh_warehouse() -> dict[str, int]:
     """(Re)create the DuckDB warehouse views over the clean Parquet."""

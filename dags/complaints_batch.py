@@ -26,15 +26,18 @@
    (E.164), e-mails and social handles, each link with its evidence and confidence
    (`clean/customer_links/`; ambiguous and unmatched complaints counted in
    `clean/customer_link_counts/`).
-6. **Refresh** the DuckDB warehouse views (`complaints`, `daily_complaints`, `runs`, `quarantine`,
-   `customer_links`, ...).
+6. **Cases** (Spark, after the links): the same person's copies of one complaint across channels
+   (an SMS, a tweet, a web form, re-sent with small edits within a week) become one case
+   (`clean/complaint_cases/`).
+7. **Refresh** the DuckDB warehouse views (`complaints`, `daily_complaints`, `runs`, `quarantine`,
+   `customer_links`, `complaint_cases`, ...).
 
-Both transforms and the linking run in the Spark pool (`complaints_spark`, one slot by default),
-one after the other. Every task has an execution timeout and two retries; a task that fails for
-good leaves a JSON alert in `alerts/task_failures/`. Assets: the landing tasks update
+Both transforms, the linking and the cases run in the Spark pool (`complaints_spark`, one slot
+by default), one after the other. Every task has an execution timeout and two retries; a task that
+fails for good leaves a JSON alert in `alerts/task_failures/`. Assets: the landing tasks update
 `raw/<source>`, the transforms read those and update `clean/complaints` and `clean/<table>`, the
-linking updates `clean/customer_links`, the refresh updates `warehouse` (see the UI's Assets
-view).
+linking updates `clean/customer_links`, the cases `clean/complaint_cases`, the refresh updates
+`warehouse` (see the UI's Assets view).
 
 Settings come from the environment (`COMPLAINTS_LAKE`, `COMPLAINTS_AWS_ENDPOINT_URL`, ...), see
 the README. This file only wires callables; the shared wiring is in `dags/complaint_tasks.py`, and
@@ -56,6 +59,7 @@ from dags.complaint_tasks import (
     check_operational_quality,
     detect_surges,
     link_customers,
+    make_complaint_cases,
     refresh_warehouse,
     spark_task,
 )
@@ -140,12 +144,14 @@ def complaints_batch() -> None:
     operational_checked = check_operational_quality()
     fresh = check_freshness()
     linked = link_customers()
+    cases = make_complaint_cases()
     landed >> complaints
     landed >> operational
     landed >> fresh
     operational >> operational_checked
     [complaints, operational] >> linked
-    [checked, surges, operational_checked, fresh, linked] >> refresh_warehouse()
+    linked >> cases
+    [checked, surges, operational_checked, fresh, cases] >> refresh_warehouse()
 
 
 complaints_batch()

@@ -51,7 +51,8 @@ RUN_TIMEOUT_S = 1800
 STOP_TIMEOUT_S = 90
 PR_SET_CHILD_SUBREAPER = 36  # <linux/prctl.h>
 DAG_IDS = ("complaints_batch", "complaints_stream")
-SPARK_TASKS = ("transform_complaints", "transform_operational_tables", "link_customers")
+SPARK_TASKS = ("transform_complaints", "transform_operational_tables", "link_customers",
+               "make_complaint_cases")
 UI_LINE = re.compile(
     r"^Airflow UI: (?P<url>http://127\.0\.0\.1:(?P<port>\d+))\s+\(login: (?P<user>\w+);"
     r" password in (?P<password_file>\S+?), .*\)$"
@@ -406,7 +407,8 @@ def test_triggered_batch_run_succeeds_in_the_scheduler(
     # No try failed (e.g. a task started before the API server listened) and was retried.
     assert {(t["task_id"], t["map_index"]): t["try_number"] for t in tasks if t["try_number"] != 1
             } == {}
-    # The Spark tasks (two transforms, the linking) ran in the pool, one after the other.
+    # The Spark tasks (two transforms, the linking, the cases) ran in the pool, one after the
+    # other.
     spark = {t["task_id"]: t for t in tasks if t["task_id"] in SPARK_TASKS}
     assert {t["pool"] for t in spark.values()} == {"complaints_spark"}
     ordered = sorted(spark.values(), key=lambda t: str(t["start_date"]))
