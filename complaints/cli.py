@@ -285,6 +285,26 @@ def cmd_link_customers(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cases(settings: Settings, args: argparse.Namespace) -> int:
+    from jobs.complaint_cases import LINKS_FOLDER, run_complaint_cases
+
+    require_lake(settings)
+    zones = settings.zones
+    if not any(zones.clean_complaints.glob("event_date=*/source=*/*.parquet")):
+        raise CliError(f"no cases to make: no clean complaints under {zones.clean_complaints}; "
+                       "run `complaints transform` first")
+    if not any((zones.clean / LINKS_FOLDER).glob("source=*/*.parquet")):
+        print(f"note: no customer links under {zones.clean / LINKS_FOLDER}: only complaints "
+              "with the same customer id join (run `complaints link-customers` first)")
+    require_writable(zones.clean)
+    with timed("cases", "the same complaint across channels, one case") as step:
+        result = run_complaint_cases(settings)
+        step.outcome = (f"{result.cases} cases of {result.complaints} complaints; "
+                        f"{result.joined} complaints joined to others")
+    print(json.dumps(result.to_dict(), indent=2))
+    return 0
+
+
 def cmd_refresh(settings: Settings, args: argparse.Namespace) -> int:
     from warehouse.duckdb_warehouse import refresh_warehouse
 
@@ -634,6 +654,10 @@ def _add_batch_commands(sub: argparse._SubParsersAction[Parser]) -> None:
              "Every link carries its evidence (customer id, complaint-system case, phone, "
              "e-mail, social handle) and a fixed confidence; ambiguous and unmatched complaints "
              "are counted. Recomputes all links (clean/customer_links/).")
+    _command(sub, "cases", "one case per complaint sent by several channels (Spark)", cmd_cases,
+             "Complaints of one customer (customer links, or the same customer id) within a "
+             "week whose texts are near-duplicates become one case, whatever the channel. "
+             "Recomputes all cases (clean/complaint_cases/); run after link-customers.")
     _command(sub, "refresh", "(re)create the warehouse views over the lake", cmd_refresh)
 
 
@@ -641,7 +665,8 @@ def _add_query_commands(sub: argparse._SubParsersAction[Parser]) -> None:
     p = _command(sub, "sql", "run SQL on the DuckDB warehouse (read-only)", cmd_sql,
                  "Views: complaints, daily_complaints, runs, quarantine, one per DynamoDB "
                  "table, and the marts hourly_complaints, channel_mix, time_to_resolution, "
-                 "customer_complaints, repeat_complainers, taxonomy_versions (README, "
+                 "customer_complaints, repeat_complainers, taxonomy_versions, "
+                 "complaint_case_channels (README, "
                  "\"Querying\").")
     p.add_argument("query", help="the SQL (DuckDB dialect); several statements: the last one's "
                                  "result is printed")

@@ -481,6 +481,14 @@ def test_link_customers_on_an_empty_lake_says_to_transform_first(tmp_path: Path)
     assert files_under(lake) == []
 
 
+def test_cases_on_an_empty_lake_says_to_transform_first(tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    lake.mkdir()
+    line = one_line_error(run_cli(lake, "cases"))
+    assert "no cases to make" in line and "complaints transform" in line
+    assert files_under(lake) == []
+
+
 def test_check_on_an_empty_lake_says_there_is_no_clean_data(tmp_path: Path) -> None:
     lake = tmp_path / "lake"
     lake.mkdir()
