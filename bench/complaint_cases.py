@@ -195,7 +195,7 @@ def measure(settings: Settings, truth: dict[tuple[str, str], str]) -> Measured:
         return _pairs(_groups(_components(source, accepted)))
 
     sweep_sets = {f"{t}": cases_at(t, True) for t in SWEEP}
-    sweep_sets[f"{THRESHOLD}, numbers ignored"] = cases_at(THRESHOLD, False)
+    sweep_sets[f"{THRESHOLD}, facts ignored"] = cases_at(THRESHOLD, False)
     every = true | written | set().union(*sweep_sets.values())
     same_text = {p: text[p[0]] == text[p[1]] for p in every}
     cross = {p: source[p[0]] != source[p[1]] for p in every}
@@ -270,7 +270,8 @@ def complaint_cases_section(days: int = 7, stream_events: int = 1500, cases: int
         "chance there and cannot be told from a re-send.",
         "",
         "Other thresholds and rules on the same candidates (Jaccard of character 3-grams; "
-        "pairs whose numbers contradict are refused unless said; P precision, R recall):",
+        "pairs whose facts (numbers, day and month names) contradict are refused unless said; "
+        "P precision, R recall):",
         "",
         "| threshold | planted: exact P | exact R | near P | near R | cross-channel P | "
         "cross-channel R | all complaints: P | R |",

@@ -15,10 +15,11 @@ near-duplicates:
   Candidates are pairs within one person's complaints of a week, so they stay few; no LSH is
   needed to find them.
 * **accepted**: the Jaccard similarity of the two texts' character 3-grams is at least
-  ``THRESHOLD`` and their numbers agree (the numbers of one are all in the other: "on hold for 2
-  hours" and "on hold for 5 hours" are two calls). Texts are compared lower-cased, without
-  contact details (``reach me at [email]``), @mentions, #hashtags and punctuation, so casing,
-  punctuation and a channel's decorations do not count; a typo changes only a few 3-grams.
+  ``THRESHOLD`` and their facts agree (the numbers, day and month names of one are all in the
+  other: "on hold for 2 hours" and "on hold for 5 hours" are two calls). Texts are compared
+  lower-cased, without contact details (``reach me at [email]``), @mentions, #hashtags and
+  punctuation, so casing, punctuation and a channel's decorations do not count; a typo changes
+  only a few 3-grams.
   Measured (``python -m bench --sections complaint_cases``): on the planted cases every
   threshold from 0.3 to 0.5 gives precision and recall 1.0 (the candidates already keep
   strangers apart; the threshold only separates one person's different complaints), recall
@@ -131,15 +132,22 @@ def candidate_pairs(complaints: DataFrame, people: DataFrame,
                 .otherwise(F.lit("same_identifier")).alias("evidence"))
 
 
+#: Facts that tell one incident from another: numbers (amounts, hours, days, speeds) and the
+#: names of days and months.
+FACTS = (r"[0-9]+|\b(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|january|"
+         r"february|march|april|may|june|july|august|september|october|november|december)\b")
+
+
 def numbers(text: Column) -> Column:
-    """The distinct numbers written in a comparable text (amounts, hours, days, speeds)."""
-    return F.array_distinct(F.regexp_extract_all(text, F.lit(r"[0-9]+"), 0))
+    """The distinct facts (``FACTS``) written in a comparable text."""
+    return F.array_distinct(F.regexp_extract_all(text, F.lit(FACTS), 0))
 
 
 def numbers_agree(a: Column, b: Column) -> Column:
-    """Neither text has a number the other contradicts: the numbers of one are all in the other.
-    "on hold for 2 hours" and "on hold for 5 hours" are two calls, not one re-sent; a call note
-    that adds a reference number to the customer's words still agrees."""
+    """Neither text has a fact the other contradicts: the facts of one are all in the other.
+    "on hold for 2 hours" and "on hold for 5 hours", "no internet since Friday" and "since
+    Tuesday" are two complaints, not one re-sent; a call note that adds a reference number to
+    the customer's words still agrees."""
     return (F.size(F.array_except(a, b)) == 0) | (F.size(F.array_except(b, a)) == 0)
 
 
