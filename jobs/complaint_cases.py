@@ -28,10 +28,10 @@ near-duplicates:
   Jaccard of a week of one person's complaints is cheap. All of this is native Spark
   (higher-order array functions), no Python UDF.
 * **cases**: the connected components of accepted pairs, by label propagation in Spark (each
-  complaint takes the smallest complaint id among its neighbours until nothing changes; cases
-  are a few complaints wide, so a few rounds). ``complaint_case_id`` is a hash of the case's
-  smallest complaint id: stable across runs while the case keeps that member. A complaint that
-  joins nothing is a case of its own.
+  complaint takes the smallest complaint id among its neighbours and its label's label until
+  nothing changes: a few rounds, even along a long chain). ``complaint_case_id`` is a hash of
+  the case's smallest complaint id: stable across runs while the case keeps that member. A
+  complaint that joins nothing is a case of its own.
 
 Each run recomputes every case from the current clean complaints and customer links and replaces
 ``clean/complaint_cases/`` whole (idempotent).
@@ -184,23 +184,27 @@ def accepted_pairs(candidates: DataFrame, complaints: DataFrame,
 # --- cases
 def components(edges: DataFrame, max_rounds: int = MAX_ROUNDS) -> DataFrame:
     """``complaint_id, root``: the smallest complaint id of each connected component of the
-    undirected ``edges`` (a, b), for the complaints in an edge. Label propagation: each round a
-    complaint takes the smallest label among itself and its neighbours."""
+    undirected ``edges`` (a, b), for the complaints in an edge. Label propagation with pointer
+    jumping: each round a complaint takes the smallest label among its own, its neighbours' and
+    its label's label, so a long chain (a customer re-sending every few days for months) takes
+    a few rounds, not one per link."""
     both = edges.select("a", "b").unionByName(edges.select(F.col("b").alias("a"),
                                                            F.col("a").alias("b"))) \
         .distinct().localCheckpoint()
-    labels = both.groupBy("a").agg(F.least(F.first("a"), F.min("b")).alias("root")) \
-        .withColumnRenamed("a", "complaint_id").localCheckpoint()
+    labels = both.groupBy(F.col("a").alias("complaint_id")) \
+        .agg(F.least(F.col("complaint_id"), F.min("b")).alias("root")).localCheckpoint()
     for _ in range(max_rounds):
         heard = both.join(labels.withColumnRenamed("complaint_id", "a"), "a") \
             .groupBy(F.col("b").alias("complaint_id")).agg(F.min("root").alias("heard"))
-        new = labels.join(heard, "complaint_id", "left").select(
-            "complaint_id", F.least("root", F.coalesce("heard", "root")).alias("root")) \
-            .localCheckpoint()
-        changed = new.join(labels.withColumnRenamed("root", "old"), "complaint_id") \
-            .where(F.col("root") != F.col("old")).limit(1).count()
-        labels = new
-        if not changed:
+        jumped = labels.select(F.col("complaint_id").alias("r"), F.col("root").alias("jump"))
+        new = labels.join(heard, "complaint_id", "left") \
+            .join(jumped, F.col("root") == F.col("r"), "left") \
+            .select("complaint_id", F.least("root", "heard", "jump").alias("new_root"),
+                    "root") \
+            .select("complaint_id", F.col("new_root").alias("root"),
+                    (F.col("new_root") < F.col("root")).alias("changed")).localCheckpoint()
+        labels = new.select("complaint_id", "root")
+        if new.where(F.col("changed")).isEmpty():
             return labels
     raise RuntimeError(f"complaint cases did not converge in {max_rounds} rounds")
 

@@ -91,3 +91,14 @@ def test_same_person_across_channels_is_one_case_and_twins_are_not(spark: Any,
     assert (again.complaints, again.cases, again.joined) == (11, 8, 5)
     assert {k: {**v, "case_run_id": None} for k, v in rerun.items()} == \
         {k: {**v, "case_run_id": None} for k, v in cases.items()}
+
+
+def test_a_long_chain_is_one_component_in_few_rounds(spark: Any) -> None:
+    """60 complaints linked one to the next: one case, found within 12 rounds (pointer
+    jumping), each member labelled by the smallest id."""
+    from jobs.complaint_cases import components
+
+    ids = [f"k{i:03d}" for i in range(60)]
+    edges = spark.createDataFrame(list(zip(ids, ids[1:], strict=False)), "a string, b string")
+    roots = {r["complaint_id"]: r["root"] for r in components(edges, max_rounds=12).collect()}
+    assert roots == dict.fromkeys(ids, "k000")
