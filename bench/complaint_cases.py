@@ -162,6 +162,7 @@ def measure(settings: Settings, truth: dict[tuple[str, str], str]) -> Measured:
         CASES_FOLDER,
         THRESHOLD,
         _links,
+        _unmatched,
         candidate_pairs,
         comparable_text,
         identities,
@@ -176,7 +177,8 @@ def measure(settings: Settings, truth: dict[tuple[str, str], str]) -> Measured:
     rows = complaints.join(cases.select("complaint_id", "complaint_case_id"), "complaint_id") \
         .select("complaint_id", "source", "source_record_id", "complaint_case_id",
                 comparable_text(F.col("text")).alias("same")).collect()
-    candidates = candidate_pairs(complaints, identities(complaints, _links(spark, settings)))
+    candidates = candidate_pairs(complaints, identities(complaints, _links(spark, settings),
+                                                        _unmatched(spark, settings)))
     scored = [(r["a"], r["b"], r["similarity"], r["numbers_agree"])
               for r in scored_pairs(candidates, complaints).collect()]
     spark.stop()

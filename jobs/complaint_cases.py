@@ -10,8 +10,9 @@ near-duplicates:
 * **candidates**: both complaints are linked to one customer of the master
   (``clean/customer_links``, links that are not ``conflicting``; an ambiguous identifier links
   to nobody, so it joins nothing): ``same_customer``; or both records carry the same customer
-  id (also one the master does not hold): ``same_identifier``; and their event times are at
-  most ``WINDOW_DAYS`` apart.
+  id, or the same phone, e-mail or handle of someone the master does not hold
+  (``clean/unmatched_identifiers``, written by the linking): ``same_identifier``; and their
+  event times are at most ``WINDOW_DAYS`` apart.
   Candidates are pairs within one person's complaints of a week, so they stay few; no LSH is
   needed to find them.
 * **accepted**: the Jaccard similarity of the two texts' character 3-grams is at least
@@ -53,6 +54,7 @@ from schemas.complaint_cases import COMPLAINT_CASE
 
 CASES_FOLDER = "complaint_cases"
 LINKS_FOLDER = "customer_links"
+UNMATCHED_FOLDER = "unmatched_identifiers"
 WINDOW_DAYS = 7
 #: Jaccard of character 3-grams from which two of one person's texts are one complaint
 #: (measured: bench/complaint_cases.py).
@@ -104,16 +106,23 @@ def jaccard(a: Column, b: Column) -> Column:
 
 
 # --- who wrote it
-def identities(complaints: DataFrame, links: DataFrame) -> DataFrame:
+def identities(complaints: DataFrame, links: DataFrame,
+               unmatched: DataFrame | None = None) -> DataFrame:
     """``complaint_id, person, linked``: each person a complaint is known to be from: the
-    customer of a link that is not conflicting (``linked``), the record's own customer id."""
+    customer of a link that is not conflicting (``linked``), the record's own customer id, an
+    identifier that names nobody in the master (``unmatched``: complaint_id, kind,
+    identifier_key; a phone, e-mail or handle of someone who is not a customer)."""
     linked = links.where(~F.col("conflicting")).select(
         "complaint_id", F.upper(F.trim("customer_id")).alias("person"), F.lit(True).alias("l"))
     own = complaints.where(F.col("customer_id").isNotNull() & (F.trim("customer_id") != "")) \
         .select("complaint_id", F.upper(F.trim("customer_id")).alias("person"),
                 F.lit(False).alias("l"))
-    return linked.unionByName(own).groupBy("complaint_id", "person").agg(
-        F.max("l").alias("linked"))
+    found = linked.unionByName(own)
+    if unmatched is not None:
+        found = found.unionByName(unmatched.select(
+            "complaint_id", F.concat_ws(":", "kind", "identifier_key").alias("person"),
+            F.lit(False).alias("l")))
+    return found.groupBy("complaint_id", "person").agg(F.max("l").alias("linked"))
 
 
 def candidate_pairs(complaints: DataFrame, people: DataFrame,
@@ -215,14 +224,15 @@ def case_id_of(root: Column) -> Column:
 
 
 def complaint_cases(complaints: DataFrame, links: DataFrame, run_id: str,
-                    threshold: float = THRESHOLD, window_days: int = WINDOW_DAYS
-                    ) -> DataFrame:
+                    threshold: float = THRESHOLD, window_days: int = WINDOW_DAYS,
+                    unmatched: DataFrame | None = None) -> DataFrame:
     """Every complaint (``complaint_id, source, customer_id, event_time, text``) with its case
     (``COMPLAINT_CASE`` columns), given the customer ``links`` (complaint_id, customer_id,
-    conflicting)."""
+    conflicting) and the ``unmatched`` identifiers (see ``identities``)."""
     complaints = complaints.select("complaint_id", "source", "customer_id", "event_time", "text")
-    edges = accepted_pairs(candidate_pairs(complaints, identities(complaints, links),
-                                           window_days), complaints, threshold).localCheckpoint()
+    people = identities(complaints, links, unmatched)
+    edges = accepted_pairs(candidate_pairs(complaints, people, window_days), complaints,
+                           threshold).localCheckpoint()
     roots = components(edges)
     ends = edges.select(F.col("a").alias("complaint_id"), "evidence", "similarity") \
         .unionByName(edges.select(F.col("b").alias("complaint_id"), "evidence", "similarity")) \
@@ -241,6 +251,13 @@ def complaint_cases(complaints: DataFrame, links: DataFrame, run_id: str,
 
 
 # --- reads and writes at the edge
+def _unmatched(spark: SparkSession, settings: Settings) -> DataFrame | None:
+    folder = settings.zones.clean / UNMATCHED_FOLDER
+    if not any(folder.glob("source=*/*.parquet")):
+        return None
+    return spark.read.parquet(str(folder)).select("complaint_id", "kind", "identifier_key")
+
+
 def _links(spark: SparkSession, settings: Settings) -> DataFrame:
     folder = settings.zones.clean / LINKS_FOLDER
     if not any(folder.glob("source=*/*.parquet")):
@@ -261,7 +278,8 @@ def run_complaint_cases(settings: Settings, run_id: str | None = None,
         replace_folder(target, None)
         return CaseResult(run_id, 0, 0, 0)
     complaints = spark.read.parquet(str(root))
-    cases = complaint_cases(complaints, _links(spark, settings), run_id, threshold, window_days)
+    cases = complaint_cases(complaints, _links(spark, settings), run_id, threshold, window_days,
+                            _unmatched(spark, settings))
     staged = settings.zones.staging(run_id) / CASES_FOLDER
     cases.write.mode("overwrite").partitionBy("source").parquet(str(staged))
     written = spark.read.parquet(str(staged))

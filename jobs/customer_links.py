@@ -25,7 +25,9 @@ keeps the salted hash of the one it matched (``identifier_key``, the hash of the
 
 Each run recomputes every link from the current clean complaints and operational tables and
 replaces ``clean/customer_links/`` whole (idempotent), and writes the outcome counts of each
-source to ``clean/customer_link_counts/``. Phone numbers are normalised in Python on the distinct
+source to ``clean/customer_link_counts/``, and the hashed identifiers that name nobody in the
+master to ``clean/unmatched_identifiers/`` (for ``jobs.complaint_cases``: one unknown person's
+complaints). Phone numbers are normalised in Python on the distinct
 numbers only (``phonenumbers`` has no native Spark equivalent); everything else is native.
 """
 
@@ -55,12 +57,14 @@ from schemas.customer_links import (
     CUSTOMER_LINK,
     CUSTOMER_LINK_COUNTS,
     EVIDENCE_CONFIDENCE,
+    UNMATCHED_IDENTIFIER,
 )
 
 DEFAULT_REGION = "US"  # how a number written without a country code is read
 CUSTOMERS_TABLE = "service_bot_customers"
 LINKS_FOLDER = "customer_links"
 COUNTS_FOLDER = "customer_link_counts"
+UNMATCHED_FOLDER = "unmatched_identifiers"
 # Kinds of identifier a claim and the master's index share; the evidence says where it was found.
 KIND_OF_EVIDENCE = {
     "customer_id_field": "customer_id",
@@ -301,6 +305,16 @@ def customer_links(matched: DataFrame, salt: str, link_run_id: str) -> DataFrame
           else F.col(c.name) for c in CUSTOMER_LINK.columns])
 
 
+def unmatched_identifiers(matched: DataFrame, salt: str, link_run_id: str) -> DataFrame:
+    """The identifiers that name nobody in the master, hashed, one row per (complaint, kind,
+    identifier): two complaints of one unknown person share one (``jobs.complaint_cases``).
+    Identifiers several customers share (ambiguous) are not among them."""
+    return matched.where(F.col("owners") == 0).select(
+        "complaint_id", "kind", hashed(salt, F.col("key")).alias("identifier_key"),
+        F.lit(link_run_id).alias("link_run_id"), "source").distinct() \
+        .select(*UNMATCHED_IDENTIFIER.names)
+
+
 def link_outcomes(complaints: DataFrame, matched: DataFrame) -> DataFrame:
     """Per source: complaints, linked, ambiguous, unmatched, no_identifier, conflicting."""
     per_complaint = matched.groupBy("complaint_id").agg(
@@ -401,9 +415,10 @@ def _operational(spark: SparkSession, settings: Settings) -> tuple[DataFrame, Da
     return customers, owners, reporters
 
 
-def _write_links(settings: Settings, links: DataFrame, run_id: str) -> int:
-    target = settings.zones.clean / LINKS_FOLDER
-    staged = settings.zones.staging(run_id) / LINKS_FOLDER
+def _write_links(settings: Settings, links: DataFrame, run_id: str,
+                 folder: str = LINKS_FOLDER) -> int:
+    target = settings.zones.clean / folder
+    staged = settings.zones.staging(run_id) / folder
     links.write.mode("overwrite").partitionBy("source").parquet(str(staged))
     written = links.sparkSession.read.parquet(str(staged)).count()
     replace_folder(target, staged)
@@ -442,6 +457,7 @@ def run_customer_links(settings: Settings, run_id: str | None = None,
     complaints = _complaints(spark, settings)
     if complaints is None:
         replace_folder(settings.zones.clean / LINKS_FOLDER, None)
+        replace_folder(settings.zones.clean / UNMATCHED_FOLDER, None)
         _write_counts(settings, [], run_id)
         return LinkResult(run_id, 0, ())
     customers, owners, reporters = _operational(spark, settings)
@@ -452,6 +468,8 @@ def run_customer_links(settings: Settings, run_id: str | None = None,
                                          run_id)
         try:
             written = _write_links(settings, links, run_id)
+            _write_links(settings, unmatched_identifiers(matched, salt, run_id), run_id,
+                         UNMATCHED_FOLDER)
             counts = [_counts(row.asDict()) for row in link_outcomes(with_raw, matched).collect()]
         finally:
             matched.unpersist()

@@ -68,3 +68,18 @@ CUSTOMER_LINK_COUNTS = RecordSchema(
         Column("link_run_id", "string", False, "the linking run"),
     ),
 )
+
+#: Identifiers of complaints that name nobody in the master (``owners`` 0), hashed: what tells
+#: that two complaints came from the same unknown person (``jobs.complaint_cases``).
+UNMATCHED_IDENTIFIER = RecordSchema(
+    name="unmatched_identifiers",
+    partition_by=("source",),
+    columns=(
+        Column("complaint_id", "string", False, "the complaint holding the identifier"),
+        Column("kind", "string", False, "customer_id, phone, email or handle"),
+        Column("identifier_key", "string", False,
+               "salted SHA-256 prefix of the normalised identifier (as customer_links')"),
+        Column("link_run_id", "string", False, "the linking run that wrote the row"),
+        Column("source", "string", False, "the complaint's channel"),
+    ),
+)

@@ -38,6 +38,12 @@ COMPLAINTS = [
     ("c10", "sms", None, _at(4), "waited on hold for 2 hours and then they hung up on me"),
     ("c11", "social", None, _at(5), "@AcmeCares waited on hold for 5 hours and then they hung "
                                      "up on me"),
+    # Dan, no customer: the same unknown phone on an SMS and a call -> same_identifier
+    ("c12", "sms", None, _at(1), "my bill went up by $40.00 with no notice"),
+    ("c13", "call_center", None, _at(2), "Caller says my bill went up by $40.00 with no notice"),
+]
+UNMATCHED = [  # complaint_id, kind, identifier_key (jobs.customer_links' unmatched identifiers)
+    ("c12", "phone", "00aa"), ("c13", "phone", "00aa"), ("c04", "email", "11bb"),
 ]
 LINKS = [
     # complaint_id, customer_id, conflicting
@@ -57,6 +63,9 @@ def _lake(spark: Any, settings: Settings) -> None:
     spark.createDataFrame(LINKS, "complaint_id string, customer_id string, conflicting boolean") \
         .selectExpr("*", "'sms' AS source").write.partitionBy("source") \
         .parquet(str(settings.zones.clean / "customer_links"))
+    spark.createDataFrame(UNMATCHED, "complaint_id string, kind string, identifier_key string") \
+        .selectExpr("*", "'x' AS link_run_id", "'sms' AS source").write.partitionBy("source") \
+        .parquet(str(settings.zones.clean / "unmatched_identifiers"))
 
 
 def _cases(spark: Any, settings: Settings) -> dict[str, dict[str, Any]]:
@@ -84,11 +93,13 @@ def test_same_person_across_channels_is_one_case_and_twins_are_not(spark: Any,
     assert cases["c07"]["complaint_case_id"] == cases["c08"]["complaint_case_id"]
     assert cases["c07"]["evidence"] == ["same_identifier"]
     assert cases["c07"]["similarity"] == 1.0
-    assert (result.complaints, result.cases, result.joined) == (11, 8, 5)
+    assert cases["c12"]["complaint_case_id"] == cases["c13"]["complaint_case_id"]
+    assert cases["c13"]["evidence"] == ["same_identifier"]
+    assert (result.complaints, result.cases, result.joined) == (13, 9, 7)
 
     again = run_complaint_cases(settings, run_id="run-2", spark=spark)
     rerun = _cases(spark, settings)
-    assert (again.complaints, again.cases, again.joined) == (11, 8, 5)
+    assert (again.complaints, again.cases, again.joined) == (13, 9, 7)
     assert {k: {**v, "case_run_id": None} for k, v in rerun.items()} == \
         {k: {**v, "case_run_id": None} for k, v in cases.items()}
 

@@ -7,7 +7,12 @@ from typing import Any
 
 import pytest
 
-from jobs.customer_links import link_complaints, link_outcomes, phone_e164
+from jobs.customer_links import (
+    link_complaints,
+    link_outcomes,
+    phone_e164,
+    unmatched_identifiers,
+)
 
 SALT = "abc123"
 CUSTOMERS = [
@@ -47,7 +52,7 @@ def test_phone_e164(raw: str, region: str | None, expected: str | None) -> None:
     assert phone_e164(raw, region) == expected
 
 
-def _links(spark: Any) -> tuple[list[Any], list[Any]]:
+def _links(spark: Any) -> tuple[list[Any], list[Any], list[Any]]:
     complaints = spark.createDataFrame(
         COMPLAINTS, "complaint_id string, source string, customer_id string, case_id string, "
                     "text_raw string, sender string, caller_phone string")
@@ -62,13 +67,14 @@ def _links(spark: Any) -> tuple[list[Any], list[Any]]:
     links, matched = link_complaints(spark, complaints, customers, owners, reporters, SALT, "r1")
     try:
         outcomes = link_outcomes(complaints, matched).collect()
-        return links.orderBy("complaint_id", "customer_id").collect(), outcomes
+        unmatched = unmatched_identifiers(matched, SALT, "r1").orderBy("complaint_id").collect()
+        return links.orderBy("complaint_id", "customer_id").collect(), outcomes, unmatched
     finally:
         matched.unpersist()
 
 
 def test_links_carry_their_evidence_and_nothing_is_guessed(spark: Any) -> None:
-    links, outcomes = _links(spark)
+    links, outcomes, unmatched = _links(spark)
     assert [(r.complaint_id, r.customer_id, r.evidence, r.evidences, r.confidence,
              r.conflicting) for r in links] == [
         # an id field and a phone naming two customers: both kept, marked conflicting
@@ -95,3 +101,6 @@ def test_links_carry_their_evidence_and_nothing_is_guessed(spark: Any) -> None:
         "social": (1, 1, 0, 0, 0, 0),
         "web_form": (1, 1, 0, 0, 0, 0),
     }
+    # Identifiers naming nobody, hashed (complaint cases read them); not the shared phone (c4).
+    assert [(r.complaint_id, r.kind, r.identifier_key, r.source) for r in unmatched] == [
+        ("c9", "phone", hashlib.sha256(f"{SALT}+12125550147".encode()).hexdigest()[:16], "sms")]
