@@ -9,6 +9,9 @@ Beside each case the generator plants what must **not** join it:
   from templates, so different people really do send near-identical messages);
 * **other complaint**: the case's customer writing about something else in the same days.
 
+A quarter of the cases are written by **strangers**: people the customer master does not hold,
+known only by their phone (their SMS, their calls, written in their web forms).
+
 Everything is pure Python and deterministic by ``seed``. Records are in each source's landing
 shape (call log JSON, CFPB web form rows, SMS and social events); ``CaseTruth`` says which case
 each record belongs to (twins and other complaints are each their own case). Web forms carry no
@@ -42,6 +45,16 @@ BRAND = "AcmeCares"
 CHANNELS = ("sms", "social", "web_form", "call_center")
 FILLERS = ("again", "still", "please", "urgent", "seriously", "today", "help")
 WEB_FORM_ID_BASE = 9_100_000
+STRANGER = "STRANGER-"
+
+
+def stranger(number: int) -> Customer:
+    """Someone the master does not hold, with a phone (``555-5xxx``: no customer's), an e-mail
+    and a handle of their own."""
+    area = PLACES[number % len(PLACES)].area_code
+    e164 = f"+1{area}555{5000 + number:04d}"
+    return Customer(f"{STRANGER}{number:04d}", f"Stranger {number}", "US", e164, e164,
+                    f"stranger.{number}@example.org", f"@Stranger_{number}")
 
 
 @dataclass(frozen=True)
@@ -129,27 +142,33 @@ def _record(rng: random.Random, source: str, record_id: str, who: Customer, mome
                 TRUE_CUSTOMER: who.customer_id}
     if source == "call_center":
         return {"call_id": record_id, "started": iso_z(moment), "agent": "agent_007",
-                "caller": {"customer_id": who.customer_id, "name": who.name,
+                "caller": {"customer_id": None if who.customer_id.startswith(STRANGER)
+                           else who.customer_id, "name": who.name,
                            "phone": who.phone_e164},
                 "notes": text, TRUE_CUSTOMER: who.customer_id}
     assert who.email is not None
     place = rng.choice(PLACES)
     narrative = f"{text} reach me at {who.email.lower()}"
+    if who.customer_id.startswith(STRANGER):  # the phone that names them in other channels
+        narrative += f" or {who.phone_e164}"
     return web_form_row(rng, moment.date(), record_id, category, place, narrative)
 
 
 def _reachable(who: Customer) -> tuple[str, ...]:
     """The channels through which the generator can show who wrote: a social post needs a
-    handle, a web form an e-mail."""
+    handle, a web form an e-mail. A stranger is known by a phone only (the master cannot tie a
+    handle to it), so their posts could not be joined: they use the other channels."""
+    if who.customer_id.startswith(STRANGER):
+        return ("sms", "call_center", "web_form")
     return tuple(c for c in CHANNELS if (c != "social" or who.handle)
                  and (c != "web_form" or who.email))
 
 
 def planted_cases(seed: int, start: date, days: int, cases: int = 200, twins: int = 2
                   ) -> PlantedCases:
-    """``cases`` true cases (half exact copies, half edited), each of 2-4 records from one
-    customer over up to 5 days; per case ``twins`` other customers sending the same text and one
-    other complaint of the same customer."""
+    """``cases`` true cases (half exact copies, half edited; every fourth by a stranger), each
+    of 2-4 records from one person over up to 5 days; per case ``twins`` other customers sending
+    the same text and one other complaint of the same person."""
     rng = stream(seed, "complaint_cases")
     pool = [customer(n) for n in range(CUSTOMER_COUNT)
             if n not in (*SHARED_PHONE_CUSTOMERS, UK_CUSTOMER)]
@@ -186,7 +205,11 @@ def planted_cases(seed: int, start: date, days: int, cases: int = 200, twins: in
         kind = "exact" if c % 2 == 0 else "near"
         category = rng.choice(CATEGORIES)
         base = complaint_text(rng, category)
-        who = pick(base)
+        if c % 4 == 3:
+            who = stranger(c)
+            said[who.customer_id] = {wording(base)}
+        else:
+            who = pick(base)
         at = first + timedelta(seconds=rng.randrange(span))
         channels = _reachable(who)
         sent = rng.sample(channels, k=min(len(channels), rng.randint(2, 3)))
