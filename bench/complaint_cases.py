@@ -2,11 +2,11 @@
 
 Generated data of every channel (as in ``bench/customer_links.py``: call logs, web forms, the
 DynamoDB tables, synthetic SMS and social events), plus planted cases (``samples.cases``): one
-customer's complaint sent through 2-4 channels within days, verbatim or with small edits, each
-beside two other customers sending the very same text and one other complaint of the same
-customer. Truth: a planted record belongs to its case; every other record is a case of its own.
-All goes through the operational tables, the transform, ``jobs.customer_links`` and
-``jobs.complaint_cases``; then, over pairs of clean complaints:
+customer's (or a stranger's: every fourth case) complaint sent through 2-4 channels within
+days, verbatim or with small edits, each beside two other customers sending the very same text
+and one other complaint of the same person. Truth: a planted record belongs to its case; every
+other record is a case of its own. All goes through the operational tables, the transform,
+``jobs.customer_links`` and ``jobs.complaint_cases``; then, over pairs of clean complaints:
 
 * **precision**: pairs put in one case that truly are one case / pairs put in one case;
 * **recall**: pairs of one true case put in one case / pairs of one true case;
@@ -247,8 +247,9 @@ def complaint_cases_section(days: int = 7, stream_events: int = 1500, cases: int
         "",
         f"Generated: {days} days of every channel (seed {SEED}), {stream_events:,} SMS and social "
         f"events each, and {cases} planted cases (one customer's complaint by 2-4 channels "
-        "within 5 days, half verbatim, half with edits), each beside two other customers "
-        "sending the same text and one other complaint of the same customer: "
+        "within 5 days, half verbatim, half with edits; every fourth by a stranger the master "
+        "does not hold, known by a phone), each beside two other customers sending the same "
+        "text and one other complaint of the same person: "
         f"{counts['complaints']:,} clean complaints ({counts['planted']:,} planted), "
         f"{counts['true_pairs']:,} true pairs. Generate, land, transform, link and case took "
         f"{total:.0f} s; `run_complaint_cases` {job_seconds:.1f} s "
