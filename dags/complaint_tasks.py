@@ -202,28 +202,25 @@ def check_freshness() -> dict[str, object]:
 
 
 @spark_task(inlets=[ASSETS.clean_complaints, *ASSETS.clean_tables.values()],
-            outlets=[ASSETS.customer_links])
+            outlets=[ASSETS.customer_links, ASSETS.complaint_cases])
 def link_customers() -> dict[str, object]:
     """Link the clean complaints to the customers of the master (``jobs.customer_links``): each
-    link with its evidence and confidence; ambiguous and unmatched complaints counted."""
+    link with its evidence and confidence; ambiguous and unmatched complaints counted. Then, in
+    the same Spark session (one JVM start less per run), join each person's copies of one
+    complaint across channels into one case (``jobs.complaint_cases``), which needs the links."""
+    from jobs.complaint_cases import run_complaint_cases
     from jobs.customer_links import run_customer_links
+    from jobs.spark import spark_session
 
-    result = run_customer_links(Settings.from_env(), run_id=str(get_current_context()["run_id"]))
+    settings = Settings.from_env()
+    run_id = str(get_current_context()["run_id"])
+    spark = spark_session(settings.spark_master)
+    result = run_customer_links(settings, run_id=run_id, spark=spark)
     for counts in result.counts:
         print(counts)
-    return result.to_dict()
-
-
-@spark_task(inlets=[ASSETS.clean_complaints, ASSETS.customer_links],
-            outlets=[ASSETS.complaint_cases])
-def make_complaint_cases() -> dict[str, object]:
-    """Join each person's copies of one complaint across channels into one case
-    (``jobs.complaint_cases``): after the links, which say who wrote each complaint."""
-    from jobs.complaint_cases import run_complaint_cases
-
-    result = run_complaint_cases(Settings.from_env(), run_id=str(get_current_context()["run_id"]))
-    print(result)
-    return result.to_dict()
+    cases = run_complaint_cases(settings, run_id=run_id, spark=spark)
+    print(cases)
+    return {**result.to_dict(), "cases": cases.to_dict()}
 
 
 @task(inlets=[ASSETS.clean_complaints, *ASSETS.clean_tables.values(), ASSETS.customer_links,

@@ -26,18 +26,18 @@
    (E.164), e-mails and social handles, each link with its evidence and confidence
    (`clean/customer_links/`; ambiguous and unmatched complaints counted in
    `clean/customer_link_counts/`).
-6. **Cases** (Spark, after the links): the same person's copies of one complaint across channels
-   (an SMS, a tweet, a web form, re-sent with small edits within a week) become one case
-   (`clean/complaint_cases/`).
-7. **Refresh** the DuckDB warehouse views (`complaints`, `daily_complaints`, `runs`, `quarantine`,
+   In the same task and Spark session, after the links: the same person's copies of one
+   complaint across channels (an SMS, a tweet, a web form, re-sent with small edits within a
+   week) become one case (`clean/complaint_cases/`).
+6. **Refresh** the DuckDB warehouse views (`complaints`, `daily_complaints`, `runs`, `quarantine`,
    `customer_links`, `complaint_cases`, ...).
 
-Both transforms, the linking and the cases run in the Spark pool (`complaints_spark`, one slot
-by default), one after the other. Every task has an execution timeout and two retries; a task that
-fails for good leaves a JSON alert in `alerts/task_failures/`. Assets: the landing tasks update
-`raw/<source>`, the transforms read those and update `clean/complaints` and `clean/<table>`, the
-linking updates `clean/customer_links`, the cases `clean/complaint_cases`, the refresh updates
-`warehouse` (see the UI's Assets view).
+Both transforms and the linking (with the cases) run in the Spark pool (`complaints_spark`, one
+slot by default), one after the other. Every task has an execution timeout and two retries; a
+task that fails for good leaves a JSON alert in `alerts/task_failures/`. Assets: the landing
+tasks update `raw/<source>`, the transforms read those and update `clean/complaints` and
+`clean/<table>`, the linking updates `clean/customer_links` and `clean/complaint_cases`, the
+refresh updates `warehouse` (see the UI's Assets view).
 
 Settings come from the environment (`COMPLAINTS_LAKE`, `COMPLAINTS_AWS_ENDPOINT_URL`, ...), see
 the README. This file only wires callables; the shared wiring is in `dags/complaint_tasks.py`, and
@@ -59,7 +59,6 @@ from dags.complaint_tasks import (
     check_operational_quality,
     detect_surges,
     link_customers,
-    make_complaint_cases,
     refresh_warehouse,
     spark_task,
 )
@@ -144,14 +143,12 @@ def complaints_batch() -> None:
     operational_checked = check_operational_quality()
     fresh = check_freshness()
     linked = link_customers()
-    cases = make_complaint_cases()
     landed >> complaints
     landed >> operational
     landed >> fresh
     operational >> operational_checked
     [complaints, operational] >> linked
-    linked >> cases
-    [checked, surges, operational_checked, fresh, cases] >> refresh_warehouse()
+    [checked, surges, operational_checked, fresh, linked] >> refresh_warehouse()
 
 
 complaints_batch()

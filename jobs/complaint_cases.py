@@ -56,6 +56,8 @@ CASES_FOLDER = "complaint_cases"
 LINKS_FOLDER = "customer_links"
 UNMATCHED_FOLDER = "unmatched_identifiers"
 WINDOW_DAYS = 7
+#: More complaints than this in one week under one identity: not one person (no pairs from it).
+MAX_PER_WEEK = 100
 #: Jaccard of character 3-grams from which two of one person's texts are one complaint
 #: (measured: bench/complaint_cases.py).
 THRESHOLD = 0.4
@@ -126,10 +128,18 @@ def identities(complaints: DataFrame, links: DataFrame,
 
 
 def candidate_pairs(complaints: DataFrame, people: DataFrame,
-                    window_days: int = WINDOW_DAYS) -> DataFrame:
+                    window_days: int = WINDOW_DAYS,
+                    max_per_week: int = MAX_PER_WEEK) -> DataFrame:
     """``a, b, evidence`` (a < b): complaints of one person at most ``window_days`` apart;
-    ``same_customer`` when both are linked to that customer, else ``same_identifier``."""
+    ``same_customer`` when both are linked to that customer, else ``same_identifier``.
+    An identity with more than ``max_per_week`` complaints in some week is no one person (a
+    shop's phone, a reseller's account, a bot's handle): it proposes no pairs, since its pairs
+    would grow with the square of its complaints."""
     timed = people.join(complaints.select("complaint_id", "event_time"), "complaint_id")
+    week = F.floor(F.unix_seconds("event_time") / (7 * 86400))
+    crowded = timed.groupBy("person", week.alias("week")).count() \
+        .where(F.col("count") > max_per_week).select("person").distinct()
+    timed = timed.join(crowded, "person", "left_anti")
     a, b = timed.alias("a"), timed.alias("b")
     near = F.abs(F.unix_seconds(F.col("a.event_time")) - F.unix_seconds(F.col("b.event_time"))) \
         <= window_days * 86400

@@ -30,7 +30,6 @@ SPARK_TASKS = {
     ("complaints_batch", "transform_complaints"),
     ("complaints_batch", "transform_operational_tables"),
     ("complaints_batch", "link_customers"),
-    ("complaints_batch", "make_complaint_cases"),
     ("complaints_stream", "transform_stream"),
 }
 
@@ -240,11 +239,9 @@ def test_assets_connect_the_dags_to_the_lake(dagbag: dict[str, Any], lake: Path)
         f"clean/{t}" for t in tables}
     assert asset_names(batch["link_customers"]["inlets"]) == {
         "clean/complaints", *(f"clean/{t}" for t in tables)}
-    assert asset_names(batch["link_customers"]["outlets"]) == {"clean/customer_links"}
+    assert asset_names(batch["link_customers"]["outlets"]) == {"clean/customer_links",
+                                                               "clean/complaint_cases"}
     assert "clean/customer_links" in asset_names(batch["refresh_warehouse"]["inlets"])
-    assert asset_names(batch["make_complaint_cases"]["inlets"]) == {
-        "clean/complaints", "clean/customer_links"}
-    assert asset_names(batch["make_complaint_cases"]["outlets"]) == {"clean/complaint_cases"}
     assert "clean/complaint_cases" in asset_names(batch["refresh_warehouse"]["inlets"])
     for tasks, transform in ((batch, "transform_complaints"), (stream, "transform_stream")):
         assert asset_names(tasks[transform]["outlets"]) == {"clean/complaints"}
@@ -295,9 +292,8 @@ def test_complaints_batch_task_graph(dagbag: dict[str, Any]) -> None:
     # Links need both the clean complaints and the master (an operational table).
     assert tasks["link_customers"]["upstream"] == ["transform_complaints",
                                                    "transform_operational_tables"]
-    # Cases need the links (who wrote each complaint); the refresh waits for the cases.
-    assert tasks["make_complaint_cases"]["upstream"] == ["link_customers"]
-    assert "make_complaint_cases" in tasks["refresh_warehouse"]["upstream"]
+    # The cases are made in the linking task (they need the links); the refresh waits for it.
+    assert "link_customers" in tasks["refresh_warehouse"]["upstream"]
     assert tasks["refresh_warehouse"]["downstream"] == [], "the warehouse refresh comes last"
     # Nothing reads the raw zone before every landing task is done, and the refresh waits for
     # every other task.

@@ -51,8 +51,7 @@ RUN_TIMEOUT_S = 1800
 STOP_TIMEOUT_S = 90
 PR_SET_CHILD_SUBREAPER = 36  # <linux/prctl.h>
 DAG_IDS = ("complaints_batch", "complaints_stream")
-SPARK_TASKS = ("transform_complaints", "transform_operational_tables", "link_customers",
-               "make_complaint_cases")
+SPARK_TASKS = ("transform_complaints", "transform_operational_tables", "link_customers")
 UI_LINE = re.compile(
     r"^Airflow UI: (?P<url>http://127\.0\.0\.1:(?P<port>\d+))\s+\(login: (?P<user>\w+);"
     r" password in (?P<password_file>\S+?), .*\)$"

@@ -113,3 +113,20 @@ def test_a_long_chain_is_one_component_in_few_rounds(spark: Any) -> None:
     edges = spark.createDataFrame(list(zip(ids, ids[1:], strict=False)), "a string, b string")
     roots = {r["complaint_id"]: r["root"] for r in components(edges, max_rounds=12).collect()}
     assert roots == dict.fromkeys(ids, "k000")
+
+
+def test_an_identity_too_busy_for_one_person_proposes_no_pairs(spark: Any) -> None:
+    """Three complaints in a week under one identity, with a limit of two: a shared number, not
+    a person; the other identity's two complaints still pair."""
+    from jobs.complaint_cases import candidate_pairs
+
+    day = datetime(2026, 11, 2, 9, tzinfo=UTC)
+    complaints = spark.createDataFrame(
+        [(f"k{i}", day.replace(hour=9 + i)) for i in range(5)],
+        "complaint_id string, event_time timestamp")
+    people = spark.createDataFrame(
+        [("k0", "SHOP", False), ("k1", "SHOP", False), ("k2", "SHOP", False),
+         ("k3", "C7", True), ("k4", "C7", True)],
+        "complaint_id string, person string, linked boolean")
+    pairs = candidate_pairs(complaints, people, max_per_week=2).collect()
+    assert [(r["a"], r["b"], r["evidence"]) for r in pairs] == [("k3", "k4", "same_customer")]
