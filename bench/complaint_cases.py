@@ -25,7 +25,7 @@ import tempfile
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from pathlib import Path
 
 from common.settings import Settings
@@ -53,43 +53,16 @@ def build_lake(settings: Settings, days: int, stream_events: int, cases: int
                ) -> tuple[dict[tuple[str, str], str], float]:
     """Generate, land, transform, link and make cases; return the truth ((source, record id)
     -> planted case) and the seconds ``run_complaint_cases`` took."""
-    from bench.customer_links import _land_exports, _land_stream
+    from bench.customer_links import land_every_channel, linked_lake
     from jobs.complaint_cases import run_complaint_cases
-    from jobs.customer_links import run_customer_links
-    from jobs.landing import land_files
-    from jobs.operational import run_operational_tables
-    from jobs.spark import spark_session
-    from jobs.transform import run_transform
     from samples.cases import planted_cases
-    from samples.generate import csv_bytes, dynamodb_items, generate, json_line
-    from samples.producer import synthetic_records
-    from schemas.sources import COMPLAINT_SOURCES
 
-    summary = generate(settings, seed=SEED, days=days, start=START, load_dynamodb=False)
     planted = planted_cases(SEED, START, days, cases=cases)
-    inbox = settings.zones.inbox
-    (inbox / "call_center" / "calls_planted_cases.jsonl").write_bytes(
-        b"".join(json_line(c) + b"\n" for c in planted.of("call_center")))  # type: ignore[arg-type]
-    (inbox / "web_form" / "forms_planted_cases.csv").write_bytes(
-        csv_bytes(planted.of("web_form")))  # type: ignore[arg-type]
-    landed_at = datetime.combine(START + timedelta(days=days), datetime.min.time(), UTC)
-    for source in ("call_center", "web_form"):
-        land_files(settings, source, landed_at=landed_at)
-    window = [START + timedelta(days=i) for i in range(days)]
-    with tempfile.TemporaryDirectory(prefix="cases-exports-") as scratch:
-        _land_exports(settings, dynamodb_items(SEED, window, summary.surge), landed_at,
-                      Path(scratch))
-    first = datetime.combine(START, datetime.min.time(), UTC)
-    spacing = days * 86400 / max(stream_events, 1)
-    for source in ("sms", "social"):
-        records = list(itertools.islice(
-            synthetic_records(source, seed=SEED, start=first, spacing_s=spacing), stream_events))
-        _land_stream(settings, source, records + planted.of(source),  # type: ignore[operator]
-                     landed_at)
-    spark = spark_session(settings.spark_master, app_name="complaints-bench-cases")
-    run_operational_tables(settings, spark=spark)
-    run_transform(settings, sources=COMPLAINT_SOURCES, spark=spark)
-    run_customer_links(settings, spark=spark)
+    land_every_channel(settings, days, stream_events,
+                       {s: list(planted.of(s)) for s in ("call_center", "web_form", "sms",
+                                                           "social")},
+                       "planted_cases")
+    spark = linked_lake(settings, "complaints-bench-cases")
     began = time.perf_counter()
     run_complaint_cases(settings, spark=spark)
     seconds = time.perf_counter() - began

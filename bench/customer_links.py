@@ -104,45 +104,73 @@ def _land_stream(settings: Settings, source: str, records: list[dict[str, Any]],
     land_batch(settings.zones, source, settings.stream_of(source), "shardId-000000000000", batch)
 
 
-def build_lake(settings: Settings, days: int, stream_events: int
-               ) -> tuple[dict[str, dict[str, str | None]], list[HardCase]]:
-    """Generate, land and link; return the truth (source -> record id -> customer) and the
-    planted hard cases."""
-    from jobs.customer_links import run_customer_links
+def land_every_channel(settings: Settings, days: int, stream_events: int,
+                       planted: dict[str, list[Any]], name: str
+                       ) -> tuple[Any, dict[str, list[dict[str, Any]]]]:
+    """Generate ``days`` of every channel (``SEED``, from ``START``) and land it with the
+    ``planted`` records of each source beside it (call-centre records and web-form CSV rows as
+    inbox files ``*_<name>``, SMS and social events in the stream's batch); return the generation
+    summary and the synthetic stream records of each stream source."""
     from jobs.landing import land_files
-    from jobs.operational import run_operational_tables
-    from jobs.spark import spark_session
-    from jobs.transform import run_transform
-    from samples.generate import TRUE_CUSTOMER, dynamodb_items, generate, json_line
+    from samples.generate import csv_bytes, dynamodb_items, generate, json_line
     from samples.producer import synthetic_records
-    from schemas.sources import COMPLAINT_SOURCES
 
     summary = generate(settings, seed=SEED, days=days, start=START, load_dynamodb=False)
-    truth = {source: dict(ids) for source, ids in summary.customer_truth.items()}
-    calls, sms, social, cases = _hard_cases()
-    (settings.zones.inbox / "call_center" / "calls_hard_cases.jsonl").write_bytes(
-        b"".join(json_line(c) + b"\n" for c in calls))
+    inbox = settings.zones.inbox
+    if planted.get("call_center"):
+        (inbox / "call_center" / f"calls_{name}.jsonl").write_bytes(
+            b"".join(json_line(c) + b"\n" for c in planted["call_center"]))
+    if planted.get("web_form"):
+        (inbox / "web_form" / f"forms_{name}.csv").write_bytes(csv_bytes(planted["web_form"]))
     landed_at = datetime.combine(START + timedelta(days=days), datetime.min.time(), UTC)
     for source in ("call_center", "web_form"):
         land_files(settings, source, landed_at=landed_at)
     window = [START + timedelta(days=i) for i in range(days)]
-    with tempfile.TemporaryDirectory(prefix="links-exports-") as scratch:
+    with tempfile.TemporaryDirectory(prefix=f"{name}-exports-") as scratch:
         _land_exports(settings, dynamodb_items(SEED, window, summary.surge), landed_at,
                       Path(scratch))
     first = datetime.combine(START, datetime.min.time(), UTC)
     spacing = days * 86400 / max(stream_events, 1)
-    for source, planted in (("sms", sms), ("social", social)):
-        records = list(itertools.islice(
+    streamed: dict[str, list[dict[str, Any]]] = {}
+    for source in ("sms", "social"):
+        streamed[source] = list(itertools.islice(
             synthetic_records(source, seed=SEED, start=first, spacing_s=spacing), stream_events))
-        truth[source] = {r["event_id"]: r.get(TRUE_CUSTOMER) for r in records}
-        _land_stream(settings, source, records + planted, landed_at)
-    for case in cases:
-        truth.setdefault(case.source, {})[case.record_id] = case.expect
-    spark = spark_session(settings.spark_master, app_name="complaints-bench-links")
+        _land_stream(settings, source, streamed[source] + planted.get(source, []), landed_at)
+    return summary, streamed
+
+
+def linked_lake(settings: Settings, app_name: str) -> Any:
+    """Operational tables, the transform of every source and the customer links over a landed
+    lake, in one Spark session, returned for what comes next (the caller stops it)."""
+    from jobs.customer_links import run_customer_links
+    from jobs.operational import run_operational_tables
+    from jobs.spark import spark_session
+    from jobs.transform import run_transform
+    from schemas.sources import COMPLAINT_SOURCES
+
+    spark = spark_session(settings.spark_master, app_name=app_name)
     run_operational_tables(settings, spark=spark)
     run_transform(settings, sources=COMPLAINT_SOURCES, spark=spark)
     run_customer_links(settings, spark=spark)
-    spark.stop()
+    return spark
+
+
+def build_lake(settings: Settings, days: int, stream_events: int
+               ) -> tuple[dict[str, dict[str, str | None]], list[HardCase]]:
+    """Generate, land and link; return the truth (source -> record id -> customer) and the
+    planted hard cases."""
+    from samples.generate import TRUE_CUSTOMER
+
+    calls, sms, social, cases = _hard_cases()
+    summary, streamed = land_every_channel(
+        settings, days, stream_events,
+        {"call_center": calls, "sms": sms, "social": social}, "hard_cases")
+    truth = {source: dict(ids) for source, ids in summary.customer_truth.items()}
+    for source, records in streamed.items():
+        truth[source] = {r["event_id"]: r.get(TRUE_CUSTOMER) for r in records}
+    for case in cases:
+        truth.setdefault(case.source, {})[case.record_id] = case.expect
+    linked_lake(settings, "complaints-bench-links").stop()
     return truth, cases
 
 
