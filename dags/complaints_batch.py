@@ -140,13 +140,12 @@ def complaints_batch() -> None:
     operational = transform_operational_tables()
     checked = check_complaints_quality(complaints)  # type: ignore[arg-type]  # XCom, resolved
     surges = detect_surges(complaints)  # type: ignore[arg-type]  # XCom, resolved
-    operational_checked = check_operational_quality()
+    operational_checked = check_operational_quality(operational)  # type: ignore[arg-type]
     fresh = check_freshness()
     linked = link_customers()
     landed >> complaints
     landed >> operational
     landed >> fresh
-    operational >> operational_checked
     [complaints, operational] >> linked
     [checked, surges, operational_checked, fresh, linked] >> refresh_warehouse()
 

@@ -35,19 +35,23 @@ near-duplicates:
   complaint that joins nothing is a case of its own.
 
 Each run recomputes every case from the current clean complaints and customer links and replaces
-``clean/complaint_cases/`` whole (idempotent).
+``clean/complaint_cases/`` whole (idempotent); a run whose inputs are those of the last one keeps
+its cases (``jobs.built_from``).
 """
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from common.lake import replace_folder
 from common.settings import Settings
+from jobs.built_from import fingerprint, last_build, record_path, remember
 from jobs.runs import new_run_id
 from jobs.spark import spark_session
 from schemas.complaint_cases import COMPLAINT_CASE
@@ -71,10 +75,17 @@ class CaseResult:
     complaints: int
     cases: int
     joined: int  # complaints in a case of more than one
+    skipped: bool = False  # the inputs were those of the last run: its cases were kept
 
     def to_dict(self) -> dict[str, object]:
         return {"case_run_id": self.case_run_id, "complaints": self.complaints,
-                "cases": self.cases, "joined": self.joined}
+                "cases": self.cases, "joined": self.joined, "skipped": self.skipped}
+
+    @classmethod
+    def kept(cls, summary: dict[str, Any]) -> CaseResult:
+        """The result of the earlier run whose cases a run with the same inputs keeps."""
+        return cls(str(summary["case_run_id"]), int(summary["complaints"]),
+                   int(summary["cases"]), int(summary["joined"]), skipped=True)
 
 
 # --- texts
@@ -276,17 +287,32 @@ def _links(spark: SparkSession, settings: Settings) -> DataFrame:
     return spark.read.parquet(str(folder)).select("complaint_id", "customer_id", "conflicting")
 
 
+def case_inputs(settings: Settings, threshold: float, window_days: int) -> str:
+    """The fingerprint of what the cases are made of (``jobs.built_from``): the clean
+    complaints, the customer links and unmatched identifiers, the settings and the code."""
+    clean = settings.zones.clean
+    return fingerprint(settings.lake, [settings.zones.clean_complaints, clean / LINKS_FOLDER,
+                                       clean / UNMATCHED_FOLDER],
+                       [sys.modules[__name__]]) + f"/{threshold}/{window_days}"
+
+
 def run_complaint_cases(settings: Settings, run_id: str | None = None,
                         spark: SparkSession | None = None, threshold: float = THRESHOLD,
                         window_days: int = WINDOW_DAYS) -> CaseResult:
-    """Recompute every complaint's case; replace ``clean/complaint_cases/`` whole."""
+    """Recompute every complaint's case; replace ``clean/complaint_cases/`` whole. With the
+    inputs of the last run its cases are kept and no Spark session starts."""
     run_id = run_id or new_run_id(datetime.now(UTC), "cases")
-    spark = spark or spark_session(settings.spark_master)
     target = settings.zones.clean / CASES_FOLDER
     root = settings.zones.clean_complaints
     if not any(root.glob("event_date=*/source=*/*.parquet")):
         replace_folder(target, None)
         return CaseResult(run_id, 0, 0, 0)
+    inputs = case_inputs(settings, threshold, window_days)
+    record = record_path(settings.zones.runs, CASES_FOLDER)
+    earlier = last_build(record, inputs, [target])
+    if earlier:
+        return CaseResult.kept(earlier)
+    spark = spark or spark_session(settings.spark_master)
     complaints = spark.read.parquet(str(root))
     cases = complaint_cases(complaints, _links(spark, settings), run_id, threshold, window_days,
                             _unmatched(spark, settings))
@@ -298,4 +324,6 @@ def run_complaint_cases(settings: Settings, run_id: str | None = None,
                       F.count_if(F.col("case_size") > 1).alias("joined")).first()
     replace_folder(target, staged)
     assert row is not None
-    return CaseResult(run_id, int(row["n"]), int(row["cases"]), int(row["joined"]))
+    result = CaseResult(run_id, int(row["n"]), int(row["cases"]), int(row["joined"]))
+    remember(record, inputs, result.to_dict())
+    return result

@@ -27,12 +27,15 @@ Each run recomputes every link from the current clean complaints and operational
 replaces ``clean/customer_links/`` whole (idempotent), and writes the outcome counts of each
 source to ``clean/customer_link_counts/``, and the hashed identifiers that name nobody in the
 master to ``clean/unmatched_identifiers/`` (for ``jobs.complaint_cases``: one unknown person's
-complaints). Phone numbers are normalised in Python on the distinct
-numbers only (``phonenumbers`` has no native Spark equivalent); everything else is native.
+complaints). A run whose inputs (clean complaints, operational tables, salt, code) are those of
+the last one keeps its links and counts (``jobs.built_from``). Phone numbers are normalised in
+Python on the distinct numbers only (``phonenumbers`` has no native Spark equivalent); everything
+else is native.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -48,11 +51,14 @@ from pyspark.sql import functions as F
 
 from common.lake import atomic_target, lake_salt, replace_folder
 from common.settings import Settings
+from jobs import parse_sources, standardise
+from jobs.built_from import fingerprint, last_build, record_path, remember
 from jobs.parse_sources import JSON_LINE_PARSERS, parse_web_form
 from jobs.raw_zone import read_json_lines, read_web_forms
 from jobs.runs import new_run_id
 from jobs.spark import spark_session
 from jobs.standardise import EMAIL, PHONE, PHONE_DIGITS
+from schemas import customer_links as link_schema
 from schemas.customer_links import (
     CUSTOMER_LINK,
     CUSTOMER_LINK_COUNTS,
@@ -100,10 +106,17 @@ class LinkResult:
     link_run_id: str
     links: int
     counts: tuple[LinkCounts, ...]
+    skipped: bool = False  # the inputs were those of the last run: its links were kept
 
     def to_dict(self) -> dict[str, object]:
         return {"link_run_id": self.link_run_id, "links": self.links,
-                "counts": [asdict(c) for c in self.counts]}
+                "counts": [asdict(c) for c in self.counts], "skipped": self.skipped}
+
+    @classmethod
+    def kept(cls, summary: dict[str, Any]) -> LinkResult:
+        """The result of the earlier run whose links a run with the same inputs keeps."""
+        return cls(str(summary["link_run_id"]), int(summary["links"]),
+                   tuple(LinkCounts(**c) for c in summary["counts"]), skipped=True)
 
 
 # --- identifiers, normalised
@@ -439,27 +452,47 @@ def _counts(row: dict[str, Any]) -> LinkCounts:
         "complaints", "linked", "ambiguous", "unmatched", "no_identifier", "conflicting")))
 
 
-def _complaints(spark: SparkSession, settings: Settings) -> DataFrame | None:
-    root = settings.zones.clean_complaints
-    if not any(root.glob("event_date=*/source=*/*.parquet")):
-        return None
-    return spark.read.parquet(str(root)).select(
+def _has_complaints(settings: Settings) -> bool:
+    return any(settings.zones.clean_complaints.glob("event_date=*/source=*/*.parquet"))
+
+
+def _complaints(spark: SparkSession, settings: Settings) -> DataFrame:
+    return spark.read.parquet(str(settings.zones.clean_complaints)).select(
         "complaint_id", "source", "customer_id", "case_id", "raw_file", "raw_line")
+
+
+def link_inputs(settings: Settings) -> str:
+    """The fingerprint of what the links are made of (``jobs.built_from``): the clean
+    complaints (whose raw records are immutable), the operational tables read, the salt and
+    the linking code."""
+    clean = settings.zones.clean
+    tables = [clean / t for t in (CUSTOMERS_TABLE, "complaint_management", "chat_sessions",
+                                  "mbpp_events")]
+    return fingerprint(settings.lake,
+                       [settings.zones.clean_complaints, *tables, settings.zones.warehouse_salt],
+                       [sys.modules[__name__], parse_sources, standardise, link_schema])
 
 
 def run_customer_links(settings: Settings, run_id: str | None = None,
                        spark: SparkSession | None = None) -> LinkResult:
     """Recompute every complaint's customer links; replace ``clean/customer_links/`` and
-    ``clean/customer_link_counts/``."""
+    ``clean/customer_link_counts/``. With the inputs of the last run (nothing new in the clean
+    complaints or the operational tables) its links are kept and no Spark session starts."""
     run_id = run_id or new_run_id(datetime.now(UTC))
-    spark = spark or spark_session(settings.spark_master)
-    salt = lake_salt(settings.zones.warehouse_salt)
-    complaints = _complaints(spark, settings)
-    if complaints is None:
+    if not _has_complaints(settings):
         replace_folder(settings.zones.clean / LINKS_FOLDER, None)
         replace_folder(settings.zones.clean / UNMATCHED_FOLDER, None)
         _write_counts(settings, [], run_id)
         return LinkResult(run_id, 0, ())
+    salt = lake_salt(settings.zones.warehouse_salt)
+    inputs = link_inputs(settings)
+    record = record_path(settings.zones.runs, LINKS_FOLDER)
+    outputs = [settings.zones.clean / f for f in (LINKS_FOLDER, UNMATCHED_FOLDER, COUNTS_FOLDER)]
+    earlier = last_build(record, inputs, outputs)
+    if earlier:
+        return LinkResult.kept(earlier)
+    spark = spark or spark_session(settings.spark_master)
+    complaints = _complaints(spark, settings)
     customers, owners, reporters = _operational(spark, settings)
     # Read once: the raw records are re-read and re-parsed, the costliest step of the job.
     with_raw = _with_raw(spark, settings, complaints).persist()
@@ -480,4 +513,5 @@ def run_customer_links(settings: Settings, run_id: str | None = None,
     unconserved = [c.source for c in counts if not c.conserved]
     if unconserved:
         raise RuntimeError(f"customer link outcomes do not add up for {unconserved}")
+    remember(record, inputs, result.to_dict())
     return result

@@ -1,7 +1,8 @@
 """Clean operational tables: each DynamoDB table as it stands, decoded with its types.
 
 Every table in ``schemas.sources.DYNAMODB_TABLES`` becomes ``clean/<table>/`` (Parquet, rebuilt
-whole on each run) from its latest landed full export and every incremental export landed after
+whole when a new export of it has landed; a run with the same exports as its last build keeps it,
+``jobs.built_from``) from its latest landed full export and every incremental export landed after
 it (``ExportToTime`` later than the full export's time), applied in ``ExportToTime`` order:
 
 * a full export's ``{"Item": ...}`` line is an upsert;
@@ -34,6 +35,7 @@ import binascii
 import json
 import logging
 import shutil
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -49,6 +51,7 @@ from pyspark.sql import types as T
 
 from common.lake import INCREMENTAL_EXPORT, LANDED_RECORD, Lake, utc
 from common.settings import Settings
+from jobs.built_from import fingerprint, last_build, record_path, remember
 from jobs.parse_sources import parse_dynamodb_changes
 from jobs.raw_zone import read_json_lines
 from jobs.runs import (
@@ -59,6 +62,7 @@ from jobs.runs import (
     write_run_record,
 )
 from jobs.spark import spark_session
+from schemas import sources as sources_module
 from schemas.sources import CASE_STATE_ATTRIBUTE, DYNAMODB_TABLES
 
 QUARANTINE_RECORD_CHARS = 10_000
@@ -409,17 +413,26 @@ def _write_state_changes(settings: Settings, frames: list[DataFrame],
         union.write.mode("append").partitionBy("source").parquet(str(target))
 
 
+def _chain_fingerprint(settings: Settings, chain: ExportChain) -> str:
+    """The exports a table is built from (their folders: data, manifests, landing record) and
+    the code that builds it."""
+    return fingerprint(settings.lake, [e.export_dir for e in chain.exports],
+                       [sys.modules[__name__], sources_module])
+
+
 def run_operational_tables(settings: Settings, run_id: str | None = None,
                            spark: SparkSession | None = None,
                            tables: Sequence[str] = tuple(DYNAMODB_TABLES)) -> TransformResult:
     """Rebuild ``clean/<table>/`` from each table's latest full export and the incremental
-    exports after it; quarantine what is unusable; write the case state changes."""
+    exports after it; quarantine what is unusable; write the case state changes. A table whose
+    exports (and building code) are those of its last build is kept as it is (``skipped``), and
+    with no table to build no Spark session starts."""
     started_at = datetime.now(UTC)
     run_id = run_id or new_run_id(started_at)
-    spark = spark or spark_session(settings.spark_master)
     counts: list[SourceCounts] = []
     state_changes: list[DataFrame] = []
     persisted: list[DataFrame] = []
+    built: list[tuple[str, str]] = []
     try:
         for logical in tables:
             table = DYNAMODB_TABLES[logical]
@@ -428,9 +441,15 @@ def run_operational_tables(settings: Settings, run_id: str | None = None,
             if chain is None:
                 counts.append(SourceCounts(source, 0, 0, 0, 0, 0))
                 continue
+            inputs = _chain_fingerprint(settings, chain)
+            if last_build(record_path(settings.zones.runs, f"dynamodb-{logical}"), inputs,
+                          [settings.zones.clean_table(logical)]) is not None:
+                counts.append(SourceCounts(source, 0, 0, 0, 0, 0, mode="skipped"))
+                continue
             for start, end in chain.gaps():
                 _LOG.warning("%s: no incremental export covers %s to %s; changes made then are "
                              "missing until the next full export", logical, start, end)
+            spark = spark or spark_session(settings.spark_master)
             key = [table.partition_key] + ([table.sort_key] if table.sort_key else [])
             decoded = decode_items(read_export_lines(spark, settings.lake, chain), logical,
                                    table.attributes, key).persist()
@@ -441,10 +460,14 @@ def run_operational_tables(settings: Settings, run_id: str | None = None,
             counts.append(SourceCounts(source, len(chain.data_files), tally.records_in,
                                        tally.clean, tally.quarantined, tally.superseded,
                                        deletes=tally.deletes))
-        _write_state_changes(settings, state_changes, tables)
+            built.append((logical, inputs))
+        _write_state_changes(settings, state_changes, [t for t, _ in built])
     finally:
         for frame in persisted:
             frame.unpersist()
+    for logical, inputs in built:
+        remember(record_path(settings.zones.runs, f"dynamodb-{logical}"), inputs,
+                 {"run_id": run_id})
     result = TransformResult(run_id, "-", started_at, tuple(counts))
     write_run_record(settings, result, "operational")
     raise_unless_conserved(result)

@@ -64,6 +64,11 @@ WHERE run_id = (SELECT run_id FROM runs WHERE source IN ({sources})
 ORDER BY source""".format(sources=", ".join(f"'{s}'" for s in BATCH_COMPLAINT_SOURCES))
 
 
+NEWEST_OPERATIONAL_SQL = """SELECT source, mode FROM runs
+WHERE run_id = (SELECT run_id FROM runs WHERE source LIKE 'dynamodb:%'
+                ORDER BY started_at DESC LIMIT 1)"""
+
+
 @dataclass(frozen=True)
 class Snapshot:
     state: str
@@ -73,6 +78,8 @@ class Snapshot:
     newest_run: list[dict[str, Any]]
     quarantine_count: int
     quality_reports: list[str]
+    operational_modes: dict[str, str]  # the newest operational run: table -> mode
+    link_runs: list[str]  # the runs that made the customer links in the lake
 
 
 @dataclass(frozen=True)
@@ -104,7 +111,7 @@ def run_and_snapshot(settings: Settings, airflow_home: Path, name: str) -> Snaps
     log = airflow_home / "dag-runs" / f"{name}.log"
     state = run_dag(settings, DAG_ID, RUN_DATE, airflow_home, log_file=log)
     if state != "success":
-        return Snapshot(state, log, [], raw_tree(settings), [], 0, [])
+        return Snapshot(state, log, [], raw_tree(settings), [], 0, [], {}, [])
     result = run_query(settings, ROWS_SQL)
     quality = settings.zones.alerts / "quality"
     return Snapshot(
@@ -115,6 +122,9 @@ def run_and_snapshot(settings: Settings, airflow_home: Path, name: str) -> Snaps
         newest_run=query(settings, NEWEST_RUN_SQL),
         quarantine_count=query(settings, "SELECT count(*) AS n FROM quarantine")[0]["n"],
         quality_reports=sorted(p.name for p in quality.glob("*.json")) if quality.is_dir() else [],
+        operational_modes={r["source"]: r["mode"] for r in query(settings, NEWEST_OPERATIONAL_SQL)},
+        link_runs=[r["link_run_id"] for r in query(
+            settings, "SELECT DISTINCT link_run_id FROM customer_links ORDER BY 1")],
     )
 
 
@@ -339,3 +349,13 @@ def test_rerun_reads_nothing_and_records_that(pipeline: Pipeline) -> None:
     assert all(r["raw_files"] == r["records_in"] == 0 for r in second), second
     assert all(r["counts_conserved"] for r in second)
     assert pipeline.second.quarantine_count == pipeline.first.quarantine_count > 0
+
+
+def test_rerun_keeps_the_operational_tables_and_links_it_would_rebuild_the_same(
+        pipeline: Pipeline) -> None:
+    """Nothing new landed: no operational table is decoded again, no link made again."""
+    first, second = pipeline.first, pipeline.second
+    assert set(first.operational_modes.values()) == {"full"}
+    assert second.operational_modes == dict.fromkeys(first.operational_modes, "skipped")
+    assert len(first.link_runs) == 1
+    assert second.link_runs == first.link_runs

@@ -97,9 +97,19 @@ def test_same_person_across_channels_is_one_case_and_twins_are_not(spark: Any,
     assert cases["c13"]["evidence"] == ["same_identifier"]
     assert (result.complaints, result.cases, result.joined) == (13, 9, 7)
 
-    again = run_complaint_cases(settings, run_id="run-2", spark=spark)
+    # Same inputs: the cases of run-1 are kept, untouched.
+    files = {p: p.stat().st_mtime_ns for p in (settings.zones.clean / CASES_FOLDER).rglob("*")}
+    kept = run_complaint_cases(settings, run_id="run-2", spark=spark)
+    assert (kept.skipped, kept.case_run_id, kept.cases) == (True, "run-1", 9)
+    assert {p: p.stat().st_mtime_ns
+            for p in (settings.zones.clean / CASES_FOLDER).rglob("*")} == files
+    # New links (the same ones written again): the cases are made again, with the same result.
+    spark.createDataFrame(LINKS, "complaint_id string, customer_id string, conflicting boolean") \
+        .selectExpr("*", "'sms' AS source").write.mode("overwrite").partitionBy("source") \
+        .parquet(str(settings.zones.clean / "customer_links"))
+    again = run_complaint_cases(settings, run_id="run-3", spark=spark)
     rerun = _cases(spark, settings)
-    assert (again.complaints, again.cases, again.joined) == (13, 9, 7)
+    assert (again.skipped, again.complaints, again.cases, again.joined) == (False, 13, 9, 7)
     assert {k: {**v, "case_run_id": None} for k, v in rerun.items()} == \
         {k: {**v, "case_run_id": None} for k, v in cases.items()}
 

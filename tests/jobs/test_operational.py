@@ -143,3 +143,19 @@ def test_run_operational_tables_uses_the_latest_export_and_conserves_counts(
     quarantined = pq.read_table(settings.zones.quarantine_records).to_pylist()
     assert [(q["reason"], q["raw_line"]) for q in quarantined] == [("malformed JSON", 3)]
     assert list((settings.zones.runs).glob("r1__operational.parquet"))
+
+    # The same exports again: each table is kept as it is, and the run says so.
+    built = {p: p.stat().st_mtime_ns for p in settings.zones.clean.rglob("*.parquet")}
+    rerun = run_operational_tables(settings, run_id="r2", spark=spark,
+                                   tables=("service_bot_service_levels", "chat_reviews"))
+    assert [(c.source, c.mode, c.records_in) for c in rerun.counts] == [
+        ("dynamodb:service_bot_service_levels", "skipped", 0), ("dynamodb:chat_reviews", "full", 0)]
+    assert {p: p.stat().st_mtime_ns for p in settings.zones.clean.rglob("*.parquet")} == built
+    # A newer export of the table: it is built again.
+    _land_export(settings.lake, "service_bot_service_levels", "09", [level("gold", "9")],
+                 "2026-11-06T09:00:00+00:00")
+    newer = run_operational_tables(settings, run_id="r3", spark=spark,
+                                   tables=("service_bot_service_levels",))
+    assert [(c.mode, c.records_in, c.clean) for c in newer.counts] == [("full", 1, 1)]
+    assert [r["level"] for r in pq.read_table(
+        settings.zones.clean / "service_bot_service_levels").to_pylist()] == ["gold"]

@@ -8,6 +8,7 @@ import base64
 import gzip
 import hashlib
 import json
+import shutil
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -190,9 +191,13 @@ def test_full_then_incremental_exports_give_the_tables_state(aws: Settings, spar
     ]
     assert _state_changes(settings) == expected_changes
 
-    # The same exports applied again (and landed again: skipped) give the same result.
+    # The same exports landed again (skipped): the table is kept as it is (a run with nothing
+    # new decodes nothing), and applying them again from scratch gives the same result.
     _land(settings)
-    again = run_operational_tables(settings, run_id="r2", spark=spark, tables=(TABLE,))
+    kept = run_operational_tables(settings, run_id="r2", spark=spark, tables=(TABLE,))
+    assert [(c.mode, c.records_in) for c in kept.counts] == [("skipped", 0)]
+    shutil.rmtree(settings.zones.runs / "built_from")
+    again = run_operational_tables(settings, run_id="r3", spark=spark, tables=(TABLE,))
     assert _table(settings) == expected_table
     assert _state_changes(settings) == expected_changes
     assert [(c.records_in, c.clean, c.quarantined, c.duplicates, c.deletes)
