@@ -138,6 +138,13 @@ class Rules:
     categories: tuple[Category, ...]
     urgent: tuple[str, ...]
     opening: Opening | None = None  # None: every cue counts the same wherever it stands
+    # Where a text without any cue goes (None: default_category). A taxonomy whose catch-all is a
+    # real family that complaints rarely belong to sends such texts to its most common family.
+    no_cue_category: str | None = None
+
+    @property
+    def without_cue(self) -> str:
+        return self.no_cue_category or self.default_category
 
     @property
     def category_names(self) -> tuple[str, ...]:
@@ -223,6 +230,14 @@ def _opening(raw: Any) -> Opening | None:
     return Opening(characters, float(weight))
 
 
+def _no_cue_category(doc: dict[str, Any], categories: tuple[Category, ...]) -> str | None:
+    name = doc.get("no_cue_category")
+    names = [c.name for c in categories] + [doc["default_category"]]
+    if name is not None and name not in names:
+        raise RulesError(f"no_cue_category {name!r} is not one of {tuple(names)}")
+    return name
+
+
 def parse_rules(doc: Any, allowed_categories: tuple[str, ...] = TAXONOMY_CATEGORIES) -> Rules:
     if not isinstance(doc, dict):
         raise RulesError("rules file must be a mapping")
@@ -242,6 +257,7 @@ def parse_rules(doc: Any, allowed_categories: tuple[str, ...] = TAXONOMY_CATEGOR
         categories=categories,
         urgent=_patterns((doc.get("urgent") or {}).get("patterns"), "urgent"),
         opening=_opening(doc.get("opening")),
+        no_cue_category=_no_cue_category(doc, categories),
     )
 
 
@@ -544,7 +560,7 @@ def _steps(rules: Rules) -> list[list[Column]]:
          F.aggregate(scores, F.lit(0.0), lambda acc, s: acc + s["score"]),
          F.array_max(F.filter(cues, lambda c: (c["category"] == F.array_max(scores)["name"])
                               & (c["weight"] > 0)))],
-        [F.when(matched, best["name"]).otherwise(F.lit(rules.default_category)),
+        [F.when(matched, best["name"]).otherwise(F.lit(rules.without_cue)),
          F.when(matched, winner["sub"]).otherwise(F.lit(rules.default_subcategory)),
          F.when(matched, winner["severity"]).otherwise(F.lit(rules.default_severity)),
          F.when(matched, winner["rule_id"]),
