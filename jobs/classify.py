@@ -573,9 +573,11 @@ def with_classification(frame: DataFrame, text: Column, rules: Rules) -> DataFra
 
     One regex scan finds every cue (``cue_regex``); each cue is attributed to its subcategory on
     its own short text; a category's score is the sum of its cues' weights (negated cues weigh
-    0); the highest score wins, equal scores go to the higher priority (then the first listed).
+    0; with an ``opening``, a cue in the text's first characters weighs its weight times more);
+    the highest score wins, equal scores go to the higher priority (then the first listed).
     Within the winner, the heaviest cue decides subcategory and rule. The score is the winner's
-    share of all cue weight (1.0: every cue agrees; 0.0: no cue, the default category).
+    share of all cue weight (1.0: every cue agrees; 0.0: no cue, the default category or the
+    ``no_cue_category``).
     Each step is its own projection, so Spark computes the cues once, not once per use; the
     steps are built once per session and rules (``built_once``).
     """
