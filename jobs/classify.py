@@ -120,6 +120,15 @@ class Category:
 
 
 @dataclass(frozen=True)
+class Opening:
+    """The first words of a long narrative usually name what it is about ("My mortgage servicer
+    ..."), while the rest tells the story and mentions other products on the way: a cue within
+    the first ``characters`` (cut at a word's end) counts ``weight`` times."""
+    characters: int
+    weight: float
+
+
+@dataclass(frozen=True)
 class Rules:
     taxonomy: str
     version: str
@@ -128,6 +137,14 @@ class Rules:
     default_severity: str
     categories: tuple[Category, ...]
     urgent: tuple[str, ...]
+    opening: Opening | None = None  # None: every cue counts the same wherever it stands
+    # Where a text without any cue goes (None: default_category). A taxonomy whose catch-all is a
+    # real family that complaints rarely belong to sends such texts to its most common family.
+    no_cue_category: str | None = None
+
+    @property
+    def without_cue(self) -> str:
+        return self.no_cue_category or self.default_category
 
     @property
     def category_names(self) -> tuple[str, ...]:
@@ -201,6 +218,26 @@ def _categories(doc: dict[str, Any], allowed_categories: tuple[str, ...]) -> tup
     return categories
 
 
+def _opening(raw: Any) -> Opening | None:
+    if raw is None:
+        return None
+    characters = raw.get("characters") if isinstance(raw, dict) else None
+    weight = raw.get("weight") if isinstance(raw, dict) else None
+    if not isinstance(characters, int) or isinstance(characters, bool) or characters <= 0:
+        raise RulesError(f"opening: characters {characters!r} must be a positive integer")
+    if not isinstance(weight, int | float) or isinstance(weight, bool) or weight < 1:
+        raise RulesError(f"opening: weight {weight!r} must be a number of at least 1")
+    return Opening(characters, float(weight))
+
+
+def _no_cue_category(doc: dict[str, Any], categories: tuple[Category, ...]) -> str | None:
+    name = doc.get("no_cue_category")
+    names = [c.name for c in categories] + [doc["default_category"]]
+    if name is not None and name not in names:
+        raise RulesError(f"no_cue_category {name!r} is not one of {tuple(names)}")
+    return name
+
+
 def parse_rules(doc: Any, allowed_categories: tuple[str, ...] = TAXONOMY_CATEGORIES) -> Rules:
     if not isinstance(doc, dict):
         raise RulesError("rules file must be a mapping")
@@ -219,6 +256,8 @@ def parse_rules(doc: Any, allowed_categories: tuple[str, ...] = TAXONOMY_CATEGOR
         default_severity=default_severity,
         categories=categories,
         urgent=_patterns((doc.get("urgent") or {}).get("patterns"), "urgent"),
+        opening=_opening(doc.get("opening")),
+        no_cue_category=_no_cue_category(doc, categories),
     )
 
 
@@ -453,7 +492,8 @@ def _literals(values: list[Any]) -> Column:
 
 
 def _cue_of(found: Column, rules: Rules) -> Column:
-    """The rule behind a cue (from ``_found``) and its subcategory's weight (0 when negated)."""
+    """The rule behind a cue (from ``_found``) and its subcategory's weight (0 when negated),
+    times the cue's boost (see ``_found``)."""
     listed = rules_of(rules)
     subs = {(c.name, s.name): s for c in rules.categories for s in c.subcategories}
     index = found["index"]
@@ -461,7 +501,7 @@ def _cue_of(found: Column, rules: Rules) -> Column:
     def pick(values: list[Any]) -> Column:
         return F.element_at(_literals(values), index)
 
-    weight = pick([subs[(r.category, r.subcategory)].weight for r in listed])
+    weight = pick([subs[(r.category, r.subcategory)].weight for r in listed]) * found["boost"]
     return F.struct(
         F.when(found["negated"], F.lit(0.0)).otherwise(weight).alias("weight"),
         (-index).alias("order"),  # the first listed wins among equal weights
@@ -482,19 +522,35 @@ _TEMP = ("_classify_text", "_found", "_cues", "_scores", "_best", "_total", "_wi
 _OUTPUT = ("category", "subcategory", "rule_severity", "rule_id", "classification_score")
 
 
-def _steps(rules: Rules) -> list[list[Column]]:
-    """The projections after the text's (each reads the columns before it, by name)."""
-    text, found, cues, scores, best, total, winner = (F.col(c) for c in _TEMP)
+def _cues_in(text: Column, rules: Rules, boost: float) -> Column:
+    """Every cue of ``text`` as (index of its rule, negated, boost): one regex scan."""
     regex = F.lit(cue_regex(rules))
     alternatives = [r.regex for r in rules_of(rules)]
     negations_and_parts = F.arrays_zip(F.regexp_extract_all(text, regex, 1).alias("negation"),
                                        F.regexp_extract_all(text, regex, 2).alias("part"))
+    return F.transform(negations_and_parts, lambda cue: F.struct(
+        _rule_index(cue["part"], alternatives).cast("int").alias("index"),
+        (cue["negation"] != F.lit("")).alias("negated"),
+        F.lit(boost).alias("boost")))
+
+
+def _found(text: Column, rules: Rules) -> Column:
+    """The cues of the text; with an ``opening``, the cues of its first characters (cut at a
+    word's end) once more, weighing the rest of the opening's weight: a second, short scan."""
+    found = _cues_in(text, rules, 1.0)
+    if rules.opening is None:
+        return found
+    opening = F.regexp_extract(text, f"^[\\s\\S]{{0,{rules.opening.characters}}}(?![A-Za-z])", 0)
+    return F.concat(found, _cues_in(opening, rules, rules.opening.weight - 1.0))
+
+
+def _steps(rules: Rules) -> list[list[Column]]:
+    """The projections after the text's (each reads the columns before it, by name)."""
+    text, found, cues, scores, best, total, winner = (F.col(c) for c in _TEMP)
     listed = {c.name: i for i, c in enumerate(rules.categories)}
     matched = best["score"] > 0
     return [
-        [F.transform(negations_and_parts, lambda cue: F.struct(
-            _rule_index(cue["part"], alternatives).cast("int").alias("index"),
-            (cue["negation"] != F.lit("")).alias("negated")))],
+        [_found(text, rules)],
         [F.transform(found, lambda f: _cue_of(f, rules))],
         [F.array(*[F.struct(_category_score(cues, c.name).alias("score"),
                             F.lit(c.priority).alias("priority"),
@@ -504,7 +560,7 @@ def _steps(rules: Rules) -> list[list[Column]]:
          F.aggregate(scores, F.lit(0.0), lambda acc, s: acc + s["score"]),
          F.array_max(F.filter(cues, lambda c: (c["category"] == F.array_max(scores)["name"])
                               & (c["weight"] > 0)))],
-        [F.when(matched, best["name"]).otherwise(F.lit(rules.default_category)),
+        [F.when(matched, best["name"]).otherwise(F.lit(rules.without_cue)),
          F.when(matched, winner["sub"]).otherwise(F.lit(rules.default_subcategory)),
          F.when(matched, winner["severity"]).otherwise(F.lit(rules.default_severity)),
          F.when(matched, winner["rule_id"]),
@@ -517,9 +573,11 @@ def with_classification(frame: DataFrame, text: Column, rules: Rules) -> DataFra
 
     One regex scan finds every cue (``cue_regex``); each cue is attributed to its subcategory on
     its own short text; a category's score is the sum of its cues' weights (negated cues weigh
-    0); the highest score wins, equal scores go to the higher priority (then the first listed).
+    0; with an ``opening``, a cue in the text's first characters weighs its weight times more);
+    the highest score wins, equal scores go to the higher priority (then the first listed).
     Within the winner, the heaviest cue decides subcategory and rule. The score is the winner's
-    share of all cue weight (1.0: every cue agrees; 0.0: no cue, the default category).
+    share of all cue weight (1.0: every cue agrees; 0.0: no cue, the default category or the
+    ``no_cue_category``).
     Each step is its own projection, so Spark computes the cues once, not once per use; the
     steps are built once per session and rules (``built_once``).
     """

@@ -14,6 +14,7 @@ from pyspark.sql import functions as F
 from common.settings import DEFAULT_RULES
 from jobs.classify import (
     TAXONOMY_CATEGORIES,
+    Opening,
     Rules,
     RulesError,
     classify_complaints,
@@ -107,6 +108,18 @@ BROKEN_RULES = {
     "default category with rules": (
         _set(("default_category",), "network"),
         r"^default_category 'network' must be a taxonomy category without rules$",
+    ),
+    "opening without characters": (
+        _set(("opening",), {"characters": 0, "weight": 3}),
+        r"^opening: characters 0 must be a positive integer$",
+    ),
+    "opening that weighs less": (
+        _set(("opening",), {"characters": 100, "weight": 0.5}),
+        r"^opening: weight 0.5 must be a number of at least 1$",
+    ),
+    "unknown no-cue category": (
+        _set(("no_cue_category",), "tv"),
+        r"^no_cue_category 'tv' is not one of \('privacy_fraud', ",
     ),
     "no version": (lambda d: d.pop("version"), r"^rules file has no 'version'$"),
     "categories not a list": (_set(("categories",), None), r"^'categories' must be a list$"),
@@ -326,6 +339,20 @@ def test_negation_priority_rule_id_and_score(spark: Any) -> None:
     prioritised = _tiny_rules(categories=categories)
     assert _classified(spark, prioritised, ["slow internet and a late fee"]) == [
         ("network", "slow", "network.slow.1", 0.5)]
+
+
+def test_an_opening_cue_counts_more_and_a_text_without_cue_can_go_elsewhere(spark: Any) -> None:
+    texts = ["slow since monday, and then the fee, the fee and the bill", "nothing to see"]
+    assert _classified(spark, _tiny_rules(), texts) == [  # 2.5 billing against 1 network
+        ("billing", "fees", "billing.fees.1", 0.714), ("other", "unspecified", None, 0.0)]
+    opening = _tiny_rules(opening={"characters": 12, "weight": 3}, no_cue_category="billing")
+    # "slow" stands in the first 12 characters (cut at a word's end): 3 network against 2.5.
+    assert _classified(spark, opening, texts) == [
+        ("network", "slow", "network.slow.1", 0.545), ("billing", "unspecified", None, 0.0)]
+    assert opening.opening == Opening(12, 3.0) and opening.without_cue == "billing"
+    # The opening ends where a word ends: a word the cut would split is not in it.
+    cut = _tiny_rules(opening={"characters": 3, "weight": 3})
+    assert _classified(spark, cut, texts[:1])[0][0] == "billing"
 
 
 @pytest.mark.parametrize(("regex", "first"), [

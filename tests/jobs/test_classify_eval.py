@@ -101,6 +101,9 @@ def test_cfpb_rules_on_the_cfpb_sample(spark: Any, tmp_path: Path) -> None:
     labels = tmp_path / "cfpb.csv"
     write_labels(rows, labels)
     result = classify_eval(spark, load_rules(CFPB_RULES), labels, "test")
-    # Measured 0.537 macro-F1 and 0.728 accuracy on the test split.
+    # Measured 0.695 macro-F1 and 0.756 accuracy on the test split (0.537 / 0.728 with rules
+    # 2026.12.2, before the opening and the no-cue category).
     assert result.n > 300
-    assert result.macro_f1 >= 0.50 and result.accuracy >= 0.68
+    assert result.macro_f1 >= 0.68 and result.accuracy >= 0.74
+    # No narrative of the sample is labelled `other`: none is predicted `other` either.
+    assert result.predicted_share["other"] == 0
