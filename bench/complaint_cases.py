@@ -25,13 +25,11 @@ import tempfile
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 
+from bench.customer_links import SEED, START
 from common.settings import Settings
 
-START = date(2026, 10, 5)
-SEED = 7
 SWEEP = (0.3, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7, 0.8, 0.9, 1.0)
 
 

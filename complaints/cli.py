@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
+from common.lake import Lake
 from common.settings import REPO_ROOT, Settings
 from complaints.arguments import (
     HelpFormatter,
@@ -264,14 +265,24 @@ def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
     return 1 if report.critical else 0
 
 
+def require_clean_complaints(zones: Lake, what: str) -> None:
+    """A one-line error when there is nothing clean yet to work on."""
+    if not any(zones.clean_complaints.glob("event_date=*/source=*/*.parquet")):
+        raise CliError(f"{what}: no clean complaints under {zones.clean_complaints}; "
+                       "run `complaints transform` first")
+
+
+def kept_note(skipped: bool, run_id: str) -> str:
+    """How an output kept from an earlier run (same inputs, ``jobs.built_from``) is announced."""
+    return f"kept from {run_id} (inputs unchanged): " if skipped else ""
+
+
 def cmd_link_customers(settings: Settings, args: argparse.Namespace) -> int:
     from jobs.customer_links import CUSTOMERS_TABLE, run_customer_links
 
     require_lake(settings)
     zones = settings.zones
-    if not any(zones.clean_complaints.glob("event_date=*/source=*/*.parquet")):
-        raise CliError(f"nothing to link: no clean complaints under {zones.clean_complaints}; "
-                       "run `complaints transform` first")
+    require_clean_complaints(zones, "nothing to link")
     if not any((zones.clean / CUSTOMERS_TABLE).glob("*.parquet")):
         raise CliError(f"no customer master: {zones.clean / CUSTOMERS_TABLE} is empty; land "
                        f"the {CUSTOMERS_TABLE} table and transform it first (`complaints land "
@@ -279,8 +290,9 @@ def cmd_link_customers(settings: Settings, args: argparse.Namespace) -> int:
     require_writable(zones.clean)
     with timed("link-customers", "clean complaints against the customer master") as step:
         result = run_customer_links(settings)
-        step.outcome = f"{result.links} links; linked / complaints: " + ", ".join(
-            f"{c.source} {c.linked}/{c.complaints}" for c in result.counts)
+        step.outcome = kept_note(result.skipped, result.link_run_id) + \
+            f"{result.links} links; linked / complaints: " + ", ".join(
+                f"{c.source} {c.linked}/{c.complaints}" for c in result.counts)
     print(json.dumps(result.to_dict(), indent=2))
     return 0
 
@@ -290,17 +302,16 @@ def cmd_cases(settings: Settings, args: argparse.Namespace) -> int:
 
     require_lake(settings)
     zones = settings.zones
-    if not any(zones.clean_complaints.glob("event_date=*/source=*/*.parquet")):
-        raise CliError(f"no cases to make: no clean complaints under {zones.clean_complaints}; "
-                       "run `complaints transform` first")
+    require_clean_complaints(zones, "no cases to make")
     if not any((zones.clean / LINKS_FOLDER).glob("source=*/*.parquet")):
         print(f"note: no customer links under {zones.clean / LINKS_FOLDER}: only complaints "
               "with the same customer id join (run `complaints link-customers` first)")
     require_writable(zones.clean)
     with timed("cases", "the same complaint across channels, one case") as step:
         result = run_complaint_cases(settings)
-        step.outcome = (f"{result.cases} cases of {result.complaints} complaints; "
-                        f"{result.joined} complaints joined to others")
+        step.outcome = kept_note(result.skipped, result.case_run_id) + (
+            f"{result.cases} cases of {result.complaints} complaints; "
+            f"{result.joined} complaints joined to others")
     print(json.dumps(result.to_dict(), indent=2))
     return 0
 

@@ -210,18 +210,18 @@ def link_customers() -> dict[str, object]:
     """Link the clean complaints to the customers of the master (``jobs.customer_links``): each
     link with its evidence and confidence; ambiguous and unmatched complaints counted. Then, in
     the same Spark session (one JVM start less per run), join each person's copies of one
-    complaint across channels into one case (``jobs.complaint_cases``), which needs the links."""
+    complaint across channels into one case (``jobs.complaint_cases``), which needs the links.
+    Either keeps its last output when its inputs have not changed (``jobs.built_from``); a Spark
+    session starts only for what is rebuilt."""
     from jobs.complaint_cases import run_complaint_cases
     from jobs.customer_links import run_customer_links
-    from jobs.spark import spark_session
 
     settings = Settings.from_env()
     run_id = str(get_current_context()["run_id"])
-    spark = spark_session(settings.spark_master)
-    result = run_customer_links(settings, run_id=run_id, spark=spark)
+    result = run_customer_links(settings, run_id=run_id)
     for counts in result.counts:
         print(counts)
-    cases = run_complaint_cases(settings, run_id=run_id, spark=spark)
+    cases = run_complaint_cases(settings, run_id=run_id)
     print(cases)
     return {**result.to_dict(), "cases": cases.to_dict()}
 

@@ -65,8 +65,8 @@ ORDER BY source""".format(sources=", ".join(f"'{s}'" for s in BATCH_COMPLAINT_SO
 
 
 NEWEST_OPERATIONAL_SQL = """SELECT source, mode FROM runs
-WHERE run_id = (SELECT run_id FROM runs WHERE source LIKE 'dynamodb:%'
-                ORDER BY started_at DESC LIMIT 1)"""
+WHERE source LIKE 'dynamodb:%' AND started_at = (
+    SELECT max(started_at) FROM runs WHERE source LIKE 'dynamodb:%')"""
 
 
 @dataclass(frozen=True)
