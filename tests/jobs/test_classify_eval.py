@@ -92,12 +92,12 @@ def test_added_telecom_labels_leave_the_held_out_split_as_it_was() -> None:
 
 def test_telecom_rules_on_the_held_out_hand_labels(spark: Any) -> None:
     result = classify_eval(spark, load_rules(DEFAULT_RULES), TELECOM_LABELS, "test")
-    # Measured 0.811 macro-F1, 0.828 accuracy on the test split with rules 2026.12.3 (0.736 /
+    # Measured 0.821 macro-F1, 0.836 accuracy on the test split with rules 2026.12.3 (0.736 /
     # 0.761 with 2026.12.2, 0.623 / 0.657 before the engine).
     assert result.n > 100
-    assert result.macro_f1 >= 0.80 and result.accuracy >= 0.81
+    assert result.macro_f1 >= 0.81 and result.accuracy >= 0.82
     # The default category no longer swallows half the texts, and takes about its labelled share
-    # (measured 17.9% predicted, 20.9% labelled).
+    # (measured 18.7% predicted, 20.9% labelled).
     assert result.predicted_share["other"] <= 0.30
     assert abs(result.predicted_share["other"] - result.true_share["other"]) <= 0.05
 
