@@ -188,7 +188,7 @@ def measure(root: Path, surges: tuple[PlantedSurge, ...], seed: int,
     return scores
 
 
-SWEPT_SCORES = (4.5, 4.0, 3.5)
+SWEPT_SCORES = (4.5, 4.25, 4.0, 3.5)
 
 
 def threshold_sweep(root: Path, surges: tuple[PlantedSurge, ...], seed: int) -> list[str]:
