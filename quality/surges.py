@@ -104,7 +104,10 @@ class SurgeHour:
     observed: int
     expected: float
     score: float
-    began: datetime | None = None  # flagged through its three-hour window: where that began
+    began: datetime | None = None  # flagged through a longer window: where that began
+    # the hours from ``began`` up to this one (hour, observed, expected), so that an alert's
+    # counts are those of every hour of its window
+    earlier: tuple[tuple[datetime, int, float], ...] = ()
 
     @property
     def start(self) -> datetime:
@@ -288,6 +291,10 @@ SELECT category, region, source, hour, n, expected,
            AS score_1h_before,
        {poisson_z_sql("lag(n, 2) OVER series_hours", "lag(expected, 2) OVER series_hours")}
            AS score_2h_before,
+       lag(n, 1) OVER series_hours AS n_1h_before,
+       lag(expected, 1) OVER series_hours AS expected_1h_before,
+       lag(n, 2) OVER series_hours AS n_2h_before,
+       lag(expected, 2) OVER series_hours AS expected_2h_before,
        days_before
 FROM scored
 WINDOW series_hours AS (PARTITION BY category, region, source ORDER BY hour)
@@ -318,7 +325,8 @@ SELECT category, region, source, hour, n, expected, greatest(score, score2, scor
             WHEN in_three AND score_1h_before >= 1 AND score_2h_before >= 1
                 THEN hour - INTERVAL 2 HOUR
             WHEN score_1h_before >= 1 THEN hour - INTERVAL 1 HOUR
-            ELSE hour END AS began
+            ELSE hour END AS began,
+       n_1h_before, expected_1h_before, n_2h_before, expected_2h_before
 FROM scores
 WHERE alone OR in_two OR in_three
 ORDER BY category, region, source, hour
@@ -328,8 +336,15 @@ ORDER BY category, region, source, hour
 def find_surge_hours(conn: duckdb.DuckDBPyConnection, lake: Lake, window: Window,
                      options: SurgeOptions) -> list[SurgeHour]:
     rows = conn.execute(surge_hours_sql(lake, window, options)).fetchall()
-    return [SurgeHour(r[0], r[1], r[2], utc(r[3]), int(r[4]), float(r[5]), float(r[6]),
-                      utc(r[7])) for r in rows]
+    return [surge_hour(r) for r in rows]
+
+
+def surge_hour(row: Sequence[Any]) -> SurgeHour:
+    """One row of ``surge_hours_sql`` (with the hours between where it began and itself)."""
+    hour, began = utc(row[3]), utc(row[7])
+    before = ((hour - 2 * HOUR, row[10], row[11]), (hour - HOUR, row[8], row[9]))
+    return SurgeHour(row[0], row[1], row[2], hour, int(row[4]), float(row[5]), float(row[6]),
+                     began, tuple((h, int(n), float(e)) for h, n, e in before if h >= began))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -356,6 +371,15 @@ class Episode:
 
     def end(self, window: Window) -> datetime:
         return min(self.hours[-1].hour + HOUR, window.end)
+
+    def counts(self) -> tuple[int, float]:
+        """Observed and expected complaints over every hour of the surge: its surge hours and the
+        hours before them that the windows which flagged them began with."""
+        hours = {h.hour: (h.observed, h.expected) for h in self.hours}
+        for h in self.hours:
+            for moment, observed, expected in h.earlier:
+                hours.setdefault(moment, (observed, expected))
+        return sum(o for o, _ in hours.values()), sum(e for _, e in hours.values())
 
 
 def group_episodes(hours: Iterable[SurgeHour], max_gap_hours: int) -> list[Episode]:
@@ -402,13 +426,13 @@ def episode_alert(episode: Episode, window: Window, options: SurgeOptions,
     start, same first sighting)."""
     before = next((a for a in existing if _continues(a, episode, options)), None)
     start = utc(before.window_start) if before else episode.start
+    observed, expected = episode.counts()
     return Alert(
         alert_id=before.alert_id if before else alert_id(
             "surge", episode.category, episode.region, episode.source, episode.start),
         kind="surge", category=episode.category, region=episode.region, source=episode.source,
         window_start=min(start, episode.start), window_end=episode.end(window),
-        observed=sum(h.observed for h in episode.hours),
-        expected=sum(h.expected for h in episode.hours),
+        observed=observed, expected=expected,
         score=max(h.score for h in episode.hours),
         first_seen=utc(before.first_seen) if before else window.as_of,
         last_seen=window.as_of, status=_status(episode, window, options),
