@@ -297,8 +297,8 @@ def surges_section(count: int = 30, seed: int = 21, stream_surges: int = 12,
             lines.append(f"- {s.path}: {parts}")
     lines += ["", "### The threshold: recall against false alerts (batch path)", "",
               "A planted surge the default threshold misses is one whose strongest hour, "
-              "two- or three-hour window stays below it (a 2x or 3x surge of two or three hours "
-              "in the morning ramp: about 3.3-3.9 on the likelihood-ratio score). A lower "
+              "two- or three-hour window stays below it (2x surges of quiet hours, a 3x surge of "
+              "two hours at 8:00: their best windows score about 1 to 4). A lower "
               "threshold finds it, and raises alerts on the "
               "quiet history too:", "", *sweep]
     if big:
