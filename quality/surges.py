@@ -23,8 +23,9 @@ elapsed part, so the streaming path sees a surge within its first micro-batch.
 
 The score of ``observed`` complaints against ``expected`` is the signed root of the Poisson
 likelihood-ratio statistic, ``sign(o - e) sqrt(2 (o ln(o / e) - (o - e)))``. It reads as a
-z-score: within about 0.15 of the normal quantile of the exact Poisson tail P(X >= o), for small
-counts as well as large (a score of 4: a count seen once in 31,500 hours). The Anscombe z-score
+z-score: within about 0.15 of the normal quantile of the exact Poisson tail P(X >= o), from a
+handful of complaints against one or two expected up to hundreds (a score of 4: a count that
+quiet data reaches once in 31,500 hours). The Anscombe z-score
 used before, ``2 (sqrt(o + 3/8) - sqrt(e + 3/8))``, fell 0.2-0.4 short of it at the 5 to 30
 complaints of a small surge, so a small surge needed a larger rise than a big one to be seen.
 
