@@ -174,6 +174,9 @@ def main() -> int:
     parser.add_argument("--warehouse-repeats", type=int, default=7,
                         help="warehouse: runs of each query (p50, p95 over them)")
     parser.add_argument("--surge-count", type=int, default=30, help="surges: surges planted")
+    parser.add_argument("--surge-seed", type=int, default=21,
+                        help="surges: seed of the planted surges and of the planted history "
+                             "(the quiet history: seed + 1)")
     parser.add_argument("--surge-stream", type=int, default=12,
                         help="surges: surges followed by 15-minute runs")
     parser.add_argument("--surge-rows", type=int, default=1_000_000,
@@ -216,7 +219,8 @@ def main() -> int:
         fresh["warehouse"] = warehouse_section(args.warehouse_rows, args.warehouse_days,
                                                args.warehouse_repeats, args.scale_root)
     if "surges" in sections:
-        fresh["surges"] = surges_section(args.surge_count, stream_surges=args.surge_stream,
+        fresh["surges"] = surges_section(args.surge_count, seed=args.surge_seed,
+                                         stream_surges=args.surge_stream,
                                          big_rows=args.surge_rows)
     if "customer_links" in sections:
         fresh["customer_links"] = customer_links_section(args.links_days, args.links_events)

@@ -4,8 +4,10 @@ raises nothing; reruns change nothing."""
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from statistics import NormalDist
 
 import duckdb
 import pytest
@@ -13,7 +15,13 @@ import pytest
 from common.lake import Lake
 from common.settings import Settings
 from quality.alerts import read_alerts
-from quality.surges import SurgeOptions, detect_surges, group_episodes, run_surge_detection
+from quality.surges import (
+    SurgeOptions,
+    detect_surges,
+    group_episodes,
+    poisson_z_sql,
+    run_surge_detection,
+)
 from samples.history import HistoryPlan, PlantedSurge, write_history
 from warehouse.duckdb_warehouse import refresh_warehouse, run_query
 
@@ -145,3 +153,51 @@ def test_complaints_surges_command(surge_lake: Lake, tmp_path: Path,
     monkeypatch.setenv("COMPLAINTS_LAKE", str(tmp_path / "nowhere"))
     assert main(["surges"]) == 1
     assert "there is no lake at" in capsys.readouterr().err
+
+
+def _score(observed: float, expected: float) -> float:
+    row = duckdb.execute(f"SELECT {poisson_z_sql(str(observed), str(expected))}").fetchone()
+    assert row is not None
+    return float(row[0])
+
+
+def _exact_tail_z(observed: int, expected: float) -> float:
+    """The standard normal quantile of P(X >= observed) for a Poisson ``expected``."""
+    tail = sum(math.exp(k * math.log(expected) - expected - math.lgamma(k + 1))
+               for k in range(observed, observed + 1000))
+    return -NormalDist().inv_cdf(tail)
+
+
+@pytest.mark.parametrize(("observed", "expected"), [
+    (7, 2.0), (9, 3.3), (16, 5.3), (23, 6.7), (35, 16.2), (83, 58.3), (250, 190.0)])
+def test_the_score_reads_as_the_z_of_the_exact_poisson_tail(observed: int,
+                                                            expected: float) -> None:
+    assert _score(observed, expected) == pytest.approx(_exact_tail_z(observed, expected),
+                                                       abs=0.15)
+
+
+def test_the_score_of_no_rise_and_of_an_empty_baseline() -> None:
+    assert _score(5, 5) == 0
+    assert _score(0, 2) == pytest.approx(-2.0)  # -sqrt(2 e)
+    assert _score(6, 0) == pytest.approx(_score(6, 0.01))  # an empty hour is not a zero
+
+
+SMALL_SURGE = PlantedSurge("billing", "West", "call_center",
+                           datetime(2026, 11, 12, 9, tzinfo=UTC), hours=2, factor=3.0)
+
+
+def test_a_small_morning_surge_is_found_through_its_two_hour_window(tmp_path: Path) -> None:
+    """3x for two hours of the morning ramp of a series of about 200 complaints a day (2.4 and 4.6
+    expected): neither hour alone nor a three-hour window (one quiet hour in it) reaches the
+    threshold; the two hours together do, and the alert's score is theirs."""
+    lake = Lake(tmp_path / "lake")
+    write_history(HistoryPlan(START, 21, PER_DAY, seed=4, surges=(SMALL_SURGE,)),
+                  lake.clean_complaints)
+    run = detect_surges(lake, _options(datetime(2026, 11, 16, tzinfo=UTC), explain=False))
+    assert [(a.category, a.region, a.source, a.window_start, a.window_end) for a in run.alerts] \
+        == [("billing", "West", "call_center", SMALL_SURGE.start, SMALL_SURGE.end)]
+    alert = run.alerts[0]
+    assert alert.observed is not None and alert.expected is not None and alert.score is not None
+    assert alert.observed >= 2.5 * alert.expected
+    assert alert.score == pytest.approx(_score(alert.observed, alert.expected))
+    assert alert.score >= SurgeOptions.min_score
