@@ -27,7 +27,9 @@ SPARK_CONF: dict[str, str] = {
     "spark.ui.showConsoleProgress": "false",
     "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
     "spark.sql.files.ignoreHiddenFiles": "true",
-    "spark.driver.memory": "2g",
+    # Local mode runs every task in the driver: 2 GiB ran out at 10M raw records (see RUN_CACHE
+    # in jobs/transform.py); the heap grows to this only when a run needs it.
+    "spark.driver.memory": "4g",
     "spark.sql.adaptive.enabled": "true",
     # HotSpot does not JIT-compile a method over 8,000 bytes of bytecode: it runs interpreted. The
     # classification's fused stage generates a ~8,500-byte ``processNext``; past this limit Spark
