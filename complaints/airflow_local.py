@@ -252,6 +252,8 @@ def local_emulator(settings: Settings, airflow_home: Path,
         local = replace(settings, aws_endpoint_url=url)
         _seed(local, seed_days)
         yield local
+        stopping = time.monotonic()
+    print(f"AWS emulator stopped in {time.monotonic() - stopping:.1f} s", flush=True)
 
 
 def _seed(settings: Settings, days: int) -> None:
@@ -379,8 +381,8 @@ def _wait_session(process: subprocess.Popen[bytes], session: str, timeout_s: flo
 
 
 def stop_airflow(process: subprocess.Popen[bytes], session: str, signum: int,
-                 grace_s: float = GRACEFUL_STOP_S) -> None:
-    """Stop ``airflow standalone`` and everything it started.
+                 grace_s: float = GRACEFUL_STOP_S) -> str:
+    """Stop ``airflow standalone`` and everything it started; says what it took.
 
     Standalone stops its components on SIGINT: a Ctrl+C in the terminal has reached it already
     (same process group), a SIGTERM sent to the launcher alone has not, so it is forwarded as
@@ -393,8 +395,10 @@ def stop_airflow(process: subprocess.Popen[bytes], session: str, signum: int,
         if sig is not None:
             _signal_session(session, sig)
         if _wait_session(process, session, grace):
-            return
+            return "SIGINT" if sig is None else f"{sig.name} to what was left"
     process.wait()
+    left = len(session_processes(session))
+    return f"SIGKILL; {left} process(es) of the session still there"
 
 
 def serve(settings: Settings, airflow_home: Path, port: int | None = None,
@@ -430,7 +434,9 @@ def serve(settings: Settings, airflow_home: Path, port: int | None = None,
                 # A second Ctrl+C must not cut the shutdown short (it is bounded by timeouts).
                 for signum in previous:
                     signal.signal(signum, signal.SIG_IGN)
-                stop_airflow(process, session, stopped_by)
+                began = time.monotonic()
+                took = stop_airflow(process, session, stopped_by)
+                print(f"Airflow stopped in {time.monotonic() - began:.1f} s ({took})", flush=True)
     except _Stop:
         return 0  # stopped before Airflow started; the emulator block has cleaned up
     finally:

@@ -474,6 +474,11 @@ def test_ctrl_c_stops_everything_the_launcher_started(launcher: Launcher,
     while processes_of_home(launcher.home) and time.monotonic() < deadline:
         time.sleep(1)
     assert processes_of_home(launcher.home) == {}
-    assert "Stopping Airflow (SIGINT)" in "\n".join(launcher.lines())
+    said = "\n".join(launcher.lines())
+    assert "Stopping Airflow (SIGINT)" in said
+    # The launcher says how long each part took to stop and what it took.
+    stopped = r"^Airflow stopped in [0-9.]+ s \((SIGINT|SIGTERM|SIGKILL)"
+    assert re.search(stopped, said, re.M), said[-2000:]
+    assert re.search(r"^AWS emulator stopped in [0-9.]+ s$", said, re.M), said[-2000:]
     assert port_is_free(launcher.port)
     assert port_is_free(emulator_port)
