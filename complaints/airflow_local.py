@@ -17,6 +17,7 @@ port; the log servers get free ports too, so two local Airflows (or a test) can 
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import socket
@@ -25,7 +26,7 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -341,9 +342,61 @@ def _raise_stop(signum: int, frame: FrameType | None) -> None:
 
 # Every process of one `complaints airflow` session carries this variable (with a value of its
 # own), whatever process group it ends up in: Airflow's task processes (and their Spark JVMs) run in
-# groups of their own and outlive the scheduler unless stopped.
+# groups of their own and outlive the scheduler unless stopped. /proc/<pid>/environ does not show
+# it for a process that called ``setproctitle`` (which overwrites that memory): the LocalExecutor
+# workers, the task processes forked from them, the API server. Those are found as descendants of
+# the launcher, a child subreaper, so that orphans stay its descendants.
 SESSION_VARIABLE = "COMPLAINTS_AIRFLOW_SESSION"
 GRACEFUL_STOP_S = 10.0
+PR_SET_CHILD_SUBREAPER = 36  # <linux/prctl.h>
+
+
+def _set_child_subreaper(on: bool) -> bool:
+    """Orphans of this process's descendants are reparented to it, not to PID 1 (Linux only)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return int(libc.prctl(PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0)) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _process_table() -> dict[int, tuple[int, str, str]]:
+    """pid -> (parent pid, state, start time) of every process, from /proc (empty elsewhere)."""
+    table = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        table[int(stat.parent.name)] = (int(fields[1]), fields[0], fields[19])
+    return table
+
+
+def launched_processes(exclude: Collection[tuple[int, str]] = ()) -> set[tuple[int, str]]:
+    """(pid, start time) of the live descendants of this process, but those in ``exclude``."""
+    table = _process_table()
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    found, todo = set(), list(children.get(os.getpid(), []))
+    while todo:
+        pid = todo.pop()
+        todo.extend(children.get(pid, []))
+        _, state, started = table[pid]
+        if state != "Z" and (pid, started) not in exclude:
+            found.add((pid, started))
+    return found
+
+
+def _reap_adopted(keep: Collection[int]) -> None:
+    """Collect the exit status of orphans reparented to this process (not of ``keep``, which
+    their ``Popen`` objects wait for)."""
+    for pid, (ppid, state, _) in _process_table().items():
+        if ppid == os.getpid() and state == "Z" and pid not in keep:
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
 
 
 def session_processes(session: str) -> set[tuple[int, str]]:
@@ -362,42 +415,60 @@ def session_processes(session: str) -> set[tuple[int, str]]:
     return found
 
 
-def _signal_session(session: str, sig: signal.Signals) -> None:
-    for pid, _ in session_processes(session):
+def _stoppable(session: str, exclude: Collection[tuple[int, str]] | None) -> set[tuple[int, str]]:
+    """The session's processes; with ``exclude`` (not None), every descendant of this process
+    but those too."""
+    found = session_processes(session)
+    if exclude is not None:
+        found |= launched_processes(exclude)
+    return found
+
+
+def _signal_session(session: str, sig: signal.Signals,
+                    exclude: Collection[tuple[int, str]] | None = None) -> None:
+    for pid, _ in _stoppable(session, exclude):
         try:
             os.kill(pid, sig)
         except ProcessLookupError:
             pass
 
 
-def _wait_session(process: subprocess.Popen[bytes], session: str, timeout_s: float) -> bool:
+def _wait_session(process: subprocess.Popen[bytes], session: str, timeout_s: float,
+                  exclude: Collection[tuple[int, str]] | None = None) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         process.poll()  # reap standalone when it is done
-        if process.returncode is not None and not session_processes(session):
+        if exclude is not None:
+            _reap_adopted({process.pid, *(pid for pid, _ in exclude)})
+        if process.returncode is not None and not _stoppable(session, exclude):
             return True
         time.sleep(0.5)
     return False
 
 
 def stop_airflow(process: subprocess.Popen[bytes], session: str, signum: int,
-                 grace_s: float = GRACEFUL_STOP_S) -> str:
+                 grace_s: float = GRACEFUL_STOP_S,
+                 exclude: Collection[tuple[int, str]] | None = None) -> str:
     """Stop ``airflow standalone`` and everything it started; says what it took.
 
     Standalone stops its components on SIGINT: a Ctrl+C in the terminal has reached it already
     (same process group), a SIGTERM sent to the launcher alone has not, so it is forwarded as
     SIGINT. Airflow's scheduler then waits for running tasks to finish; a Ctrl+C should not, so
-    after a grace period what is left of the session gets SIGTERM, then SIGKILL.
+    after a grace period what is left of the session gets SIGTERM, then SIGKILL. LocalExecutor
+    workers ignore SIGINT and SIGTERM (they keep the scheduler's handler, a no-op in a child) and
+    wait for the scheduler's "stop" message, which a scheduler stopped by standalone's SIGTERM may
+    never send: only SIGKILL ends those. With ``exclude`` (not None), every descendant of this
+    process but those counts as the session's: the workers do not show the session variable.
     """
     if process.poll() is None and signum != signal.SIGINT:
         process.send_signal(signal.SIGINT)
     for sig, grace in ((None, grace_s), (signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
         if sig is not None:
-            _signal_session(session, sig)
-        if _wait_session(process, session, grace):
+            _signal_session(session, sig, exclude)
+        if _wait_session(process, session, grace, exclude):
             return "SIGINT" if sig is None else f"{sig.name} to what was left"
     process.wait()
-    left = len(session_processes(session))
+    left = len(_stoppable(session, exclude))
     return f"SIGKILL; {left} process(es) of the session still there"
 
 
@@ -409,12 +480,16 @@ def serve(settings: Settings, airflow_home: Path, port: int | None = None,
     ui_port = choose_ui_port(port)
     url = f"http://127.0.0.1:{ui_port}"
     previous = {s: signal.signal(s, _raise_stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    # Orphans (a LocalExecutor worker whose scheduler is gone) stay this process's descendants.
+    subreaper = _set_child_subreaper(True)
     try:
         with local_emulator(settings, airflow_home, seed_days) as local:
             env = standalone_env(local, airflow_home, ui_port)
             prepare_metadata_db(env)
             print(startup_line(url, airflow_home), flush=True)
             env[SESSION_VARIABLE] = session = uuid.uuid4().hex
+            # What runs before Airflow (the emulator) is not Airflow's to stop.
+            before = launched_processes() if subreaper else None
             process = subprocess.Popen([sys.executable, "-m", "airflow", "standalone"], env=env)
             stopped_by = signal.SIGTERM
             try:
@@ -435,13 +510,15 @@ def serve(settings: Settings, airflow_home: Path, port: int | None = None,
                 for signum in previous:
                     signal.signal(signum, signal.SIG_IGN)
                 began = time.monotonic()
-                took = stop_airflow(process, session, stopped_by)
+                took = stop_airflow(process, session, stopped_by, exclude=before)
                 print(f"Airflow stopped in {time.monotonic() - began:.1f} s ({took})", flush=True)
     except _Stop:
         return 0  # stopped before Airflow started; the emulator block has cleaned up
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+        if subreaper:
+            _set_child_subreaper(False)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ at, check the DAGs are loaded unpaused with the Spark pool in place, trigger ``c
 through the REST API (v2) and follow that run, in the real scheduler (not ``dag.test``), to
 success; the scheduler's own runs (the latest daily run, the stream micro-batch) must succeed too.
 Then a Ctrl+C (SIGINT to the process group) must stop everything the launcher started: no process
-left (task processes and Spark JVMs included), the UI port and the emulator's port free.
+left (task processes and Spark JVMs included), the UI port and the emulator's port free, and
+nothing left for the test to stop: whatever outlives the launcher is a leak.
 """
 
 from __future__ import annotations
@@ -49,6 +50,9 @@ PARSE_TIMEOUT_S = 120
 # about 6 minutes for both on an idle 2-core machine, much longer when other work shares it.
 RUN_TIMEOUT_S = 1800
 STOP_TIMEOUT_S = 90
+# Once `complaints airflow` has exited (it waits for what it started), its process group must be
+# empty within this; what is still there was left behind.
+LEFTOVER_GRACE_S = 5
 PR_SET_CHILD_SUBREAPER = 36  # <linux/prctl.h>
 DAG_IDS = ("complaints_batch", "complaints_stream")
 SPARK_TASKS = ("transform_complaints", "transform_operational_tables", "link_customers")
@@ -73,6 +77,17 @@ class Launcher:
     log: Path
     env: dict[str, str]
     subreaper: bool = False
+    # this process's descendants before the launcher started (the session's Spark JVM, ...): not
+    # the launcher's
+    earlier: frozenset[int] = frozenset()
+
+    def leftovers(self) -> dict[int, str]:
+        """What the launcher left behind: orphans reparented to this process (a child subreaper)
+        that were not there before it started."""
+        if not self.subreaper:
+            return {}
+        return {pid: command for pid, command in descendants(os.getpid()).items()
+                if pid not in self.earlier}
 
     def lines(self) -> list[str]:
         return self.log.read_text(errors="replace").splitlines()
@@ -127,9 +142,45 @@ def group_members(pgid: int) -> list[int]:
     return sorted(pid for pid, state in group_processes(pgid).items() if state != "Z")
 
 
+def describe(pids: list[int]) -> dict[int, str]:
+    """pid -> state and command line, for a failure message."""
+    found = {}
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+        except (OSError, IndexError):
+            continue
+        found[pid] = f"{state} {command.decode(errors='replace').strip()[:200]}"
+    return found
+
+
+def descendants(root: int) -> dict[int, str]:
+    """pid -> command of the live descendants of a process, from /proc. With this process a child
+    subreaper, every orphan the launcher left behind is one, whatever its group or environment."""
+    children: dict[int, list[int]] = {}
+    states = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+        states[int(stat.parent.name)] = fields[0]
+    found, todo = [], list(children.get(root, []))
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
+    return describe([pid for pid in found if states[pid] != "Z"])
+
+
 def processes_of_home(home: Path) -> dict[int, str]:
     """pid -> command of every live process whose environment names this AIRFLOW_HOME: whatever
-    the launcher started, even in process groups of their own (Airflow's task processes are)."""
+    the launcher started, even in process groups of their own (Airflow's task processes are).
+    Blind to a process that called ``setproctitle`` (it overwrites /proc/<pid>/environ: the
+    LocalExecutor workers, the task processes forked from them, the API server); with the test
+    a child subreaper, ``Launcher.leftovers`` finds those once orphaned."""
     marker = f"AIRFLOW_HOME={home}\0".encode()
     found = {}
     for proc in Path("/proc").glob("[0-9]*"):
@@ -165,31 +216,44 @@ def set_child_subreaper(on: bool) -> bool:
         return False
 
 
-def stop_group(process: subprocess.Popen[bytes], first: signal.Signals = signal.SIGINT) -> None:
+def stop_group(process: subprocess.Popen[bytes],
+               first: signal.Signals = signal.SIGINT) -> dict[int, str]:
     """Ctrl+C to the whole group (as in a terminal), then SIGTERM and SIGKILL for whatever is
-    still there after each grace period."""
+    still there after each grace period: STOP_TIMEOUT_S for the launcher to exit, then
+    LEFTOVER_GRACE_S for the rest of its group (the launcher waits for what it started, nobody
+    stops what it left). Returns what the first signal did not stop: pid -> state and command
+    line, empty when the group stopped by itself."""
     pgid = process.pid  # start_new_session=True: the leader's pid is the group id
+    outlived: dict[int, str] = {}
     for sig, grace in ((first, STOP_TIMEOUT_S), (signal.SIGTERM, 20), (signal.SIGKILL, 10)):
+        if sig is not first:
+            outlived.update(describe(group_members(pgid)))
         try:
             os.killpg(pgid, sig)
         except ProcessLookupError:
             pass
         deadline = time.monotonic() + grace
+        settling = False
         while time.monotonic() < deadline:
             try:
                 process.wait(timeout=0.2)
             except subprocess.TimeoutExpired:
                 pass
             reap_group(pgid)
-            if process.poll() is not None and not group_members(pgid):
-                time.sleep(0.5)  # let the last orphans be reparented, then reap them
-                reap_group(pgid)
-                return
+            if process.poll() is not None:
+                if not group_members(pgid):
+                    time.sleep(0.5)  # let the last orphans be reparented, then reap them
+                    reap_group(pgid)
+                    return outlived
+                if not settling:  # the launcher is gone: only the next signal stops the rest
+                    settling = True
+                    deadline = min(deadline, time.monotonic() + LEFTOVER_GRACE_S)
+    return outlived
 
 
-def kill_leftovers(home: Path) -> None:
+def kill_leftovers(launcher: Launcher) -> None:
     """Last resort in teardown, so a failed test does not leave servers behind."""
-    for pid in processes_of_home(home):
+    for pid in {**processes_of_home(launcher.home), **launcher.leftovers()}:
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
@@ -250,6 +314,7 @@ def launcher(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Launcher]:
            if not k.startswith(("AIRFLOW", "COMPLAINTS_", "VIRTUAL_ENV"))}
     env.update({"PATH": shell_path(), "AIRFLOW_HOME": str(home), "COMPLAINTS_LAKE": str(lake)})
     subreaper = set_child_subreaper(True)
+    earlier = frozenset(descendants(os.getpid()))
     began = time.monotonic()
     with open(log, "wb") as out:
         process = subprocess.Popen(
@@ -261,7 +326,7 @@ def launcher(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Launcher]:
     cli_env = airflow_env(Settings(lake=lake), home, base=env, port=port)
     cli_env["PATH"] = os.pathsep.join([str(VENV_BIN), env["PATH"]])
     ui = Launcher(process, port, f"http://127.0.0.1:{port}", home, lake, log, cli_env,
-                  subreaper=subreaper)
+                  subreaper=subreaper, earlier=earlier)
     try:
         wait_for("/api/v2/monitor/health", ui, lambda: healthy(ui), HEALTH_TIMEOUT_S)
         # the launcher prints its banner after its own health check, which may come a poll later
@@ -271,7 +336,7 @@ def launcher(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Launcher]:
         yield ui
     finally:
         stop_group(process)
-        kill_leftovers(home)
+        kill_leftovers(ui)
         if subreaper:
             set_child_subreaper(False)
 
@@ -464,16 +529,25 @@ def test_ctrl_c_stops_everything_the_launcher_started(launcher: Launcher,
     # Runs last in this module: stops the group here (the fixture's teardown then has no work).
     emulator_port = int(launcher.line(EMULATOR_LINE)["port"])
     assert group_members(launcher.process.pid), "`complaints airflow` was not running"
-    stop_group(launcher.process, signal.SIGINT)
+    began = time.monotonic()
+    outlived = stop_group(launcher.process, signal.SIGINT)
+    print(f"\nCtrl+C stopped the group in {time.monotonic() - began:.1f} s")
+    # Nothing had to be stopped by the test: the launcher exited with its whole group stopped.
+    assert outlived == {}, ("still running after `complaints airflow` had exited (stopped by the "
+                            f"test with SIGTERM/SIGKILL): {outlived}\n{log_tail(launcher.log)}")
     assert launcher.process.poll() is not None
     assert group_members(launcher.process.pid) == []
     if launcher.subreaper:  # no zombies left behind either
         assert group_processes(launcher.process.pid) == {}
+
     # Airflow's task processes (and their Spark JVMs) run in process groups of their own.
+    def left() -> dict[int, str]:
+        return {**processes_of_home(launcher.home), **launcher.leftovers()}
+
     deadline = time.monotonic() + 30
-    while processes_of_home(launcher.home) and time.monotonic() < deadline:
+    while left() and time.monotonic() < deadline:
         time.sleep(1)
-    assert processes_of_home(launcher.home) == {}
+    assert left() == {}
     said = "\n".join(launcher.lines())
     assert "Stopping Airflow (SIGINT)" in said
     # The launcher says how long each part took to stop and what it took.
