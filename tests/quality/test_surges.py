@@ -122,6 +122,23 @@ def test_no_clean_complaints_is_no_run(tmp_path: Path) -> None:
     assert run.window is None and run.alerts == []
 
 
+def test_a_long_modest_surge_is_found_through_its_six_hour_window(tmp_path: Path) -> None:
+    # 2x for six hours on a quiet series: no hour, and no three hours, stand out enough alone.
+    long = PlantedSurge("billing", "West", "call_center", datetime(2026, 11, 10, 10, tzinfo=UTC),
+                        hours=6, factor=2.0)
+    lake = Lake(tmp_path / "lake")
+    write_history(HistoryPlan(START, 21, {"call_center": 1500.0}, seed=5, surges=(long,)),
+                  lake.clean_complaints)
+    as_of = datetime(2026, 11, 12, tzinfo=UTC)
+    assert detect_surges(lake, _options(as_of, windows=(1, 2, 3), explain=False)).alerts == []
+    alerts = detect_surges(lake, _options(as_of, explain=False)).alerts
+    assert [(a.category, a.region) for a in alerts] == [("billing", "West")]
+    assert alerts[0].window_start <= long.start + timedelta(hours=1)
+    assert alerts[0].window_end >= long.end - timedelta(hours=1)
+    assert alerts[0].observed is not None and alerts[0].expected is not None
+    assert alerts[0].observed >= 2 * alerts[0].expected
+
+
 def test_surge_hours_a_quiet_hour_apart_are_one_surge() -> None:
     from quality.surges import SurgeHour
 
