@@ -341,6 +341,26 @@ def test_negation_priority_rule_id_and_score(spark: Any) -> None:
         ("network", "slow", "network.slow.1", 0.5)]
 
 
+def test_one_scan_tells_each_cue_and_its_negation(spark: Any) -> None:
+    from pyspark.sql import functions as F
+
+    from jobs.classify import _cues_in, rules_of
+
+    rules = _tiny_rules()
+    ids = [r.rule_id for r in rules_of(rules)]
+    texts = ["it wasnt my bill, the speed is awful", "this is not authorized",
+             "Not the fee but not a slow line either", "never slow"]
+    frame = spark.createDataFrame([(i, t) for i, t in enumerate(texts)], "i int, t string")
+    found = [[(ids[c["index"] - 1], c["negated"]) for c in r.cues] for r in frame.select(
+        "i", _cues_in(F.col("t"), rules, 1.0).alias("cues")).orderBy("i").collect()]
+    assert found == [
+        [("billing.bill_general.1", True), ("network.slow.2", False)],
+        [("service.not_authorised.1", False)],  # a rule that starts with "not" is no negation
+        [("billing.fees.1", True), ("network.slow.1", True)],
+        [("network.slow.1", True)],
+    ]
+
+
 def test_an_opening_cue_counts_more_and_a_text_without_cue_can_go_elsewhere(spark: Any) -> None:
     texts = ["slow since monday, and then the fee, the fee and the bill", "nothing to see"]
     assert _classified(spark, _tiny_rules(), texts) == [  # 2.5 billing against 1 network
