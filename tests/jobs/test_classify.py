@@ -341,7 +341,7 @@ def test_negation_priority_rule_id_and_score(spark: Any) -> None:
         ("network", "slow", "network.slow.1", 0.5)]
 
 
-def test_one_scan_tells_each_cue_and_its_negation(spark: Any) -> None:
+def test_each_cue_is_told_with_its_negation(spark: Any) -> None:
     from pyspark.sql import functions as F
 
     from jobs.classify import _cues_in, rules_of
