@@ -14,7 +14,8 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from pyspark.sql import SparkSession
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
 
 T = TypeVar("T")
 
@@ -110,3 +111,24 @@ def built_once(session: Any, data: Any, build: Callable[[Any], T]) -> T:
         _BUILT[key] = cached
     result: T = cached[2]
     return result
+
+
+def pinned(frame: DataFrame, level: StorageLevel) -> DataFrame:
+    """``frame`` computed now and its rows kept at ``level``, with its lineage cut: later queries
+    are planned from the kept rows, not from the expressions that made them. Planning a query
+    over the parsing, classification and sentiment expressions takes seconds, every time; a
+    small transform run asks about twenty. The rows are not recomputed if lost (an executor that
+    dies fails the run, which a rerun redoes). ``unpin`` releases them."""
+    return frame.localCheckpoint(eager=True, storageLevel=level)
+
+
+def unpin(frame: DataFrame) -> None:
+    """Release a ``pinned`` frame's rows now, not when the JVM's garbage collector gets to them
+    (a local checkpoint cannot be unpersisted through its DataFrame). Spark Connect: a no-op, the
+    server releases them when the frame is gone."""
+    jdf = getattr(frame, "_jdf", None)
+    if jdf is None:
+        return
+    plan = jdf.queryExecution().analyzed()
+    if plan.getClass().getSimpleName() == "LogicalRDD":
+        plan.rdd().unpersist(False)
