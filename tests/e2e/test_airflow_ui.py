@@ -124,17 +124,20 @@ def log_tail(path: Path, lines: int = 60) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
-def group_processes(pgid: int) -> dict[int, str]:
-    """pid -> state of every process of a process group (zombies included), from /proc."""
+def proc_stats() -> dict[int, list[str]]:
+    """pid -> the fields of /proc/<pid>/stat after the command (state, parent, group, ...)."""
     found = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
+            found[int(stat.parent.name)] = stat.read_text().rsplit(")", 1)[1].split()
         except (OSError, IndexError):
             continue
-        if int(fields[2]) == pgid:
-            found[int(stat.parent.name)] = fields[0]
     return found
+
+
+def group_processes(pgid: int) -> dict[int, str]:
+    """pid -> state of every process of a process group (zombies included), from /proc."""
+    return {pid: fields[0] for pid, fields in proc_stats().items() if int(fields[2]) == pgid}
 
 
 def group_members(pgid: int) -> list[int]:
@@ -158,21 +161,16 @@ def describe(pids: list[int]) -> dict[int, str]:
 def descendants(root: int) -> dict[int, str]:
     """pid -> command of the live descendants of a process, from /proc. With this process a child
     subreaper, every orphan the launcher left behind is one, whatever its group or environment."""
+    stats = proc_stats()
     children: dict[int, list[int]] = {}
-    states = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-        states[int(stat.parent.name)] = fields[0]
+    for pid, fields in stats.items():
+        children.setdefault(int(fields[1]), []).append(pid)
     found, todo = [], list(children.get(root, []))
     while todo:
         pid = todo.pop()
         found.append(pid)
         todo.extend(children.get(pid, []))
-    return describe([pid for pid in found if states[pid] != "Z"])
+    return describe([pid for pid in found if stats[pid][0] != "Z"])
 
 
 def processes_of_home(home: Path) -> dict[int, str]:
