@@ -89,7 +89,7 @@ class SurgeOptions:
     lookback_hours: int = 72
     history_days: int = 28
     min_history_days: int = 2
-    min_score: float = 4.25  # z 4, for three windows an hour (see the module docstring)
+    min_score: float = 4.25  # z 4, for several windows an hour (see the module docstring)
     windows: tuple[int, ...] = (1, 2, 3, 4, 6)  # the hours each hour is looked at through
     recent_score: float = 2.0  # what the recent half of a longer window must score on its own
     min_ratio: float = 1.5

@@ -17,6 +17,7 @@ from jobs.classify import (
     Opening,
     Rules,
     RulesError,
+    _cues_in,
     classify_complaints,
     dispatched,
     first_chars,
@@ -24,6 +25,7 @@ from jobs.classify import (
     load_rules,
     parse_rules,
     phrase_regex,
+    rules_of,
     validate_with_java,
 )
 
@@ -342,10 +344,6 @@ def test_negation_priority_rule_id_and_score(spark: Any) -> None:
 
 
 def test_each_cue_is_told_with_its_negation(spark: Any) -> None:
-    from pyspark.sql import functions as F
-
-    from jobs.classify import _cues_in, rules_of
-
     rules = _tiny_rules()
     ids = [r.rule_id for r in rules_of(rules)]
     texts = ["it wasnt my bill, the speed is awful", "this is not authorized",
