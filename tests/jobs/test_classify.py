@@ -11,7 +11,7 @@ import pytest
 import yaml
 from pyspark.sql import functions as F
 
-from common.settings import DEFAULT_RULES
+from common.settings import DEFAULT_RULES, REPO_ROOT
 from jobs.classify import (
     TAXONOMY_CATEGORIES,
     Opening,
@@ -30,6 +30,7 @@ from jobs.classify import (
 )
 
 RULES_DOC: dict[str, Any] = yaml.safe_load(DEFAULT_RULES.read_text(encoding="utf-8"))
+CFPB_RULES = REPO_ROOT / "rules" / "cfpb.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -420,3 +421,19 @@ def test_a_pattern_java_rejects_is_an_error_naming_the_rule(spark: Any) -> None:
     with pytest.raises(RulesError, match=r"^rule service\.not_authorised\.1: not a valid Java "
                                          r"regex: "):
         validate_with_java(spark, broken)
+
+
+def test_the_largest_taxonomy_compiles_to_java_without_falling_back(spark: Any) -> None:
+    # The CFPB rules (the most patterns) with sentiment: code past Java's 64 KB method limit would
+    # fail to compile, and Spark would quietly run the stage interpreted (logging a long stack
+    # trace). With the fallback off, that is an error here.
+    frame = spark.createDataFrame(
+        [("My mortgage servicer charged late fees twice, and I am NOT happy with my credit",),
+         ("Debt collector keeps calling about a debt that is not mine",)], "text string")
+    spark.conf.set("spark.sql.codegen.fallback", "false")
+    try:
+        rows = classify_complaints(frame, load_rules(CFPB_RULES), text_col="text").collect()
+    finally:
+        spark.conf.unset("spark.sql.codegen.fallback")
+    assert [r.category for r in rows] == ["mortgage", "debt_collection"]
+    assert rows[0].sentiment == "negative"
