@@ -522,16 +522,27 @@ _TEMP = ("_classify_text", "_found", "_cues", "_scores", "_best", "_total", "_wi
 _OUTPUT = ("category", "subcategory", "rule_severity", "rule_id", "classification_score")
 
 
+def _split_negation(cue: Column, alternatives: list[str]) -> Column:
+    """A cue the main regex found, as (negation, part): the way the main regex matched it, which
+    is the first way its own regex, anchored at both ends, matches the cue (an earlier way would
+    have matched in the text too). Only a cue that starts with a negation word is matched again."""
+    split = F.regexp_extract_all(cue, F.lit("^" + _guarded(alternatives) + "$"), F.lit(1))
+    negation = F.when(cue.rlike("(?i)^" + NEGATION),
+                      F.coalesce(F.try_element_at(split, F.lit(1)), F.lit(""))).otherwise(F.lit(""))
+    return F.struct(negation.alias("negation"),
+                    F.substring(cue, F.length(negation) + 1, 1 << 30).alias("part"))
+
+
 def _cues_in(text: Column, rules: Rules, boost: float) -> Column:
-    """Every cue of ``text`` as (index of its rule, negated, boost): one regex scan."""
-    regex = F.lit(cue_regex(rules))
+    """Every cue of ``text`` as (index of its rule, negated, boost): one regex scan of the text,
+    then short work on each cue it found."""
     alternatives = [r.regex for r in rules_of(rules)]
-    negations_and_parts = F.arrays_zip(F.regexp_extract_all(text, regex, 1).alias("negation"),
-                                       F.regexp_extract_all(text, regex, 2).alias("part"))
-    return F.transform(negations_and_parts, lambda cue: F.struct(
-        _rule_index(cue["part"], alternatives).cast("int").alias("index"),
-        (cue["negation"] != F.lit("")).alias("negated"),
-        F.lit(boost).alias("boost")))
+    cues = F.regexp_extract_all(text, F.lit(cue_regex(rules)), 0)
+    return F.transform(F.transform(cues, lambda cue: _split_negation(cue, alternatives)),
+                       lambda cue: F.struct(
+                           _rule_index(cue["part"], alternatives).cast("int").alias("index"),
+                           (cue["negation"] != F.lit("")).alias("negated"),
+                           F.lit(boost).alias("boost")))
 
 
 def _found(text: Column, rules: Rules) -> Column:
