@@ -192,19 +192,24 @@ def _words(text: Column) -> Column:
 
 def _word_facts(words: Column, vader: Vader) -> Column:
     """Each word with what the rules need of it: lower case, ALL CAPS, valence, booster weight,
-    negation."""
+    negation. Each word is lower-cased and looked up once (a first pass), then read (a lambda
+    would compute a value again for each use)."""
     entries = _bucketed(_word_entries(vader), "struct<v:double,b:double,n:boolean>", BUCKETS)
 
-    def facts(word: Column) -> Column:
+    def looked_up(word: Column) -> Column:
         lower = F.lower(word)
-        entry = _lookup(entries, lower, BUCKETS)
+        return F.struct(word.alias("word"), lower.alias("lw"),
+                        _lookup(entries, lower, BUCKETS).alias("entry"))
+
+    def facts(found: Column) -> Column:
+        word, lower, entry = found["word"], found["lw"], found["entry"]
         return F.struct(
             lower.alias("lw"),
-            ((F.upper(word) == word) & (lower != word)).alias("up"),
+            ((lower != word) & (F.upper(word) == word)).alias("up"),
             entry["v"].alias("v"), entry["b"].alias("b"),
             (F.coalesce(entry["n"], F.lit(False)) | lower.contains("n't")).alias("n"))
 
-    return F.transform(words, facts)
+    return F.transform(F.transform(words, looked_up), facts)
 
 
 # --- VADER's rules, one word at a time
