@@ -6,6 +6,7 @@ reason when the folder is missing, and fails instead when CI is set.
 
 from __future__ import annotations
 
+import logging
 import os
 import urllib.request
 from collections.abc import Iterator
@@ -17,6 +18,9 @@ import pytest
 from common.settings import REPO_ROOT, Settings
 
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+# py4j says "Closing down clientserver connection" (INFO) when a connection is collected at exit,
+# after pytest has closed the stream Airflow's logging set-up writes to: "--- Logging error ---".
+logging.getLogger("py4j").setLevel(logging.WARNING)
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 
 
