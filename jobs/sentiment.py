@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import string
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -48,7 +49,7 @@ BUCKETS = 1024  # crc32 buckets of the word map: ~7 words per map, so a lookup i
 # Python's str.split() splits on these (str.isspace()); Java's \s is ASCII only.
 _SPACE = ("[\\t\\n\\x0b\\x0c\\r\\x1c-\\x1f \\x{85}\\x{a0}\\x{1680}\\x{2000}-\\x{200a}\\x{2028}"
           "\\x{2029}\\x{202f}\\x{205f}\\x{3000}]+")
-_PUNCTUATION_CHARS = tuple("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")  # Python's string.punctuation
+_PUNCTUATION_CHARS = tuple(string.punctuation)  # what VADER strips from word ends
 _PUNCTUATION = "".join("\\" + c for c in _PUNCTUATION_CHARS)
 _STRIP = f"^[{_PUNCTUATION}]+|[{_PUNCTUATION}]+$"
 _PAD = 3  # words before the first one, so "the word 3 back" always exists
