@@ -139,9 +139,8 @@ def test_call_center_bad_records_get_the_exact_error(spark: Any) -> None:
 
 
 def test_call_center_fields_read_as_text_like_from_json(spark: Any) -> None:
-    """Records are parsed once (a VARIANT); a field that is not a JSON string is still read as
-    the text ``from_json`` gives it: numbers and booleans as written, fractions in Java's double
-    format, objects with their keys in the order written."""
+    """A field that is not a JSON string is read as its text: numbers and booleans as written,
+    fractions in Java's double format, objects with their keys in the order written."""
     records = [
         call(call_id=1234, started=1762197725, duration_s=True),
         call(started=1762197725.5),  # a fraction: from_json writes it as a double
@@ -178,6 +177,9 @@ def test_json_that_only_a_lenient_reader_accepts_is_malformed(spark: Any) -> Non
     rows = by_line(parse_call_center(raw_frame(spark, cases)))
     assert [rows[i + 1]["parse_error"] for i in range(len(cases))] == [
         "malformed JSON", "malformed JSON", "malformed JSON", "malformed JSON", None]
+    # No field is read out of them either (a lenient reader would read every one of them).
+    assert [rows[i + 1]["source_record_id"] for i in range(len(cases))] == [
+        None, None, None, None, "CALL-0100001"]
 
 
 # --- web_form (CFPB layout)
@@ -440,7 +442,8 @@ def test_parse_chat_feedback_keeps_negative_feedback_only(spark: Any) -> None:
 
 
 def test_dynamodb_attributes_read_as_text_like_from_json(spark: Any) -> None:
-    """S attributes come from the line parsed once; odd values read as from_json reads them."""
+    """S attributes are read as text, odd values included; an Item that is not an object is no
+    Item."""
     records = [
         item(ticket_number=s("20205/2026/11/03"), created_at=s("2026-11-03T09:00:00Z"),
              details={"S": 12.5}, subject={"S": {"b": 1, "a": 2}}, location=s("Austin, TX")),
