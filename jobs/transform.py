@@ -507,27 +507,29 @@ def _touched(run: _Run, increment: DataFrame, spark: SparkSession) -> set[Partit
     return touched
 
 
-def _existing_rows(run: _Run, spark: SparkSession, touched: set[Partition]) -> DataFrame:
+def _existing_rows(run: _Run, spark: SparkSession, touched: set[Partition]) -> DataFrame | None:
     """Rows already kept (once per complaint id) in the touched partitions of incremental
-    sources; none for sources recomputed in full."""
+    sources; None when there are none (a full run, a first run): then the increment is the
+    result as it is, without a join (``merge_copies`` against no rows changes nothing)."""
     frames = []
     for source, plan in run.plans.items():
-        if plan.full:
-            continue
         mine = {p for p in touched if p[1] == source}
+        if plan.full or not any(parquet_files(event_partition(run.layer_root(source), d, s))
+                                for d, s in mine):
+            continue
         rows = read_partitions(spark, run.layer_root(source), mine, _layer_schema(source))
         if source not in STREAM_COMPLAINT_SOURCES:
             rows = rows.withColumn("content_key", F.lit(None).cast("string"))
         frames.append(rows.select(*STREAM_BY_ID.names))
     if not frames:
-        return spark.createDataFrame([], STREAM_BY_ID.spark_schema())
+        return None
     merged = frames[0]
     for frame in frames[1:]:
         merged = merged.unionByName(frame)
     return merged
 
 
-def _conflicts(run: _Run, usable: DataFrame, existing: DataFrame, increment: DataFrame
+def _conflicts(run: _Run, usable: DataFrame, existing: DataFrame | None, increment: DataFrame
                ) -> DataFrame:
     """Quarantine entries of the copies that lost a conflict: within the run's records (looked
     for only when a complaint of the increment was flagged), and between an existing row and the
@@ -540,6 +542,8 @@ def _conflicts(run: _Run, usable: DataFrame, existing: DataFrame, increment: Dat
         if run.event_dates is not None:
             losers = losers.join(increment.select("complaint_id"), "complaint_id", "left_semi")
         within = conflict_entries(losers, run.run_id)
+    if existing is None:
+        return within
     return within.unionByName(displaced_copies(existing, increment, run.run_id))
 
 
@@ -649,7 +653,8 @@ def _transform(run: _Run, spark: SparkSession, rules: Rules) -> tuple[list[Sourc
         before = {s: rows_in(event_partition(lake.clean_complaints, d, s2)
                              for d, s2 in touched if s2 == s) for s in run.plans}
         existing = _existing_rows(run, spark, touched)
-        merged = merge_copies(existing, increment, run.run_id)
+        merged = increment if existing is None else merge_copies(existing, increment,
+                                                                 run.run_id)
         stream = [s for s in run.plans if s in STREAM_COMPLAINT_SOURCES]
         if stream:
             write_staged(merged.where(F.col("source").isin(*stream)),
