@@ -160,8 +160,10 @@ def strip_control(raw: Column) -> Column:
     return F.translate(raw, LINE_BREAKS + CONTROL_CHARS, "")
 
 
-def _digits(text: Column) -> Column:
-    return F.length(text) - F.length(F.translate(text, "0123456789", ""))
+def _has_digits(text: Column, count: int) -> Column:
+    """Whether ``text`` holds at least ``count`` ASCII digits: one forward scan that stops at the
+    ``count``-th (anchored and possessive, so a text with fewer is not scanned again)."""
+    return text.rlike(f"^(?:[^0-9]*+[0-9]){{{count}}}")
 
 
 def mask_pii(text: Column) -> Column:
@@ -172,9 +174,9 @@ def mask_pii(text: Column) -> Column:
     look-around patterns are the costliest expressions of standardisation.
     """
     masked = F.when(text.contains("@"), F.regexp_replace(text, EMAIL, "[email]")).otherwise(text)
-    masked = F.when(_digits(masked) >= CARD_DIGITS, F.regexp_replace(masked, CARD, "[card]")) \
+    masked = F.when(_has_digits(masked, CARD_DIGITS), F.regexp_replace(masked, CARD, "[card]")) \
         .otherwise(masked)
-    return F.when(_digits(masked) >= PHONE_DIGITS, F.regexp_replace(masked, PHONE, "[phone]")) \
+    return F.when(_has_digits(masked, PHONE_DIGITS), F.regexp_replace(masked, PHONE, "[phone]")) \
         .otherwise(masked)
 
 
