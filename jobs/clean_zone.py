@@ -48,15 +48,23 @@ def existing_partitions(root: Path, sources: Sequence[str]) -> set[Partition]:
     return found
 
 
-def read_partitions(spark: SparkSession, root: Path, partitions: Iterable[Partition],
-                    schema: RecordSchema) -> DataFrame:
-    """Every row of the given partitions of a table under ``root`` (typed as ``schema``)."""
+def read_kept_rows(spark: SparkSession, root: Path, partitions: Iterable[Partition],
+                   schema: RecordSchema) -> DataFrame | None:
+    """Every row of the given partitions of a table under ``root`` (typed as ``schema``); None
+    when none of them holds a data file."""
     folders = [str(event_partition(root, d, s)) for d, s in sorted(partitions)
                if parquet_files(event_partition(root, d, s))]
     if not folders:
-        return spark.createDataFrame([], schema.spark_schema())
+        return None
     return (spark.read.schema(schema.spark_schema()).option("basePath", str(root))
             .parquet(*folders))
+
+
+def read_partitions(spark: SparkSession, root: Path, partitions: Iterable[Partition],
+                    schema: RecordSchema) -> DataFrame:
+    """``read_kept_rows``, an empty frame when there are none."""
+    rows = read_kept_rows(spark, root, partitions, schema)
+    return rows if rows is not None else spark.createDataFrame([], schema.spark_schema())
 
 
 def read_keys(spark: SparkSession, root: Path, sources: Sequence[str]) -> DataFrame | None:

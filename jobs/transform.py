@@ -54,8 +54,8 @@ from jobs.clean_zone import (
     dates_between,
     existing_partitions,
     parquet_files,
+    read_kept_rows,
     read_keys,
-    read_partitions,
     rows_in,
     swap_partitions,
     write_staged,
@@ -514,10 +514,10 @@ def _existing_rows(run: _Run, spark: SparkSession, touched: set[Partition]) -> D
     frames = []
     for source, plan in run.plans.items():
         mine = {p for p in touched if p[1] == source}
-        if plan.full or not any(parquet_files(event_partition(run.layer_root(source), d, s))
-                                for d, s in mine):
+        rows = None if plan.full else read_kept_rows(spark, run.layer_root(source), mine,
+                                                     _layer_schema(source))
+        if rows is None:
             continue
-        rows = read_partitions(spark, run.layer_root(source), mine, _layer_schema(source))
         if source not in STREAM_COMPLAINT_SOURCES:
             rows = rows.withColumn("content_key", F.lit(None).cast("string"))
         frames.append(rows.select(*STREAM_BY_ID.names))
