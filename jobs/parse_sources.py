@@ -28,6 +28,7 @@ from schemas.sources import (
     WEB_FORM_COLUMNS,
     dynamodb_change_ddl,
     dynamodb_item_ddl,
+    dynamodb_text_ddl,
 )
 from schemas.streaming import KNOWN_PLATFORMS, MAX_EVENT_BYTES, RAW_STREAM_RECORD_FIELDS
 
@@ -232,8 +233,7 @@ def parse_dynamodb_changes(raw: DataFrame, logical_table: str) -> DataFrame:
 def _dynamodb_complaint_items(raw: DataFrame, logical_table: str) -> DataFrame:
     """Add ``_item`` (the line's ``Item``, each attribute's ``S`` as text; null unless ``Item`` is
     an object) and ``_error``; the complaint parsers read the attributes they need with ``_s``."""
-    attributes = DYNAMODB_TABLES[logical_table].attributes
-    text_ddl = "Item struct<" + ", ".join(f"`{a}`: struct<S:string>" for a in attributes) + ">"
+    text_ddl = dynamodb_text_ddl(DYNAMODB_TABLES[logical_table])
     items = _with_json_value(raw).withColumn("_item", _read_json(text_ddl)["Item"])
     error = F.coalesce(
         _json_errors(),

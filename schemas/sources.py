@@ -213,6 +213,13 @@ def dynamodb_item_ddl(table: DynamoTable) -> str:
     return f"Item struct<{_image_ddl(table)}>"
 
 
+def dynamodb_text_ddl(table: DynamoTable) -> str:
+    """Spark DDL for reading only the S (string) member of each attribute of an export line's
+    ``Item``, as text: no typed member (``NULL``, ``BOOL``) can make an attribute unreadable."""
+    attributes = ", ".join(f"`{a}`: struct<S:string>" for a in table.attributes)
+    return f"Item struct<{attributes}>"
+
+
 def dynamodb_change_ddl(table: DynamoTable) -> str:
     """Spark DDL for one line of a full export (``Item``) or of an incremental export
     (``{"Metadata": {"WriteTimestampMicros": {"N": ...}}, "Keys": {...}, "NewImage": {...},
