@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import importlib
 import re
+import string
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +24,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from jobs.sentiment import with_sentiment
-from jobs.spark import built_once
+from jobs.spark import built_once, map_literal, map_lookup
 
 TAXONOMY_CATEGORIES = (
     "network", "billing", "service", "account", "device", "privacy_fraud", "other",
@@ -325,6 +327,7 @@ sre_parse = importlib.import_module("re._parser")
 _DIGITS = frozenset("0123456789")
 _SPACES = frozenset(" \t\n\r\f\v")
 _WIDEST_RANGE = 64
+_REPEATS = (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT)
 
 
 def _class_first(items: Iterable[tuple[Any, Any]]) -> set[str] | None:
@@ -357,7 +360,7 @@ def _first(items: Iterable[tuple[Any, Any]]) -> tuple[set[str] | None, bool]:
             first = None if any(f is None for f, _ in firsts) else \
                 set().union(*(f for f, _ in firsts if f is not None))
             empty = any(e for _, e in firsts)
-        elif op in (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT):
+        elif op in _REPEATS:
             first, empty = _first(av[2])
             empty = empty or av[0] == 0
         elif op in (sre.AT, sre.ASSERT, sre.ASSERT_NOT):  # zero width: look further
@@ -372,12 +375,20 @@ def _first(items: Iterable[tuple[Any, Any]]) -> tuple[set[str] | None, bool]:
     return found, True
 
 
+def _parsed(regex: str) -> Any:
+    """Python's parse of ``regex``; a warning (a construct Python reads otherwise, such as
+    Java's ``&&`` in a class) is raised as an error."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        return sre_parse.parse(regex)
+
+
 def first_chars(regex: str) -> frozenset[str] | None:
     """The (lower-case) characters every match of ``regex`` starts with, or None when that
     cannot be told (any character, an empty match, or syntax Python's parser does not know)."""
     try:
-        chars, empty = _first(sre_parse.parse(regex))
-    except (re.error, RecursionError, TypeError, ValueError, OverflowError):
+        chars, empty = _first(_parsed(regex))
+    except (re.error, Warning, RecursionError, TypeError, ValueError, OverflowError):
         return None
     return None if chars is None or empty else frozenset(chars)
 
@@ -487,6 +498,138 @@ def _rule_index(part: Column, alternatives: list[str]) -> Column:
     return fallback if index is None else index.otherwise(fallback)
 
 
+# --- the rule of a cue, looked up
+# Most cues are written the way their pattern spells them ("outage", "charged", "no service"), so
+# each pattern's own spellings are tried in Python, once per rules file, against the patterns of
+# their first character in order, as ``_rule_index`` does: the first that matches all of a
+# spelling is its rule. A cue whose text (in lower case) is such a spelling is looked up; any
+# other is told by ``_rule_index``. Python's ``re`` (ASCII, case-insensitive) reads these
+# patterns as Java does on printable ASCII; a pattern it reads otherwise (a warning) or not at
+# all (Java-only syntax) ends the trust: no spelling it might take is listed after it.
+# What an open word ("slow\\w*") is spelled with:
+_WORD_ENDINGS = ("", "e", "s", "es", "ed", "ing", "er", "ers", "y", "ly", "al", "ness", "ment",
+                 "ments", "ion", "ions", "ional", "ation", "ations")
+_MOST_SPELLINGS = 1024
+_SPELLING = re.compile("[ -~]+")  # printable ASCII
+
+
+def _spelled(items: Iterable[tuple[Any, Any]]) -> set[str] | None:
+    texts = {""}
+    for op, av in items:
+        forms = _forms(op, av)
+        if forms is None:
+            return None
+        texts = {text + form for text in texts for form in forms}
+        if len(texts) > _MOST_SPELLINGS:
+            return None
+    return texts
+
+
+def _forms(op: Any, av: Any) -> set[str] | None:
+    """Some texts one parsed regex item matches (None: it cannot say)."""
+    if op is sre.LITERAL:
+        return {chr(av).lower()}
+    if op is sre.IN:
+        spaces = ([(sre.CATEGORY, sre.CATEGORY_NOT_WORD)], [(sre.CATEGORY, sre.CATEGORY_SPACE)])
+        return {" "} if av in spaces else _class_first(av)
+    if op is sre.SUBPATTERN:
+        return _spelled(av[3])
+    if op is sre.BRANCH:
+        branches = [b for b in (_spelled(branch) for branch in av[1]) if b is not None]
+        return set().union(*branches) if branches else None
+    if op in _REPEATS:
+        return _repeated(*av)
+    return {""} if op in (sre.AT, sre.ASSERT, sre.ASSERT_NOT) else None
+
+
+def _repeated(least: int, most: int, item: Any) -> set[str] | None:
+    if _is_word(item):
+        return {e for e in _WORD_ENDINGS if least <= len(e) <= most}
+    forms = _spelled(item)
+    if forms is None or least > 3:
+        return None
+    # An optional part once and not at all; a gap of other words ("~2") not at all.
+    counts = {least} if least > 0 or most == 0 or _has_word(item) else {0, 1}
+    return {"".join(parts) for n in counts for parts in _product(forms, n)}
+
+
+_WORD_CLASS = [(sre.IN, [(sre.CATEGORY, sre.CATEGORY_WORD)])]
+
+
+def _is_word(item: Any) -> bool:
+    return list(item) == _WORD_CLASS
+
+
+def _has_word(items: Any) -> bool:
+    """Whether parsed regex items repeat ``\\w`` anywhere (an open word: "~2" is one)."""
+    for op, av in items:
+        if op in _REPEATS and (_is_word(av[2]) or _has_word(av[2])):
+            return True
+        if op is sre.SUBPATTERN and _has_word(av[3]):
+            return True
+        if op is sre.BRANCH and any(_has_word(branch) for branch in av[1]):
+            return True
+    return False
+
+
+def _product(forms: set[str], n: int) -> list[tuple[str, ...]]:
+    parts: list[tuple[str, ...]] = [()]
+    for _ in range(n):
+        parts = [p + (f,) for p in parts for f in forms]
+    return parts
+
+
+def spellings(regex: str) -> frozenset[str]:
+    """Texts ``regex`` is written to match (a few of them when there are many), in lower case."""
+    try:
+        texts = _spelled(_parsed(regex)) or set()
+    except (re.error, Warning, RecursionError, TypeError, ValueError, OverflowError):
+        return frozenset()
+    return frozenset(t for t in texts if _SPELLING.fullmatch(t))
+
+
+# Read otherwise even on plain text: inline flags (the table is looked up in lower case) and
+# back-references (``_rule_index`` numbers the groups its own way).
+_UNTRUSTED = re.compile(r"\(\?-?[A-Za-z]|\\[1-9k]")
+
+
+def _python_regex(regex: str) -> re.Pattern[str] | None:
+    if _UNTRUSTED.search(regex):
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            return re.compile(regex, re.IGNORECASE | re.ASCII)
+        except (re.error, Warning, RecursionError, OverflowError):
+            return None
+
+
+def cue_table(alternatives: list[str]) -> dict[str, int]:
+    """Spelling → the (1-based) alternative ``_rule_index`` finds for it."""
+    plan = dispatch(alternatives)
+    by_char = {char: indexes for chars, indexes in plan.groups for char in chars}
+    regexes = [_python_regex(a) for a in alternatives]
+    table: dict[str, int] = {}
+    for text in sorted(set().union(*(spellings(a) for a in alternatives))):
+        for i in by_char.get(text[0], plan.anywhere):
+            regex = regexes[i]
+            if regex is None:
+                break
+            if regex.fullmatch(text):
+                table[text] = i + 1
+                break
+    return table
+
+
+_TABLE_BUCKETS = 4096
+
+
+def _rule_of(part: Column, alternatives: list[str], table: Column) -> Column:
+    """The alternative (1-based) the main regex took for ``part``: looked up, else matched."""
+    lower = F.translate(part, string.ascii_uppercase, string.ascii_lowercase)
+    return F.coalesce(map_lookup(table, lower, _TABLE_BUCKETS), _rule_index(part, alternatives))
+
+
 def _literals(values: list[Any]) -> Column:
     return F.array(*[F.lit(v) for v in values])
 
@@ -533,14 +676,19 @@ def _split_negation(cue: Column, alternatives: list[str]) -> Column:
                     F.substring(cue, F.length(negation) + 1, 1 << 30).alias("part"))
 
 
-def _cues_in(text: Column, rules: Rules, boost: float) -> Column:
+def _table_of(rules: Rules) -> Column:
+    return map_literal(cue_table([r.regex for r in rules_of(rules)]), "int", _TABLE_BUCKETS)
+
+
+def _cues_in(text: Column, rules: Rules, boost: float, table: Column | None = None) -> Column:
     """Every cue of ``text`` as (index of its rule, negated, boost): one regex scan of the text,
-    then short work on each cue it found."""
+    then short work on each cue it found (``table``: ``_table_of(rules)``, built once)."""
     alternatives = [r.regex for r in rules_of(rules)]
+    table = _table_of(rules) if table is None else table
     cues = F.regexp_extract_all(text, F.lit(cue_regex(rules)), 0)
     return F.transform(F.transform(cues, lambda cue: _split_negation(cue, alternatives)),
                        lambda cue: F.struct(
-                           _rule_index(cue["part"], alternatives).cast("int").alias("index"),
+                           _rule_of(cue["part"], alternatives, table).cast("int").alias("index"),
                            (cue["negation"] != F.lit("")).alias("negated"),
                            F.lit(boost).alias("boost")))
 
@@ -548,11 +696,12 @@ def _cues_in(text: Column, rules: Rules, boost: float) -> Column:
 def _found(text: Column, rules: Rules) -> Column:
     """The cues of the text; with an ``opening``, the cues of its first characters (cut at a
     word's end) once more, weighing the rest of the opening's weight: a second, short scan."""
-    found = _cues_in(text, rules, 1.0)
+    table = _table_of(rules)
+    found = _cues_in(text, rules, 1.0, table)
     if rules.opening is None:
         return found
     opening = F.regexp_extract(text, f"^[\\s\\S]{{0,{rules.opening.characters}}}(?![A-Za-z])", 0)
-    return F.concat(found, _cues_in(opening, rules, rules.opening.weight - 1.0))
+    return F.concat(found, _cues_in(opening, rules, rules.opening.weight - 1.0, table))
 
 
 def _steps(rules: Rules) -> list[list[Column]]:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import shutil
 import string
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -28,7 +27,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from common.settings import REPO_ROOT
-from jobs.spark import built_once
+from jobs.spark import built_once, map_literal, map_lookup
 
 LEXICON_DIR = REPO_ROOT / "rules" / "sentiment"
 LEXICON_FILE = "vader_lexicon.tsv"  # word <TAB> mean valence (-4 .. 4)
@@ -111,25 +110,6 @@ def _let(value: Column, body: Callable[[Column], Column]) -> Column:
     return F.element_at(F.transform(F.array(value), body), 1)
 
 
-# --- lookups: map literals bucketed by crc32, folded to constants by the optimizer
-def bucket_of(key: str, buckets: int = BUCKETS) -> int:
-    return zlib.crc32(key.encode("utf-8")) % buckets
-
-
-def _bucketed(entries: dict[str, Any], value_type: str, buckets: int) -> Column:
-    maps: list[dict[str, Any]] = [{} for _ in range(buckets)]
-    for key, value in entries.items():
-        maps[bucket_of(key, buckets)][key] = value
-    # One JSON string literal, parsed once when the plan is optimised (constant folding): the
-    # plan stays small, where 15,000 literal columns would take seconds to analyse.
-    return F.from_json(F.lit(json.dumps(maps)), f"array<map<string,{value_type}>>")
-
-
-def _lookup(maps: Column, key: Column, buckets: int) -> Column:
-    index = (F.crc32(key.cast("binary")) % F.lit(buckets) + 1).cast("int")
-    return F.element_at(maps, index)[key]
-
-
 def _word_entries(vader: Vader) -> dict[str, dict[str, Any]]:
     """Per lower-case word: its valence (v), booster weight (b), whether it negates (n)."""
     entries: dict[str, dict[str, Any]] = {w: {"v": v} for w, v in vader.lexicon.items()}
@@ -166,12 +146,12 @@ def _emoji_pieces(text: Column, vader: Vader) -> Column:
 def _emojis_as_words(text: Column, pieces: Column, vader: Vader) -> Column:
     """Each emoji replaced by its description, a space before it unless one is there (VADER's
     ``polarity_scores`` preamble)."""
-    emojis = _bucketed({e: d for e, d in vader.emojis.items() if len(e) == 1}, "string", 64)
+    emojis = map_literal({e: d for e, d in vader.emojis.items() if len(e) == 1}, "string", 64)
 
     def rebuilt(piece: Column, k: Column) -> Column:
-        description = _lookup(emojis, piece, 64)
+        description = map_lookup(emojis, piece, 64)
         before = F.element_at(pieces, F.greatest(k, F.lit(1)))
-        after_space = (k == 0) | (before.endswith(" ") & _lookup(emojis, before, 64).isNull())
+        after_space = (k == 0) | (before.endswith(" ") & map_lookup(emojis, before, 64).isNull())
         return F.when(description.isNull(), piece).otherwise(
             F.concat(F.when(after_space, F.lit("")).otherwise(F.lit(" ")), description))
 
@@ -195,12 +175,12 @@ def _word_facts(words: Column, vader: Vader) -> Column:
     """Each word with what the rules need of it: lower case, ALL CAPS, valence, booster weight,
     negation. Each word is lower-cased and looked up once (a first pass), then read (a lambda
     would compute a value again for each use)."""
-    entries = _bucketed(_word_entries(vader), "struct<v:double,b:double,n:boolean>", BUCKETS)
+    entries = map_literal(_word_entries(vader), "struct<v:double,b:double,n:boolean>", BUCKETS)
 
     def looked_up(word: Column) -> Column:
         lower = F.lower(word)
         return F.struct(word.alias("word"), lower.alias("lw"),
-                        _lookup(entries, lower, BUCKETS).alias("entry"))
+                        map_lookup(entries, lower, BUCKETS).alias("entry"))
 
     def facts(found: Column) -> Column:
         word, lower, entry = found["word"], found["lw"], found["entry"]
@@ -275,14 +255,14 @@ def _phrase(c: _Context, *offsets: int) -> Column:
     return F.concat_ws(" ", *[c.lw(o) for o in offsets])
 
 
-def _map_literal(entries: dict[str, float]) -> Column:
+def _small_map(entries: dict[str, float]) -> Column:
     return F.create_map(*[x for k, v in entries.items() for x in (F.lit(k), F.lit(v))])
 
 
 def _idiom(c: _Context, vader: Vader) -> Column:
     """The valence an idiom around the word sets ("the shit", "kiss of death"), else NULL
     (VADER's ``_special_idioms_check``)."""
-    cases = _map_literal(vader.special_cases)
+    cases = _small_map(vader.special_cases)
     return F.coalesce(
         F.when(c.n - 1 > c.i + 1, cases[_phrase(c, 0, 1, 2)]),
         F.when(c.n - 1 > c.i, cases[_phrase(c, 0, 1)]),
@@ -292,7 +272,7 @@ def _idiom(c: _Context, vader: Vader) -> Column:
 def _dampening(c: _Context, vader: Vader) -> Column:
     """Booster phrases ("kind of", "sort of") 3 and 2 words back; VADER adds them without the
     sign rule (at most one of them can be there, so their sum is the package's sum)."""
-    boosters = _map_literal({k: v for k, v in vader.boosters.items() if " " in k})
+    boosters = _small_map({k: v for k, v in vader.boosters.items() if " " in k})
     total = F.lit(0.0)
     for offsets in ((-3, -2, -1), (-3, -2), (-2, -1)):
         total = total + F.coalesce(boosters[_phrase(c, *offsets)], F.lit(0.0))

@@ -9,13 +9,16 @@ driver's own by default, right when the workers share this machine or an identic
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+import zlib
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 T = TypeVar("T")
 
@@ -137,3 +140,25 @@ def unpin(frame: DataFrame) -> None:
     plan = jdf.queryExecution().analyzed()
     if plan.getClass().getSimpleName() == "LogicalRDD":
         plan.rdd().unpersist(False)
+
+
+# --- lookups: map literals bucketed by crc32, folded to constants by the optimizer. A map literal
+# is searched linearly, so one map of thousands of keys would cost thousands of comparisons per
+# lookup; split into buckets of a few keys each, a lookup is a hash and a few comparisons.
+def bucket_of(key: str, buckets: int) -> int:
+    return zlib.crc32(key.encode("utf-8")) % buckets
+
+
+def map_literal(entries: Mapping[str, Any], value_type: str, buckets: int) -> Column:
+    maps: list[dict[str, Any]] = [{} for _ in range(buckets)]
+    for key, value in entries.items():
+        maps[bucket_of(key, buckets)][key] = value
+    # One JSON string literal, parsed once when the plan is optimised (constant folding): the
+    # plan stays small, where 15,000 literal columns would take seconds to analyse.
+    return F.from_json(F.lit(json.dumps(maps)), f"array<map<string,{value_type}>>")
+
+
+def map_lookup(maps: Column, key: Column, buckets: int) -> Column:
+    """The value of ``key`` in ``map_literal``'s maps; null when it has none."""
+    index = (F.crc32(key.cast("binary")) % F.lit(buckets) + 1).cast("int")
+    return F.element_at(maps, index)[key]

@@ -18,7 +18,11 @@ from jobs.classify import (
     Rules,
     RulesError,
     _cues_in,
+    _rule_index,
+    _rule_of,
+    _table_of,
     classify_complaints,
+    cue_table,
     dispatched,
     first_chars,
     inflected,
@@ -26,6 +30,7 @@ from jobs.classify import (
     parse_rules,
     phrase_regex,
     rules_of,
+    spellings,
     validate_with_java,
 )
 
@@ -402,6 +407,60 @@ def test_dispatch_keeps_the_first_alternative_that_matches(spark: Any) -> None:
     assert [r.grouped for r in rows] == [r.plain for r in rows]
     assert rows[0].grouped == ["not working", "poor signal"]
     assert rows[1].grouped == ["overbilled", "signal", "25Mbps"]
+
+
+@pytest.mark.parametrize(("regex", "some", "none_of"), [
+    (phrase_regex("outage"), {"outage", "outages"}, set()),
+    (phrase_regex("authorise"), {"authorised", "authorizing"}, set()),
+    (phrase_regex("data ~2 cap"), {"data cap", "data caps"}, {"data usage cap"}),  # no gap words
+    ("slow\\w*", {"slow", "slowly", "slowness"}, set()),
+    ("(is |has been )?down", {"down", "is down", "has been down"}, set()),
+    ("\\d+\\s?m(b|eg)", {"5mb", "0 meg"}, {"mb"}),  # a number: each digit once
+    ("n\\p{L}t", set(), {"nut"}),  # Java's syntax: Python cannot spell it
+])
+def test_spellings_of_a_pattern(regex: str, some: set[str], none_of: set[str]) -> None:
+    spelled = spellings(regex)
+    assert some <= spelled and not none_of & spelled
+    assert (spelled == frozenset()) == (not some)
+
+
+@pytest.mark.parametrize("rules_file", [DEFAULT_RULES, CFPB_RULES])
+def test_every_spelling_in_the_cue_table_has_the_rule_java_finds(spark: Any,
+                                                                  rules_file: Path) -> None:
+    # The table is built with Python's re; the rules run on Java's. Every entry, in lower and
+    # upper case, must name the pattern Java's anchored match takes (``_rule_index``).
+    alternatives = [r.regex for r in rules_of(load_rules(rules_file))]
+    table = cue_table(alternatives)
+    assert len(table) > 10_000
+    frame = spark.createDataFrame(list(table.items()), "text string, rule int")
+    differ = frame.where(~F.col("rule").eqNullSafe(_rule_index(F.col("text"), alternatives))
+                         | ~F.col("rule").eqNullSafe(_rule_index(F.upper("text"), alternatives)))
+    assert differ.count() == 0
+
+
+def test_a_cue_not_in_the_table_is_told_by_its_pattern(spark: Any, rules: Rules) -> None:
+    alternatives = [r.regex for r in rules_of(rules)]
+    table = cue_table(alternatives)
+    cues = ["Outage", "port my number", "Internet has been  DOWN", "port number"]
+    assert [c.lower() in table for c in cues] == [True, False, False, True]
+    frame = spark.createDataFrame([(c,) for c in cues], "cue string")
+    told = frame.select(_rule_of(F.col("cue"), alternatives, _table_of(rules)).alias("rule"),
+                        _rule_index(F.col("cue"), alternatives).alias("matched")).collect()
+    assert [r.rule for r in told] == [r.matched for r in told] and None not in told[0]
+    ids = [rules_of(rules)[r.rule - 1].rule_id for r in told]
+    assert ids[0].startswith("network.outage.") and ids[1] == ids[3]
+
+
+def test_a_pattern_python_reads_otherwise_ends_the_tables_trust() -> None:
+    # "[a-z&&[^n]]ut" is an intersection for Java (not "nut"), a set with "&" for Python (which
+    # warns): no spelling it might take is listed, since Python cannot tell.
+    assert cue_table(["nut", "cut"]) == {"nut": 1, "cut": 2}
+    assert cue_table(["[a-z&&[^n]]ut", "nut", "cut"]) == {}
+    assert cue_table(["n\\p{L}t", "nut", "cut"]) == {}  # it might start with anything
+    # Case-sensitive for Java, looked up in lower case: "LTE" is the first pattern's, "lte" not.
+    assert cue_table(["(?-i:LTE)", "lte"]) == {}
+    # Python rejects a lookbehind of varying width, Java takes it; it starts with "n" only.
+    assert cue_table(["n(?<=\\w{1,3})ut", "nut", "cut"]) == {"cut": 3}
 
 
 def test_a_pattern_java_rejects_is_an_error_naming_the_rule(spark: Any) -> None:
