@@ -759,7 +759,7 @@ def classify_complaints(
     validate_with_java(frame.sparkSession, rules)
     text = F.coalesce(F.col(text_col), F.lit(""))
     classified = with_classification(frame, text, rules).select(
-        "*", (hit_count(text, rules.urgent) > 0).alias("urgent"))
+        "*", text.rlike(word_regex(rules.urgent)).alias("urgent"))
     feeling = F.coalesce(F.col(sentiment_col or text_col), F.lit(""))
     return with_sentiment(classified, feeling).select(
         "*", F.lit(rules.version).alias("taxonomy_version"))
