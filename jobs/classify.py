@@ -14,10 +14,10 @@ import importlib
 import re
 import string
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -25,6 +25,8 @@ from pyspark.sql import functions as F
 
 from jobs.sentiment import with_sentiment
 from jobs.spark import built_once, map_literal, map_lookup
+
+T = TypeVar("T")
 
 TAXONOMY_CATEGORIES = (
     "network", "billing", "service", "account", "device", "privacy_fraud", "other",
@@ -375,12 +377,16 @@ def _first(items: Iterable[tuple[Any, Any]]) -> tuple[set[str] | None, bool]:
     return found, True
 
 
-def _parsed(regex: str) -> Any:
-    """Python's parse of ``regex``; a warning (a construct Python reads otherwise, such as
-    Java's ``&&`` in a class) is raised as an error."""
+def _strictly(read: Callable[..., T], regex: str, *flags: Any) -> T:
+    """``read(regex, *flags)`` with Python's own warnings raised as errors: a warning marks a
+    construct Python reads otherwise than Java (``&&`` in a class is an intersection for Java)."""
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        return sre_parse.parse(regex)
+        return read(regex, *flags)
+
+
+def _parsed(regex: str) -> Any:
+    return _strictly(sre_parse.parse, regex)
 
 
 def first_chars(regex: str) -> frozenset[str] | None:
@@ -596,12 +602,10 @@ _UNTRUSTED = re.compile(r"\(\?-?[A-Za-z]|\\[1-9k]")
 def _python_regex(regex: str) -> re.Pattern[str] | None:
     if _UNTRUSTED.search(regex):
         return None
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        try:
-            return re.compile(regex, re.IGNORECASE | re.ASCII)
-        except (re.error, Warning, RecursionError, OverflowError):
-            return None
+    try:
+        return _strictly(re.compile, regex, re.IGNORECASE | re.ASCII)
+    except (re.error, Warning, RecursionError, OverflowError):
+        return None
 
 
 def cue_table(alternatives: list[str]) -> dict[str, int]:
@@ -680,11 +684,10 @@ def _table_of(rules: Rules) -> Column:
     return map_literal(cue_table([r.regex for r in rules_of(rules)]), "int", _TABLE_BUCKETS)
 
 
-def _cues_in(text: Column, rules: Rules, boost: float, table: Column | None = None) -> Column:
+def _cues_in(text: Column, rules: Rules, boost: float, table: Column) -> Column:
     """Every cue of ``text`` as (index of its rule, negated, boost): one regex scan of the text,
-    then short work on each cue it found (``table``: ``_table_of(rules)``, built once)."""
+    then short work on each cue it found (``table``: ``_table_of(rules)``)."""
     alternatives = [r.regex for r in rules_of(rules)]
-    table = _table_of(rules) if table is None else table
     cues = F.regexp_extract_all(text, F.lit(cue_regex(rules)), 0)
     return F.transform(F.transform(cues, lambda cue: _split_negation(cue, alternatives)),
                        lambda cue: F.struct(

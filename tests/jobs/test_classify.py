@@ -355,8 +355,9 @@ def test_each_cue_is_told_with_its_negation(spark: Any) -> None:
     texts = ["it wasnt my bill, the speed is awful", "this is not authorized",
              "Not the fee but not a slow line either", "never slow"]
     frame = spark.createDataFrame([(i, t) for i, t in enumerate(texts)], "i int, t string")
+    cues = _cues_in(F.col("t"), rules, 1.0, _table_of(rules))
     found = [[(ids[c["index"] - 1], c["negated"]) for c in r.cues] for r in frame.select(
-        "i", _cues_in(F.col("t"), rules, 1.0).alias("cues")).orderBy("i").collect()]
+        "i", cues.alias("cues")).orderBy("i").collect()]
     assert found == [
         [("billing.bill_general.1", True), ("network.slow.2", False)],
         [("service.not_authorised.1", False)],  # a rule that starts with "not" is no negation
