@@ -9,11 +9,18 @@ driver's own by default, right when the workers share this machine or an identic
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import os
+import shutil
+import subprocess
 import sys
+import tempfile
+import zipfile
 import zlib
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, TypeVar
 
 from pyspark import StorageLevel
@@ -62,8 +69,70 @@ def is_local(master: str) -> bool:
     return master == "local" or master.startswith("local[")
 
 
+log = logging.getLogger(__name__)
+
+# Hadoop's local file system without a ``chmod`` process per file (jobs/jvm/: why). Compiled once
+# per source and pyspark version into JVM_BUILD; local mode only (a cluster's executors would
+# need the jar on their own class path).
+JVM_SOURCE = Path(__file__).resolve().parent / "jvm" / "NioLocalFileSystem.java"
+JVM_BUILD = Path(__file__).resolve().parent.parent / ".build" / "jvm"
+LOCAL_FILE_SYSTEM = "complaints.jvm.NioLocalFileSystem"
+FILE_SYSTEM_KEY = "spark.hadoop.fs.file.impl"  # a ``conf`` that sets it keeps its own
+CLASS_PATH_KEY = "spark.driver.extraClassPath"
+
+
+def _hadoop_api_jar() -> Path | None:
+    import pyspark
+
+    jars = sorted((Path(pyspark.__file__).parent / "jars").glob("hadoop-client-api-*.jar"))
+    return jars[-1] if jars else None
+
+
+def _compiled(source: Path, classpath: Path, jar: Path) -> Path:
+    """``source`` compiled by javac against ``classpath`` into ``jar`` (written whole, then
+    renamed into place: runs that start together may both build it)."""
+    jar.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=jar.parent) as work:
+        classes = Path(work) / "classes"
+        subprocess.run(["javac", "--release", "17", "-nowarn", "-cp", str(classpath),
+                        "-d", str(classes), str(source)],
+                       check=True, capture_output=True, text=True)
+        staged = Path(work) / jar.name
+        with zipfile.ZipFile(staged, "w") as archive:
+            for path in sorted(classes.rglob("*.class")):
+                archive.write(path, path.relative_to(classes).as_posix())
+        os.replace(staged, jar)
+    return jar
+
+
+def local_file_system_jar(source: Path = JVM_SOURCE, build: Path = JVM_BUILD) -> Path | None:
+    """The jar of ``LOCAL_FILE_SYSTEM``, built when missing; None (with a warning: writes stay
+    correct, only slower) when it cannot be: no javac (a JRE only), no Hadoop jar, a read-only
+    checkout."""
+    hadoop = _hadoop_api_jar()
+    if hadoop is None or not source.is_file():
+        return None
+    key = hashlib.sha256(source.read_bytes() + hadoop.name.encode()).hexdigest()[:16]
+    jar = build / f"complaints-jvm-{key}.jar"
+    if jar.is_file():
+        return jar
+    if shutil.which("javac") is None:
+        log.warning("javac not found (a JRE only): Spark's local writes start a chmod process "
+                    "per file; install a JDK to skip them")
+        return None
+    try:
+        return _compiled(source, hadoop, jar)
+    except (OSError, subprocess.CalledProcessError) as error:
+        detail = (str(getattr(error, "stderr", None) or error).strip().splitlines() or [""])[-1]
+        log.warning("could not build %s (%s): Spark's local writes start a chmod process per "
+                    "file", jar, detail)
+        return None
+
+
 def session_conf(master: str, conf: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Everything the session is built with: SPARK_CONF, CLUSTER_CONF off local mode, ``conf``."""
+    """Everything the session is built with: SPARK_CONF, CLUSTER_CONF off local mode, ``conf``;
+    in local mode also the local file system without chmod processes (``LOCAL_FILE_SYSTEM``,
+    unless ``conf`` names another one)."""
     settings = dict(SPARK_CONF)
     if not is_local(master):
         local_ip = os.environ.get("SPARK_LOCAL_IP", "127.0.0.1")
@@ -78,6 +147,11 @@ def session_conf(master: str, conf: Mapping[str, str] | None = None) -> dict[str
             "spark.executorEnv.PYSPARK_PYTHON": python,
         })
     settings.update(conf or {})
+    jar = local_file_system_jar() if is_local(master) else None
+    if jar is not None and FILE_SYSTEM_KEY not in settings:
+        class_path = [p for p in settings.get(CLASS_PATH_KEY, "").split(os.pathsep) if p]
+        settings[CLASS_PATH_KEY] = os.pathsep.join([*class_path, str(jar)])
+        settings[FILE_SYSTEM_KEY] = LOCAL_FILE_SYSTEM
     return settings
 
 
