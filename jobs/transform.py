@@ -236,13 +236,15 @@ def rank_copies(usable: DataFrame) -> DataFrame:
                  ).withColumn("_content", copy_content(F.col("text"), F.col("event_time")))
     copies = Window.partitionBy("complaint_id")
     latest_first = copies.orderBy(*[F.col(c).desc() for c in LINEAGE])
-    per_content = Window.partitionBy("complaint_id", "_content").orderBy(
-        *[F.col(c).desc() for c in LINEAGE])
+    # The contents of the copies landed after this one: one sort of the copies serves every
+    # window (a window per content would sort all rows a second time).
+    later_contents = F.collect_set("_content").over(
+        latest_first.rowsBetween(Window.unboundedPreceding, -1))
     ranked = with_id.select(
         "*",
         F.row_number().over(latest_first).alias("_copy"),
         F.first("_content").over(latest_first).alias("_kept_content"),
-        (F.row_number().over(per_content) == 1).alias("_latest_of_content"),
+        (~F.array_contains(later_contents, F.col("_content"))).alias("_latest_of_content"),
         F.min("ingest_time").over(copies).alias("first_ingest_time"),
     ).withColumn("_same", F.col("_content") == F.col("_kept_content"))
     losing_contents = F.count_if(~F.col("_same") & F.col("_latest_of_content")).over(copies)
