@@ -37,7 +37,8 @@ By default a run takes the batch sources; the stream DAG runs ``STREAM_COMPLAINT
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -588,52 +589,68 @@ def _unreadable_files(spark: SparkSession, run: _Run) -> DataFrame:
     return spark.createDataFrame(rows, QUARANTINE.spark_schema()).select(*QUARANTINE.names)
 
 
-def _commit_ledger(run: _Run, per_file: dict[str, tuple[int, date | None, date | None]]) -> None:
+def _commit_ledger(run: _Run, tallies: Mapping[str, FileTally]) -> None:
     for source, plan in run.plans.items():
         entries = {} if plan.full else read_ledger(run.lake, source)
         for verdict in run.verdicts.get(source, []):
             relative = run.lake.relative(verdict.path)
-            records, first, last = per_file.get(relative, (0, None, None))
+            tally = tallies.get(relative, FileTally(source, 0, 0, None, None))
             status = PROCESSED if verdict.readable else QUARANTINED
             entries[relative] = LedgerEntry(relative, verdict.path.stat().st_size, status,
-                                            verdict.reason, run.run_id, records, first, last)
-            run.files_read.append(FileRead(source, relative, status, verdict.reason, records))
+                                            verdict.reason, run.run_id, tally.records,
+                                            tally.first, tally.last)
+            run.files_read.append(FileRead(source, relative, status, verdict.reason,
+                                           tally.records))
         if run.event_dates is None or not plan.files:
             write_ledger(run.lake, source, entries.values())
         clear_intent(run.lake, source)
 
 
-def _counts(run: _Run, standardised: DataFrame, before: dict[str, int],
+@dataclass(frozen=True)
+class FileTally:
+    """What the run read of one raw file: its records, how many were quarantined, and the first
+    and last event date of its usable ones (the ledger keeps these)."""
+
+    source: str
+    records: int
+    quarantined: int
+    first: date | None
+    last: date | None
+
+
+def _tally_files(standardised: DataFrame) -> dict[str, FileTally]:
+    """One pass over the run's records, by raw file (a file holds one source's records)."""
+    usable_date = F.when(F.col("reason").isNull(), F.to_date("event_time"))
+    rows = standardised.groupBy("raw_file", "source").agg(
+        F.count(F.lit(1)).alias("records"),
+        F.count_if(F.col("reason").isNotNull()).alias("quarantined"),
+        F.min(usable_date).alias("first"), F.max(usable_date).alias("last")).collect()
+    return {r["raw_file"]: FileTally(r["source"], int(r["records"]), int(r["quarantined"]),
+                                     r["first"], r["last"]) for r in rows}
+
+
+def _counts(run: _Run, tallies: Iterable[FileTally], before: dict[str, int],
             touched: set[Partition], conflicts: dict[str, int]) -> list[SourceCounts]:
     """Per source: records read, clean rows added, records quarantined (unusable ones and the
     copies that lost a conflict, which may be rows an earlier run had kept: their place in the
     clean zone goes to this run's copy) and duplicates (the rest)."""
-    tally = {r["source"]: r for r in standardised.groupBy("source").agg(
-        F.count(F.lit(1)).alias("records"),
-        F.count_if(F.col("reason").isNotNull()).alias("quarantined"),
-    ).collect()}
+    records: Counter[str] = Counter()
+    quarantined: Counter[str] = Counter(conflicts)
+    for tally in tallies:
+        records[tally.source] += tally.records
+        quarantined[tally.source] += tally.quarantined
     counts = []
     for source, plan in run.plans.items():
         mine = [p for p in touched if p[1] == source]
         after = rows_in(event_partition(run.lake.clean_complaints, d, s) for d, s in mine)
-        records = int(tally[source]["records"]) if source in tally else 0
-        quarantined = (int(tally[source]["quarantined"]) if source in tally else 0) + \
-            conflicts.get(source, 0)
         clean = after if plan.full else after - before.get(source, 0)
         poison = sum(1 for v in run.verdicts.get(source, []) if not v.readable)
         counts.append(SourceCounts(
-            source, len(plan.files) - poison, records, clean, quarantined,
-            records - quarantined - clean, mode="full" if plan.full else "incremental",
+            source, len(plan.files) - poison, records[source], clean, quarantined[source],
+            records[source] - quarantined[source] - clean,
+            mode="full" if plan.full else "incremental",
             files_quarantined=poison, partitions_written=len(mine)))
     return counts
-
-
-def _per_file(standardised: DataFrame) -> dict[str, tuple[int, date | None, date | None]]:
-    usable_date = F.when(F.col("reason").isNull(), F.to_date("event_time"))
-    rows = standardised.groupBy("raw_file").agg(
-        F.count(F.lit(1)).alias("n"), F.min(usable_date).alias("first"),
-        F.max(usable_date).alias("last")).collect()
-    return {r["raw_file"]: (int(r["n"]), r["first"], r["last"]) for r in rows}
 
 
 def _transform(run: _Run, spark: SparkSession, rules: Rules) -> tuple[list[SourceCounts],
@@ -671,13 +688,13 @@ def _transform(run: _Run, spark: SparkSession, rules: Rules) -> tuple[list[Sourc
         conflicts = _quarantine_staged(run, quarantine_records(standardised, run.run_id)
                                        .unionByName(_unreadable_files(spark, run))
                                        .unionByName(_conflicts(run, usable, existing, increment)))
-        per_file = _per_file(standardised)
+        tallies = _tally_files(standardised)
         swap_partitions(run.staging / "complaints", lake.clean_complaints, touched)
         if stream:
             swap_partitions(run.staging / "stream_by_id", lake.stream_by_id,
                             {p for p in touched if p[1] in stream})
-        counts = _counts(run, standardised, before, touched, conflicts)
-        _commit_ledger(run, per_file)
+        counts = _counts(run, tallies.values(), before, touched, conflicts)
+        _commit_ledger(run, tallies)
     finally:
         for frame in (increment, standardised):
             if frame is not None:
