@@ -589,23 +589,6 @@ def _unreadable_files(spark: SparkSession, run: _Run) -> DataFrame:
     return spark.createDataFrame(rows, QUARANTINE.spark_schema()).select(*QUARANTINE.names)
 
 
-def _commit_ledger(run: _Run, tallies: Mapping[str, FileTally]) -> None:
-    for source, plan in run.plans.items():
-        entries = {} if plan.full else read_ledger(run.lake, source)
-        for verdict in run.verdicts.get(source, []):
-            relative = run.lake.relative(verdict.path)
-            tally = tallies.get(relative, FileTally(source, 0, 0, None, None))
-            status = PROCESSED if verdict.readable else QUARANTINED
-            entries[relative] = LedgerEntry(relative, verdict.path.stat().st_size, status,
-                                            verdict.reason, run.run_id, tally.records,
-                                            tally.first, tally.last)
-            run.files_read.append(FileRead(source, relative, status, verdict.reason,
-                                           tally.records))
-        if run.event_dates is None or not plan.files:
-            write_ledger(run.lake, source, entries.values())
-        clear_intent(run.lake, source)
-
-
 @dataclass(frozen=True)
 class FileTally:
     """What the run read of one raw file: its records, how many were quarantined, and the first
@@ -627,6 +610,23 @@ def _tally_files(standardised: DataFrame) -> dict[str, FileTally]:
         F.min(usable_date).alias("first"), F.max(usable_date).alias("last")).collect()
     return {r["raw_file"]: FileTally(r["source"], int(r["records"]), int(r["quarantined"]),
                                      r["first"], r["last"]) for r in rows}
+
+
+def _commit_ledger(run: _Run, tallies: Mapping[str, FileTally]) -> None:
+    for source, plan in run.plans.items():
+        entries = {} if plan.full else read_ledger(run.lake, source)
+        for verdict in run.verdicts.get(source, []):
+            relative = run.lake.relative(verdict.path)
+            tally = tallies.get(relative, FileTally(source, 0, 0, None, None))
+            status = PROCESSED if verdict.readable else QUARANTINED
+            entries[relative] = LedgerEntry(relative, verdict.path.stat().st_size, status,
+                                            verdict.reason, run.run_id, tally.records,
+                                            tally.first, tally.last)
+            run.files_read.append(FileRead(source, relative, status, verdict.reason,
+                                           tally.records))
+        if run.event_dates is None or not plan.files:
+            write_ledger(run.lake, source, entries.values())
+        clear_intent(run.lake, source)
 
 
 def _counts(run: _Run, tallies: Iterable[FileTally], before: dict[str, int],
