@@ -1,15 +1,20 @@
-"""Sentiment of complaint texts: VADER (Hutto & Gilbert, 2014) as native Spark expressions.
+"""Sentiment of complaint texts: VADER (Hutto & Gilbert, 2014) in the JVM, without a Python UDF.
 
 VADER is a maintained lexicon of ~7,500 words, emoticons and slang rated by people, plus rules
 for how writing shifts them: booster words ("very", "barely"), negation within three words
 ("not good"), ALL-CAPS emphasis, "but" (what follows weighs more), "!" and "??". The lexicon is
 data in the repo (``rules/sentiment/``, rebuilt from the pinned ``vaderSentiment`` package by
 ``python -m jobs.sentiment``, MIT licence beside it); ``with_sentiment`` turns a text column into
-VADER's compound score in [-1, 1] (``sentiment_score``) and its label (``sentiment``) without a
-Python UDF: words are looked up in map literals bucketed by crc32 (a map literal is searched
-linearly, so one map of 7,500 words would cost thousands of comparisons per word), and the rules
-are higher-order functions over each text's word array, step for step as ``vaderSentiment``
-3.3.2 computes them, so the scores are the package's (checked by the tests).
+VADER's compound score in [-1, 1] (``sentiment_score``) and its label (``sentiment``), the
+package's scores (checked by the tests), one of two ways:
+
+- ``jobs/jvm/VaderCompound.java``, the package's code in Java as a Spark UDF, when the session has
+  the project's JVM classes (local mode with a JDK: ``jobs.spark.jvm_jar``): 4.7 µs of CPU per
+  complaint text against about 58 µs for the expressions below (measured at 1M).
+- Otherwise native Spark expressions: words are looked up in map literals bucketed by crc32 (a
+  map literal is searched linearly, so one map of 7,500 words would cost thousands of comparisons
+  per word), and the rules are higher-order functions over each text's word array, step for step
+  as ``vaderSentiment`` 3.3.2 computes them.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from common.settings import REPO_ROOT
-from jobs.spark import built_once, map_literal, map_lookup
+from jobs.spark import built_once, jvm_class, map_literal, map_lookup
 
 LEXICON_DIR = REPO_ROOT / "rules" / "sentiment"
 LEXICON_FILE = "vader_lexicon.tsv"  # word <TAB> mean valence (-4 .. 4)
@@ -415,18 +420,50 @@ def _steps(vader: Vader) -> list[Column]:
     ]
 
 
-def with_sentiment(frame: DataFrame, text: Column, vader: Vader | None = None) -> DataFrame:
+def _tsv(entries: dict[str, Any]) -> str:
+    return "".join(f"{key}\t{value}\n" for key, value in entries.items())
+
+
+def _registered_udf(session: Any, vader: Vader) -> str | None:
+    """The name of VADER's compound score as a JVM UDF (jobs/jvm/VaderCompound.java: the
+    package's code in Java, about ten times less CPU than the expressions) registered in the
+    session with ``vader``'s data; None when the session's driver does not have the class
+    (``jvm_class``: a cluster, no javac, Spark Connect)."""
+    udf = jvm_class(session, "VaderCompound")
+    if udf is None:
+        return None
+    name = f"complaints_vader_{id(vader)}"  # built_once keeps ``vader``: the id stays its own
+    emojis = {e: d for e, d in vader.emojis.items() if len(e) == 1}  # read per code point
+    jvm = session._jvm
+    session._jsparkSession.udf().register(
+        name, udf(_tsv(vader.lexicon), _tsv(emojis), _tsv(vader.boosters),
+                  _tsv(dict.fromkeys(vader.negations, "")), _tsv(vader.special_cases)),
+        jvm.org.apache.spark.sql.types.DataTypes.DoubleType)
+    return name
+
+
+def with_sentiment(frame: DataFrame, text: Column, vader: Vader | None = None,
+                   jvm: bool = True) -> DataFrame:
     """Add ``sentiment_score`` (VADER's compound; NULL for a NULL text) and ``sentiment``.
 
-    Each step is its own projection: an array a lambda reads must be a column, or Spark would
-    build it again for every word; values used more than once in a step are bound (``_let``).
+    With ``jvm`` and the project's JVM classes in the session (local mode with a JDK), the score
+    is ``VaderCompound``'s; else it is built from Spark expressions. Both are the package's
+    scores (the tests hold each to them). In the expressions, each step is its own projection:
+    an array a lambda reads must be a column, or Spark would build it again for every word;
+    values used more than once in a step are bound (``_let``).
     """
-    *steps, score = built_once(frame.sparkSession, vader or load_vader(), _steps)
-    frame = frame.select("*", text.alias(_TEMP[0]))
-    for name, step in zip(_TEMP[1:], steps, strict=True):
-        frame = frame.select("*", step.alias(name))
-    return frame.select("*", score.alias("sentiment_score")).select(
-        "*", sentiment_label(F.col("sentiment_score")).alias("sentiment")).drop(*_TEMP)
+    vader = vader or load_vader()
+    session = frame.sparkSession
+    udf = built_once(session, vader, lambda v: _registered_udf(session, v)) if jvm else None
+    if udf is not None:
+        scored = frame.select("*", F.call_function(udf, text).alias("sentiment_score"))
+    else:
+        *steps, score = built_once(session, vader, _steps)
+        frame = frame.select("*", text.alias(_TEMP[0]))
+        for name, step in zip(_TEMP[1:], steps, strict=True):
+            frame = frame.select("*", step.alias(name))
+        scored = frame.select("*", score.alias("sentiment_score")).drop(*_TEMP)
+    return scored.select("*", sentiment_label(F.col("sentiment_score")).alias("sentiment"))
 
 if __name__ == "__main__":
     rebuild_lexicon()

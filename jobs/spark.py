@@ -71,31 +71,31 @@ def is_local(master: str) -> bool:
 
 log = logging.getLogger(__name__)
 
-# Hadoop's local file system without a ``chmod`` process per file (jobs/jvm/: why). Compiled once
-# per source and pyspark version into JVM_BUILD; local mode only (a cluster's executors would
-# need the jar on their own class path).
-JVM_SOURCE = Path(__file__).resolve().parent / "jvm" / "NioLocalFileSystem.java"
+# The project's JVM classes (jobs/jvm/): Hadoop's local file system without a ``chmod`` process per
+# file, VADER's score as a Spark UDF (jobs/sentiment.py). Compiled once per sources and pyspark
+# version into JVM_BUILD; local mode only (a cluster's executors would need the jar on their own
+# class path): a cluster runs Hadoop's file system and the sentiment's Spark expressions.
+JVM_SOURCES = Path(__file__).resolve().parent / "jvm"
 JVM_BUILD = Path(__file__).resolve().parent.parent / ".build" / "jvm"
 LOCAL_FILE_SYSTEM = "complaints.jvm.NioLocalFileSystem"
 FILE_SYSTEM_KEY = "spark.hadoop.fs.file.impl"  # a ``conf`` that sets it keeps its own
 CLASS_PATH_KEY = "spark.driver.extraClassPath"
 
 
-def _hadoop_api_jar() -> Path | None:
+def _spark_jars() -> Path:
     import pyspark
 
-    jars = sorted((Path(pyspark.__file__).parent / "jars").glob("hadoop-client-api-*.jar"))
-    return jars[-1] if jars else None
+    return Path(pyspark.__file__).parent / "jars"
 
 
-def _compiled(source: Path, classpath: Path, jar: Path) -> Path:
-    """``source`` compiled by javac against ``classpath`` into ``jar`` (written whole, then
-    renamed into place: runs that start together may both build it)."""
+def _compiled(sources: list[Path], classpath: Path, jar: Path) -> Path:
+    """``sources`` compiled by javac against the jars in ``classpath`` into ``jar`` (written
+    whole, then renamed into place: runs that start together may both build it)."""
     jar.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=jar.parent) as work:
         classes = Path(work) / "classes"
-        subprocess.run(["javac", "--release", "17", "-nowarn", "-cp", str(classpath),
-                        "-d", str(classes), str(source)],
+        subprocess.run(["javac", "--release", "17", "-nowarn", "-cp", str(classpath / "*"),
+                        "-d", str(classes), *map(str, sources)],
                        check=True, capture_output=True, text=True)
         staged = Path(work) / jar.name
         with zipfile.ZipFile(staged, "w") as archive:
@@ -105,34 +105,49 @@ def _compiled(source: Path, classpath: Path, jar: Path) -> Path:
     return jar
 
 
-def local_file_system_jar(source: Path = JVM_SOURCE, build: Path = JVM_BUILD) -> Path | None:
-    """The jar of ``LOCAL_FILE_SYSTEM``, built when missing; None (with a warning: writes stay
-    correct, only slower) when it cannot be: no javac (a JRE only), no Hadoop jar, a read-only
-    checkout."""
-    hadoop = _hadoop_api_jar()
-    if hadoop is None or not source.is_file():
+def jvm_jar(sources: Path = JVM_SOURCES, build: Path = JVM_BUILD) -> Path | None:
+    """The jar of the project's JVM classes, built when missing; None (with a warning: results
+    stay the same, only slower) when it cannot be: no javac (a JRE only), a read-only checkout."""
+    files = sorted(sources.glob("*.java"))
+    jars = _spark_jars()
+    if not files or not jars.is_dir():
         return None
-    key = hashlib.sha256(source.read_bytes() + hadoop.name.encode()).hexdigest()[:16]
-    jar = build / f"complaints-jvm-{key}.jar"
+    digest = hashlib.sha256()
+    for path in [*files, *sorted(jars.glob("*.jar"))]:
+        digest.update(path.name.encode() + (path.read_bytes() if path in files else b""))
+    jar = build / f"complaints-jvm-{digest.hexdigest()[:16]}.jar"
     if jar.is_file():
         return jar
     if shutil.which("javac") is None:
         log.warning("javac not found (a JRE only): Spark's local writes start a chmod process "
-                    "per file; install a JDK to skip them")
+                    "per file and sentiment runs as Spark expressions; install a JDK to speed "
+                    "both up")
         return None
     try:
-        return _compiled(source, hadoop, jar)
+        return _compiled(files, jars, jar)
     except (OSError, subprocess.CalledProcessError) as error:
         detail = (str(getattr(error, "stderr", None) or error).strip().splitlines() or [""])[-1]
         log.warning("could not build %s (%s): Spark's local writes start a chmod process per "
-                    "file", jar, detail)
+                    "file and sentiment runs as Spark expressions", jar, detail)
         return None
+
+
+def jvm_class(session: Any, name: str) -> Any | None:
+    """The project's JVM class ``name`` (``complaints.jvm.<name>``) as the session's driver sees
+    it; None when it is not on its class path (a cluster, no javac, Spark Connect)."""
+    jvm = getattr(session, "_jvm", None)
+    if jvm is None:
+        return None
+    from py4j.java_gateway import JavaClass  # type: ignore[import-untyped]
+
+    found = getattr(jvm.complaints.jvm, name)
+    return found if isinstance(found, JavaClass) else None
 
 
 def session_conf(master: str, conf: Mapping[str, str] | None = None) -> dict[str, str]:
     """Everything the session is built with: SPARK_CONF, CLUSTER_CONF off local mode, ``conf``;
-    in local mode also the local file system without chmod processes (``LOCAL_FILE_SYSTEM``,
-    unless ``conf`` names another one)."""
+    in local mode also the project's JVM classes (``jvm_jar``) and with them the local file system
+    without chmod processes (``LOCAL_FILE_SYSTEM``), unless ``conf`` names another one."""
     settings = dict(SPARK_CONF)
     if not is_local(master):
         local_ip = os.environ.get("SPARK_LOCAL_IP", "127.0.0.1")
@@ -147,11 +162,11 @@ def session_conf(master: str, conf: Mapping[str, str] | None = None) -> dict[str
             "spark.executorEnv.PYSPARK_PYTHON": python,
         })
     settings.update(conf or {})
-    jar = local_file_system_jar() if is_local(master) else None
-    if jar is not None and FILE_SYSTEM_KEY not in settings:
+    jar = jvm_jar() if is_local(master) else None
+    if jar is not None:
         class_path = [p for p in settings.get(CLASS_PATH_KEY, "").split(os.pathsep) if p]
         settings[CLASS_PATH_KEY] = os.pathsep.join([*class_path, str(jar)])
-        settings[FILE_SYSTEM_KEY] = LOCAL_FILE_SYSTEM
+        settings.setdefault(FILE_SYSTEM_KEY, LOCAL_FILE_SYSTEM)
     return settings
 
 

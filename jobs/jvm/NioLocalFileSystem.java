@@ -2,8 +2,8 @@
 // process. Without Hadoop's native library (pyspark ships none), RawLocalFileSystem.setPermission
 // starts `chmod` for every file and folder a write creates: about six processes per Parquet file,
 // 8 to 9 s of a 900-partition write out of 11. Everything else is Hadoop's own LocalFileSystem
-// (checksums included). jobs/spark.py compiles this file once (javac, against pyspark's Hadoop
-// jar) and uses it in local mode; see ``local_file_system``.
+// (checksums included). jobs/spark.py compiles this file once (javac, against pyspark's jars)
+// and uses it in local mode; see ``jvm_jar``.
 package complaints.jvm;
 
 import java.io.IOException;

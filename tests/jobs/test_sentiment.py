@@ -1,12 +1,14 @@
 """VADER in Spark (jobs.sentiment): the package's scores, its rules, the hand labels.
 
-Every text of these tests is scored in one Spark job (the ``scored`` fixture); the tests read
-their rows from it.
+Every text of these tests is scored in one Spark job (the ``scored`` fixture) each way: by the
+JVM UDF (jobs/jvm/VaderCompound.java) and by the Spark expressions; the tests read their rows
+from it.
 """
 
 from __future__ import annotations
 
 import csv
+import os
 import random
 from collections import Counter
 from pathlib import Path
@@ -18,6 +20,7 @@ from vaderSentiment import vaderSentiment as vader  # type: ignore[import-untype
 from common.settings import REPO_ROOT
 from jobs import sentiment
 from jobs.sentiment import load_vader, rebuild_lexicon, with_sentiment
+from jobs.spark import jvm_class
 
 LABELS_FILE = REPO_ROOT / "rules" / "labels" / "sentiment.csv"
 
@@ -63,15 +66,22 @@ def _labelled() -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-@pytest.fixture(scope="module")
-def scored(spark: Any) -> dict[str, tuple[float | None, str]]:
+@pytest.fixture(scope="module", params=["jvm", "expressions"])
+def scored(spark: Any, request: pytest.FixtureRequest) -> dict[str, tuple[float | None, str]]:
     """Every text of this module, scored in one Spark job: text -> (score, label)."""
     from pyspark.sql import functions as F
 
+    jvm = request.param == "jvm"
+    if jvm and jvm_class(spark, "VaderCompound") is None:
+        message = "no VaderCompound class in the session: the JVM classes need a JDK's javac"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
     texts = [*_short_texts(300), *(t for t, _ in RULES), *(r["text"] for r in _labelled()), None]
     frame = spark.createDataFrame([(t,) for t in dict.fromkeys(texts)], "text string")
-    return {r.text: (r.sentiment_score, r.sentiment)
-            for r in with_sentiment(frame, F.col("text")).collect()}
+    scores = with_sentiment(frame, F.col("text"), jvm=jvm)
+    assert ("complaints_vader" in scores._jdf.queryExecution().analyzed().toString()) == jvm
+    return {r.text: (r.sentiment_score, r.sentiment) for r in scores.collect()}
 
 
 def test_spark_scores_are_the_packages(scored: dict[str, tuple[float | None, str]]) -> None:

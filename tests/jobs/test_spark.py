@@ -1,4 +1,5 @@
-"""The session's local file system: Hadoop's, with permissions set without a chmod process."""
+"""The project's JVM classes (jobs/jvm/), built once; the session's local file system: Hadoop's,
+with permissions set without a chmod process."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import logging
 import os
 import shutil
 import stat
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -14,16 +16,17 @@ import pytest
 from jobs.spark import (
     CLASS_PATH_KEY,
     FILE_SYSTEM_KEY,
-    JVM_SOURCE,
+    JVM_SOURCES,
     LOCAL_FILE_SYSTEM,
-    local_file_system_jar,
+    jvm_class,
+    jvm_jar,
     session_conf,
 )
 
 
 def _javac() -> None:
     if shutil.which("javac") is None:
-        message = "javac not found: the local file system jar is built with a JDK's javac"
+        message = "javac not found: the project's JVM classes are built with a JDK's javac"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
@@ -31,32 +34,36 @@ def _javac() -> None:
 
 def test_the_jar_is_built_once_per_source(tmp_path: Path) -> None:
     _javac()
-    jar = local_file_system_jar(build=tmp_path)
+    jar = jvm_jar(build=tmp_path)
     assert jar is not None and jar.parent == tmp_path
+    with zipfile.ZipFile(jar) as archive:
+        assert {"complaints/jvm/NioLocalFileSystem.class",
+                "complaints/jvm/VaderCompound.class"} <= set(archive.namelist())
     built = jar.stat().st_mtime_ns
-    assert local_file_system_jar(build=tmp_path) == jar
+    assert jvm_jar(build=tmp_path) == jar
     assert jar.stat().st_mtime_ns == built  # found, not rebuilt
-    changed = tmp_path / "src" / JVM_SOURCE.name
-    changed.parent.mkdir()
-    changed.write_text(JVM_SOURCE.read_text() + "\n// another version\n")
-    assert local_file_system_jar(changed, build=tmp_path) not in (None, jar)
+    changed = shutil.copytree(JVM_SOURCES, tmp_path / "src")
+    source = changed / "VaderCompound.java"
+    source.write_text(source.read_text() + "\n// another version\n")
+    assert jvm_jar(changed, build=tmp_path) not in (None, jar)
 
 
 def test_without_javac_the_session_keeps_hadoops_file_system(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     with caplog.at_level(logging.WARNING, logger="jobs.spark"):
-        assert local_file_system_jar(build=tmp_path / "build") is None
+        assert jvm_jar(build=tmp_path / "build") is None
     assert "javac not found" in caplog.text
 
 
 def test_a_source_that_does_not_compile_is_a_warning(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     _javac()
-    broken = tmp_path / JVM_SOURCE.name
-    broken.write_text("package complaints.jvm; public class NioLocalFileSystem {")
+    broken = shutil.copytree(JVM_SOURCES, tmp_path / "src")
+    (broken / "NioLocalFileSystem.java").write_text(
+        "package complaints.jvm; public class NioLocalFileSystem {")
     with caplog.at_level(logging.WARNING, logger="jobs.spark"):
-        assert local_file_system_jar(broken, build=tmp_path / "build") is None
+        assert jvm_jar(broken, build=tmp_path / "build") is None
     assert "could not build" in caplog.text
     assert not list((tmp_path / "build").glob("*.jar"))
 
@@ -70,7 +77,7 @@ def test_local_mode_only_and_a_callers_choice_wins() -> None:
     assert FILE_SYSTEM_KEY not in session_conf("spark://127.0.0.1:7077")
     own = session_conf("local[2]", {FILE_SYSTEM_KEY: "org.apache.hadoop.fs.LocalFileSystem"})
     assert own[FILE_SYSTEM_KEY] == "org.apache.hadoop.fs.LocalFileSystem"
-    assert CLASS_PATH_KEY not in own
+    assert Path(own[CLASS_PATH_KEY]).is_file()  # the other classes stay on the class path
 
 
 def test_spark_writes_through_it_with_hadoops_permissions(spark: Any, tmp_path: Path) -> None:
@@ -90,3 +97,9 @@ def test_spark_writes_through_it_with_hadoops_permissions(spark: Any, tmp_path: 
     assert len(folders) == 3 and any(p.suffix == ".parquet" for p in files)
     assert {stat.S_IMODE(p.stat().st_mode) for p in files} == {0o644}
     assert {stat.S_IMODE(p.stat().st_mode) for p in folders} == {0o755}
+
+
+def test_the_sessions_driver_has_the_classes(spark: Any) -> None:
+    _javac()
+    assert jvm_class(spark, "VaderCompound") is not None
+    assert jvm_class(spark, "NoSuchClass") is None
