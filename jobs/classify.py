@@ -10,7 +10,9 @@ not part of the rules file) and the taxonomy version to a DataFrame with a text 
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import json
 import re
 import string
 import warnings
@@ -24,7 +26,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from jobs.sentiment import with_sentiment
-from jobs.spark import built_once, map_literal, map_lookup
+from jobs.spark import built_once, jvm_class, map_literal, map_lookup
 
 T = TypeVar("T")
 
@@ -442,8 +444,11 @@ def dispatched(alternatives: list[str]) -> str:
     return "(?:" + "|".join(branches) + ")"
 
 
+_WORD_START = "(?i)(?<![a-z])"  # no cue starts right after a letter
+
+
 def _guarded(alternatives: list[str]) -> str:
-    return "(?i)(?<![a-z])(" + NEGATION + ")?(" + dispatched(alternatives) + ")(?![a-z])"
+    return _WORD_START + "(" + NEGATION + ")?(" + dispatched(alternatives) + ")(?![a-z])"
 
 
 def cue_regex(rules: Rules) -> str:
@@ -696,6 +701,10 @@ def _cues_in(text: Column, rules: Rules, boost: float, table: Column) -> Column:
                            F.lit(boost).alias("boost")))
 
 
+def _opening_regex(opening: Opening) -> str:
+    return f"^[\\s\\S]{{0,{opening.characters}}}(?![A-Za-z])"
+
+
 def _found(text: Column, rules: Rules) -> Column:
     """The cues of the text; with an ``opening``, the cues of its first characters (cut at a
     word's end) once more, weighing the rest of the opening's weight: a second, short scan."""
@@ -703,7 +712,7 @@ def _found(text: Column, rules: Rules) -> Column:
     found = _cues_in(text, rules, 1.0, table)
     if rules.opening is None:
         return found
-    opening = F.regexp_extract(text, f"^[\\s\\S]{{0,{rules.opening.characters}}}(?![A-Za-z])", 0)
+    opening = F.regexp_extract(text, _opening_regex(rules.opening), 0)
     return F.concat(found, _cues_in(opening, rules, rules.opening.weight - 1.0, table))
 
 
@@ -731,7 +740,8 @@ def _steps(rules: Rules) -> list[list[Column]]:
     ]
 
 
-def with_classification(frame: DataFrame, text: Column, rules: Rules) -> DataFrame:
+def with_classification(frame: DataFrame, text: Column, rules: Rules,
+                        jvm: bool = True) -> DataFrame:
     """Add category, subcategory, rule_severity, rule_id and classification_score of a text.
 
     One regex scan finds every cue (``cue_regex``); each cue is attributed to its subcategory on
@@ -741,10 +751,20 @@ def with_classification(frame: DataFrame, text: Column, rules: Rules) -> DataFra
     Within the winner, the heaviest cue decides subcategory and rule. The score is the winner's
     share of all cue weight (1.0: every cue agrees; 0.0: no cue, the default category or the
     ``no_cue_category``).
-    Each step is its own projection, so Spark computes the cues once, not once per use; the
-    steps are built once per session and rules (``built_once``).
+
+    With ``jvm`` and the project's JVM classes in the session (local mode with a JDK), Java
+    computes it (jobs/jvm/RuleClassifier.java, from ``jvm_plan``); else Spark expressions do.
+    In the expressions, each step is its own projection, so Spark computes the cues once, not
+    once per use; the steps are built once per session and rules (``built_once``).
     """
-    steps = built_once(frame.sparkSession, rules, _steps)
+    session = frame.sparkSession
+    udf = built_once(session, rules, lambda r: _registered_classifier(session, r)) \
+        if jvm else None
+    if udf is not None:
+        result = "_classification"
+        return frame.select("*", F.call_function(udf, text).alias(result)).select(
+            "*", *[F.col(result)[name].alias(name) for name in _OUTPUT]).drop(result)
+    steps = built_once(session, rules, _steps)
     names = [[_TEMP[1]], [_TEMP[2]], [_TEMP[3]], list(_TEMP[4:]), list(_OUTPUT)]
     frame = frame.select("*", text.alias(_TEMP[0]))
     for step, step_names in zip(steps, names, strict=True):
@@ -752,17 +772,161 @@ def with_classification(frame: DataFrame, text: Column, rules: Rules) -> DataFra
     return frame.drop(*_TEMP)
 
 
+# --- the same in Java (jobs/jvm/RuleClassifier.java)
+_RESULT_DDL = ("category string, subcategory string, rule_severity string, rule_id string, "
+               "classification_score double")
+_START_LENGTH = 3  # characters of a cue's start the Java scan looks at
+_MOST_STARTS = 20_000
+# The alphabet of the starts: what a text's character is to the scan (coarse_char).
+_WORD_CHARS = frozenset(string.ascii_lowercase + string.digits + "_")
+_COARSE = frozenset(_WORD_CHARS | {"#"})
+
+
+def coarse_char(char: str) -> str:
+    """A text's character as the Java scan reads it: ASCII letters in lower case, digits and
+    "_" as they are, anything else "#" (the cue regex is case-insensitive on ASCII only)."""
+    lower = char.lower() if "A" <= char <= "Z" else char
+    return lower if lower in _WORD_CHARS else "#"
+
+
+def _coarse_class(items: Iterable[tuple[Any, Any]]) -> set[str] | None:
+    chars: set[str] = set()
+    for op, av in items:
+        if op is sre.NEGATE:
+            return set(_COARSE)
+        if op is sre.LITERAL:
+            chars.add(coarse_char(chr(av)))
+        elif op is sre.RANGE:
+            low, high = av
+            chars.update(coarse_char(chr(c)) for c in range(low, min(high, 127) + 1))
+            if high > 127:
+                chars.add("#")
+        elif op is sre.CATEGORY:
+            chars |= {sre.CATEGORY_DIGIT: set(string.digits), sre.CATEGORY_WORD: set(_WORD_CHARS),
+                      sre.CATEGORY_SPACE: {"#"}, sre.CATEGORY_NOT_WORD: {"#"}}.get(av, _COARSE)
+        else:
+            return None
+    return chars
+
+
+def _starts(items: Iterable[tuple[Any, Any]], k: int) -> set[str] | None:
+    """The first ``k`` characters (``coarse_char``) of every match of parsed regex ``items``;
+    a shorter string is a whole match. None: it cannot be told (or there are too many)."""
+    found = {""}
+    for op, av in items:
+        if all(len(s) >= k for s in found):
+            return found
+        forms = _starts_of(op, av, k)
+        if forms is None:
+            return None
+        found = {s if len(s) >= k else (s + f)[:k] for s in found for f in forms}
+        if len(found) > _MOST_STARTS:
+            return None
+    return found
+
+
+def _starts_of(op: Any, av: Any, k: int) -> set[str] | None:
+    if op is sre.LITERAL:
+        return {coarse_char(chr(av))}
+    if op in (sre.NOT_LITERAL, sre.ANY):
+        return set(_COARSE)
+    if op is sre.IN:
+        return _coarse_class(av)
+    if op is sre.SUBPATTERN:
+        return _starts(av[3], k)
+    if op is sre.BRANCH:
+        branches = [_starts(branch, k) for branch in av[1]]
+        return None if any(b is None for b in branches) else \
+            set().union(*(b for b in branches if b is not None))
+    if op in _REPEATS:
+        least, most, item = av
+        return _repeated_starts(least, most, item, k)
+    return {""} if op in (sre.AT, sre.ASSERT, sre.ASSERT_NOT) else None  # zero width: look on
+
+
+def _repeated_starts(least: int, most: int, item: Any, k: int) -> set[str] | None:
+    one = _starts(item, k)
+    if one is None:
+        return None
+    # More than k + 1 repetitions start no other way than k + 1 do (the first k characters come
+    # from k items at most, and the others can be empty or are past them).
+    top = min(most, k + 1)
+    found, repeated = set(), {""}
+    for count in range(top + 1):
+        if count >= min(least, top):
+            found |= repeated
+        repeated = {s if len(s) >= k else (s + f)[:k] for s in repeated for f in one}
+    return found
+
+
+def cue_starts(rules: Rules) -> frozenset[str] | None:
+    """Every start (``_START_LENGTH`` characters, ``coarse_char``) a match of ``cue_regex`` can
+    have; None when some cannot be told or a match can be empty (the scan then tries every
+    position)."""
+    try:
+        starts = _starts(_parsed(cue_regex(rules)), _START_LENGTH)
+    except (re.error, Warning, RecursionError, TypeError, ValueError, OverflowError):
+        return None
+    return None if starts is None or "" in starts else frozenset(starts)
+
+
+def jvm_plan(rules: Rules) -> str:
+    """What RuleClassifier.java needs of ``rules`` (JSON): the regexes and the cue table the
+    expressions use, the rules in ``rules_of`` order, the categories, the defaults."""
+    listed = rules_of(rules)
+    alternatives = [r.regex for r in listed]
+    subs = {(c.name, s.name): s for c in rules.categories for s in c.subcategories}
+    plan = dispatch(alternatives)
+    starts = cue_starts(rules)
+    return json.dumps({
+        "cue": cue_regex(rules),
+        "negation_start": "(?i)^" + NEGATION,
+        "anchored": "^" + _guarded(alternatives) + "$",
+        "alternatives": [f"(?i)(?:{a})" for a in alternatives],
+        "groups": [[chars, list(indexes)] for chars, indexes in plan.groups],
+        "anywhere": list(plan.anywhere),
+        "table": cue_table(alternatives),
+        "rules": [{"category": r.category, "sub": r.subcategory,
+                   "severity": subs[(r.category, r.subcategory)].severity,
+                   "rule_id": r.rule_id, "weight": subs[(r.category, r.subcategory)].weight}
+                  for r in listed],
+        "categories": [{"name": c.name, "priority": c.priority} for c in rules.categories],
+        "without_cue": rules.without_cue,
+        "default_subcategory": rules.default_subcategory,
+        "default_severity": rules.default_severity,
+        "opening": None if rules.opening is None else {
+            "regex": _opening_regex(rules.opening),
+            "boost": rules.opening.weight - 1.0},
+        "starts": None if starts is None else sorted(starts),
+        "word_start": cue_regex(rules).startswith(_WORD_START),
+    }, sort_keys=True)
+
+
+def _registered_classifier(session: Any, rules: Rules) -> str | None:
+    """The name of the rules' classification as a JVM UDF registered in the session; None when
+    the session's driver does not have RuleClassifier (``jvm_class``)."""
+    classifier = jvm_class(session, "RuleClassifier")
+    if classifier is None:
+        return None
+    plan = jvm_plan(rules)
+    name = "complaints_rules_" + hashlib.sha256(plan.encode()).hexdigest()[:16]
+    result = session._jvm.org.apache.spark.sql.types.DataType.fromDDL(_RESULT_DDL)
+    session._jsparkSession.udf().register(name, classifier(plan), result)
+    return name
+
+
 def classify_complaints(
     frame: DataFrame, rules: Rules, text_col: str = "classify_text",
-    sentiment_col: str | None = None,
+    sentiment_col: str | None = None, jvm: bool = True,
 ) -> DataFrame:
     """Add category, subcategory, rule_severity, rule_id, classification_score, urgent,
     sentiment_score, sentiment and taxonomy_version. Sentiment reads ``sentiment_col`` (default:
-    the classified text): the customer's words, without the source's category hints."""
+    the classified text): the customer's words, without the source's category hints. ``jvm``:
+    computed in Java when the session has the project's JVM classes (the same results)."""
     validate_with_java(frame.sparkSession, rules)
     text = F.coalesce(F.col(text_col), F.lit(""))
-    classified = with_classification(frame, text, rules).select(
+    classified = with_classification(frame, text, rules, jvm=jvm).select(
         "*", text.rlike(word_regex(rules.urgent)).alias("urgent"))
     feeling = F.coalesce(F.col(sentiment_col or text_col), F.lit(""))
-    return with_sentiment(classified, feeling).select(
+    return with_sentiment(classified, feeling, jvm=jvm).select(
         "*", F.lit(rules.version).alias("taxonomy_version"))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import os
+import random
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,8 @@ from jobs.classify import (
     _rule_of,
     _table_of,
     classify_complaints,
+    coarse_char,
+    cue_starts,
     cue_table,
     dispatched,
     first_chars,
@@ -32,7 +36,9 @@ from jobs.classify import (
     rules_of,
     spellings,
     validate_with_java,
+    with_classification,
 )
+from jobs.spark import jvm_class
 
 RULES_DOC: dict[str, Any] = yaml.safe_load(DEFAULT_RULES.read_text(encoding="utf-8"))
 CFPB_RULES = REPO_ROOT / "rules" / "cfpb.yaml"
@@ -484,16 +490,91 @@ def test_a_pattern_java_rejects_is_an_error_naming_the_rule(spark: Any) -> None:
 
 
 def test_the_largest_taxonomy_compiles_to_java_without_falling_back(spark: Any) -> None:
-    # The CFPB rules (the most patterns) with sentiment: code past Java's 64 KB method limit would
-    # fail to compile, and Spark would quietly run the stage interpreted (logging a long stack
-    # trace). With the fallback off, that is an error here.
+    # The CFPB rules (the most patterns) with sentiment, as Spark expressions: code past Java's
+    # 64 KB method limit would fail to compile, and Spark would quietly run the stage interpreted
+    # (logging a long stack trace). With the fallback off, that is an error here.
     frame = spark.createDataFrame(
         [("My mortgage servicer charged late fees twice, and I am NOT happy with my credit",),
          ("Debt collector keeps calling about a debt that is not mine",)], "text string")
     spark.conf.set("spark.sql.codegen.fallback", "false")
     try:
-        rows = classify_complaints(frame, load_rules(CFPB_RULES), text_col="text").collect()
+        rows = classify_complaints(frame, load_rules(CFPB_RULES), text_col="text",
+                                   jvm=False).collect()
     finally:
         spark.conf.unset("spark.sql.codegen.fallback")
     assert [r.category for r in rows] == ["mortgage", "debt_collection"]
     assert rows[0].sentiment == "negative"
+
+
+# --- the same in Java (jobs/jvm/RuleClassifier.java)
+def _jvm_classes(spark: Any) -> None:
+    if jvm_class(spark, "RuleClassifier") is None:
+        message = "no RuleClassifier class in the session: the JVM classes need a JDK's javac"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def _texts_for(rules: Rules) -> list[str]:
+    """Texts full of the rules' cues: the cases above, each spelling of the cue table in a few
+    settings (negated, upper case, at the start, glued to punctuation or letters), and random
+    word salads of those spellings, negations and other words, some long (past an opening)."""
+    spelled = sorted(cue_table([r.regex for r in rules_of(rules)]))
+    texts = [c[0] or "" for c in CASES]
+    for n, word in enumerate(spelled):
+        texts += [word, f"not a {word} issue", f"{word.upper()}!!", f"it's x{word} or {word}s.",
+                  f"never {word}, {spelled[(n * 7) % len(spelled)]} again"]
+    rng = random.Random(11)
+    filler = ["the", "my", "is", "not", "no", "isn't", "never", "and", "but", "2", "$5.00", "😡",
+              "é", "O'Brien", "\t", "-", "nothing to do with", "really", "a"]
+    for _ in range(1500):
+        words = [*rng.choices(spelled, k=rng.randint(1, 6)),
+                 *rng.choices(filler, k=rng.randint(0, 30))]
+        rng.shuffle(words)
+        texts.append(" ".join(w.upper() if rng.random() < 0.1 else w for w in words))
+    return texts
+
+
+@pytest.mark.parametrize("rules_file", [DEFAULT_RULES, CFPB_RULES])
+def test_java_classifies_as_the_expressions_do(spark: Any, rules_file: Path) -> None:
+    _jvm_classes(spark)
+    rules = load_rules(rules_file)
+    texts = _texts_for(rules)
+    frame = spark.createDataFrame(list(enumerate(texts)), "i int, text string")
+    text = F.coalesce(F.col("text"), F.lit(""))
+    java = with_classification(frame, text, rules, jvm=True)
+    assert "complaints_rules_" in java._jdf.queryExecution().analyzed().toString()
+    expressions = with_classification(frame, text, rules, jvm=False)
+    rows = {jvm: sorted(tuple(r) for r in result.collect())
+            for jvm, result in ((True, java), (False, expressions))}
+    assert len(rows[True]) == len(texts)
+    assert rows[True] == rows[False]
+    assert {r[2] for r in rows[True]} >= {c.name for c in rules.categories}  # each one seen
+
+
+def test_the_starts_of_a_cue_and_when_they_cannot_be_told(spark: Any) -> None:
+    starts = cue_starts(_tiny_rules())
+    assert starts is not None
+    # the cues' first three characters ("#": not a letter, digit or "_"), negations included
+    assert {"fee", "bil", "slo", "spe", "not", "nev", "isn", "was"} <= starts
+    assert {"the", "my#", "###"}.isdisjoint(starts)
+    assert coarse_char("F") == "f" and coarse_char("é") == "#" and coarse_char("7") == "7"
+    # repeats: "x{5}" starts "xxx"; "(?:x?){5}" can start with anything after no x at all
+    repeats = cue_starts(_tiny_rules(categories=[
+        {"name": "billing",
+         "subcategories": [{"name": "fees", "patterns": ["x{5}", "(?:y?){5}z"]}]},
+        {"name": "network", "subcategories": [{"name": "slow", "patterns": ["slow"]}]},
+        {"name": "service", "subcategories": [{"name": "x", "patterns": ["qq"]}]}]))
+    assert repeats is not None and repeats >= {"xxx", "yyy", "yyz", "yz", "z"}
+    # a back-reference: no starts, Java tries every position (and still finds what Spark does)
+    doubled = _tiny_rules(categories=[
+        {"name": "billing", "subcategories": [{"name": "fees", "patterns": ["(f)\\1ee"]}]},
+        {"name": "network", "subcategories": [{"name": "slow", "patterns": ["slow"]}]},
+        {"name": "service", "subcategories": [{"name": "x", "patterns": ["xx"]}]}])
+    assert cue_starts(doubled) is None
+    _jvm_classes(spark)
+    frame = spark.createDataFrame([(1, "a ffee and slow"), (2, "FFEE"), (3, "nothing")],
+                                  "i int, text string")
+    text = F.coalesce(F.col("text"), F.lit(""))
+    assert with_classification(frame, text, doubled).orderBy("i").collect() == \
+        with_classification(frame, text, doubled, jvm=False).orderBy("i").collect()
