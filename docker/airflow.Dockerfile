@@ -11,8 +11,8 @@ FROM apache/airflow:3.3.2-python3.11
 
 USER root
 # Java for Spark (the driver in Airflow tasks, and the master/worker), a JDK so the first session
-# compiles jobs/jvm/ (the local file system without chmod processes, the sentiment UDF: a JRE
-# alone runs the slower equivalents); procps for Spark's scripts.
+# compiles jobs/jvm/ (the local file system without chmod processes, the classification and
+# sentiment UDFs: a JRE alone runs the slower equivalents); procps for Spark's scripts.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends default-jdk-headless procps \
     && apt-get clean \

@@ -1,11 +1,12 @@
 """Rule-based classification of complaints from the versioned rules file (``rules/telecom.yaml``).
 
 ``load_rules`` reads and validates the file (pure Python); ``classify_complaints`` turns the rules
-into native Spark expressions (one regex scan per text for every cue, then small expressions on
-the cues found; no Python UDF) and adds category, subcategory, rule severity, the rule that
-decided, a score, urgency, sentiment (VADER, ``jobs.sentiment``: the same for every taxonomy, so
-not part of the rules file) and the taxonomy version to a DataFrame with a text column.
-``with_classification`` is the part ``complaints classify-eval`` measures.
+into one regex scan per text for every cue, then short work on the cues found, and adds category,
+subcategory, rule severity, the rule that decided, a score, urgency, sentiment (VADER,
+``jobs.sentiment``: the same for every taxonomy, so not part of the rules file) and the taxonomy
+version to a DataFrame with a text column. No Python UDF: in local mode with a JDK, Java computes
+it (``jobs/jvm/RuleClassifier.java``, from ``jvm_plan``); elsewhere native Spark expressions
+compute the same rows. ``with_classification`` is the part ``complaints classify-eval`` measures.
 """
 
 from __future__ import annotations

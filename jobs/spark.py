@@ -72,9 +72,10 @@ def is_local(master: str) -> bool:
 log = logging.getLogger(__name__)
 
 # The project's JVM classes (jobs/jvm/): Hadoop's local file system without a ``chmod`` process per
-# file, VADER's score as a Spark UDF (jobs/sentiment.py). Compiled once per sources and pyspark
-# version into JVM_BUILD; local mode only (a cluster's executors would need the jar on their own
-# class path): a cluster runs Hadoop's file system and the sentiment's Spark expressions.
+# file, the rules' classification and VADER's score as Spark UDFs (jobs/classify.py,
+# jobs/sentiment.py). Compiled once per sources and pyspark version into JVM_BUILD; local mode only
+# (a cluster's executors would need the jar on their own class path): a cluster runs Hadoop's file
+# system and the Spark expressions of classification and sentiment, which give the same rows.
 JVM_SOURCES = Path(__file__).resolve().parent / "jvm"
 JVM_BUILD = Path(__file__).resolve().parent.parent / ".build" / "jvm"
 LOCAL_FILE_SYSTEM = "complaints.jvm.NioLocalFileSystem"
@@ -120,15 +121,15 @@ def jvm_jar(sources: Path = JVM_SOURCES, build: Path = JVM_BUILD) -> Path | None
         return jar
     if shutil.which("javac") is None:
         log.warning("javac not found (a JRE only): Spark's local writes start a chmod process "
-                    "per file and sentiment runs as Spark expressions; install a JDK to speed "
-                    "both up")
+                    "per file, and classification and sentiment run as Spark expressions; "
+                    "install a JDK to speed them up")
         return None
     try:
         return _compiled(files, jars, jar)
     except (OSError, subprocess.CalledProcessError) as error:
         detail = (str(getattr(error, "stderr", None) or error).strip().splitlines() or [""])[-1]
         log.warning("could not build %s (%s): Spark's local writes start a chmod process per "
-                    "file and sentiment runs as Spark expressions", jar, detail)
+                    "file, and classification and sentiment run as Spark expressions", jar, detail)
         return None
 
 
