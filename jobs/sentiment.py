@@ -10,7 +10,7 @@ package's scores (checked by the tests), one of two ways:
 
 - ``jobs/jvm/VaderCompound.java``, the package's code in Java as a Spark UDF, when the session has
   the project's JVM classes (local mode with a JDK: ``jobs.spark.jvm_jar``): 4.7 µs of CPU per
-  complaint text against about 58 µs for the expressions below (measured at 1M).
+  complaint text against about 55 µs for the expressions below (measured at 1M).
 - Otherwise native Spark expressions: words are looked up in map literals bucketed by crc32 (a
   map literal is searched linearly, so one map of 7,500 words would cost thousands of comparisons
   per word), and the rules are higher-order functions over each text's word array, step for step

@@ -297,12 +297,14 @@ public final class RuleClassifier implements UDF1<String, Row> {
       for (int c = 0; c < categories.length; c++) {
         double score = 0.0;
         for (Cue cue : cues) {
-          score = score + (rules[cue.index - 1].category.equals(categories[c]) ? cue.weight : 0.0);
+          boolean ours = rules[cue.index - 1].category.equals(categories[c]);
+          score = score + (ours ? cue.weight : 0.0);  // as Spark's aggregate adds, in order
         }
         total = total + score;
         // array_max of (score, priority, -listed place, name): higher score, then priority,
         // then the first listed
-        if (best < 0 || score > bestScore || (score == bestScore && priorities[c] > priorities[best])) {
+        if (best < 0 || score > bestScore
+            || (score == bestScore && priorities[c] > priorities[best])) {
           best = c;
           bestScore = score;
         }

@@ -12,14 +12,14 @@ import java.util.Map;
 import org.apache.spark.sql.api.java.UDF1;
 
 /**
-* VADER's compound score of a text (vaderSentiment 3.3.2, {@code polarity_scores(text)["compound"]}),
-* as a Spark UDF: the package's code, step for step, in Java. jobs/sentiment.py builds the same
-* score from Spark expressions when this class cannot be compiled (a JRE only); its tests hold
-* both to the package's scores.
-*
-* <p>The data come from jobs/sentiment.py ({@code load_vader}) as "key TAB value" lines: the
-* lexicon, the emojis (single code points), the boosters, the negation words, the idioms.
-*/
+ * VADER's compound score of a text (vaderSentiment 3.3.2: {@code
+ * polarity_scores(text)["compound"]}) as a Spark UDF: the package's code, step for step, in Java.
+ * jobs/sentiment.py builds the same score from Spark expressions when this class is not in the
+ * session (a JRE only, a cluster); its tests hold both to the package's scores.
+ *
+ * <p>The data come from jobs/sentiment.py ({@code load_vader}) as "key TAB value" lines: the
+ * lexicon, the emojis (single code points), the boosters, the negation words, the idioms.
+ */
 public final class VaderCompound implements UDF1<String, Double> {
   private static final long serialVersionUID = 1L;
 
@@ -155,7 +155,7 @@ public final class VaderCompound implements UDF1<String, Double> {
   }
 
   /** {@code text.split()}, punctuation stripped from each word's ends unless that leaves two
-  * characters or fewer (an emoticon). */
+   * characters or fewer (an emoticon). */
   private static List<String> words(String text) {
     List<String> out = new ArrayList<>();
     int k = 0;
@@ -342,7 +342,7 @@ public final class VaderCompound implements UDF1<String, Double> {
   }
 
   /** {@code _but_check}, with its {@code list.index} lookup by value: when a weighted value
-  * equals a later one, the earlier word is weighed again and the later not at all. */
+   * equals a later one, the earlier word is weighed again and the later not at all. */
   private static void butCheck(String[] lower, double[] sentiments) {
     int but = -1;
     for (int k = 0; k < lower.length; k++) {
