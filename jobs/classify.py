@@ -11,7 +11,6 @@ compute the same rows. ``with_classification`` is the part ``complaints classify
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import json
 import re
@@ -27,7 +26,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from jobs.sentiment import with_sentiment
-from jobs.spark import built_once, jvm_class, map_literal, map_lookup
+from jobs.spark import built_once, jvm_udf, map_literal, map_lookup
 
 T = TypeVar("T")
 
@@ -864,8 +863,12 @@ def cue_starts(rules: Rules) -> frozenset[str] | None:
     """Every start (``_START_LENGTH`` characters, ``coarse_char``) a match of ``cue_regex`` can
     have; None when some cannot be told or a match can be empty (the scan then tries every
     position)."""
+    return _cue_starts(cue_regex(rules))
+
+
+def _cue_starts(cue: str) -> frozenset[str] | None:
     try:
-        starts = _starts(_parsed(cue_regex(rules)), _START_LENGTH)
+        starts = _starts(_parsed(cue), _START_LENGTH)
     except (re.error, Warning, RecursionError, TypeError, ValueError, OverflowError):
         return None
     return None if starts is None or "" in starts else frozenset(starts)
@@ -876,13 +879,14 @@ def jvm_plan(rules: Rules) -> str:
     expressions use, the rules in ``rules_of`` order, the categories, the defaults."""
     listed = rules_of(rules)
     alternatives = [r.regex for r in listed]
+    cue = _guarded(alternatives)  # cue_regex(rules)
     subs = {(c.name, s.name): s for c in rules.categories for s in c.subcategories}
     plan = dispatch(alternatives)
-    starts = cue_starts(rules)
+    starts = _cue_starts(cue)
     return json.dumps({
-        "cue": cue_regex(rules),
+        "cue": cue,
         "negation_start": "(?i)^" + NEGATION,
-        "anchored": "^" + _guarded(alternatives) + "$",
+        "anchored": "^" + cue + "$",
         "alternatives": [f"(?i)(?:{a})" for a in alternatives],
         "groups": [[chars, list(indexes)] for chars, indexes in plan.groups],
         "anywhere": list(plan.anywhere),
@@ -899,21 +903,14 @@ def jvm_plan(rules: Rules) -> str:
             "regex": _opening_regex(rules.opening),
             "boost": rules.opening.weight - 1.0},
         "starts": None if starts is None else sorted(starts),
-        "word_start": cue_regex(rules).startswith(_WORD_START),
+        "word_start": cue.startswith(_WORD_START),
     }, sort_keys=True)
 
 
 def _registered_classifier(session: Any, rules: Rules) -> str | None:
     """The name of the rules' classification as a JVM UDF registered in the session; None when
-    the session's driver does not have RuleClassifier (``jvm_class``)."""
-    classifier = jvm_class(session, "RuleClassifier")
-    if classifier is None:
-        return None
-    plan = jvm_plan(rules)
-    name = "complaints_rules_" + hashlib.sha256(plan.encode()).hexdigest()[:16]
-    result = session._jvm.org.apache.spark.sql.types.DataType.fromDDL(_RESULT_DDL)
-    session._jsparkSession.udf().register(name, classifier(plan), result)
-    return name
+    the session's driver does not have RuleClassifier (``jvm_udf``)."""
+    return jvm_udf(session, "RuleClassifier", _RESULT_DDL, jvm_plan(rules))
 
 
 def classify_complaints(

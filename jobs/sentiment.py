@@ -32,7 +32,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from common.settings import REPO_ROOT
-from jobs.spark import built_once, jvm_class, map_literal, map_lookup
+from jobs.spark import built_once, jvm_udf, map_literal, map_lookup
 
 LEXICON_DIR = REPO_ROOT / "rules" / "sentiment"
 LEXICON_FILE = "vader_lexicon.tsv"  # word <TAB> mean valence (-4 .. 4)
@@ -428,18 +428,11 @@ def _registered_udf(session: Any, vader: Vader) -> str | None:
     """The name of VADER's compound score as a JVM UDF (jobs/jvm/VaderCompound.java: the
     package's code in Java, about ten times less CPU than the expressions) registered in the
     session with ``vader``'s data; None when the session's driver does not have the class
-    (``jvm_class``: a cluster, no javac, Spark Connect)."""
-    udf = jvm_class(session, "VaderCompound")
-    if udf is None:
-        return None
-    name = f"complaints_vader_{id(vader)}"  # built_once keeps ``vader``: the id stays its own
+    (``jvm_udf``: a cluster, no javac, Spark Connect)."""
     emojis = {e: d for e, d in vader.emojis.items() if len(e) == 1}  # read per code point
-    jvm = session._jvm
-    session._jsparkSession.udf().register(
-        name, udf(_tsv(vader.lexicon), _tsv(emojis), _tsv(vader.boosters),
-                  _tsv(dict.fromkeys(vader.negations, "")), _tsv(vader.special_cases)),
-        jvm.org.apache.spark.sql.types.DataTypes.DoubleType)
-    return name
+    return jvm_udf(session, "VaderCompound", "double", _tsv(vader.lexicon), _tsv(emojis),
+                   _tsv(vader.boosters), _tsv(dict.fromkeys(vader.negations, "")),
+                   _tsv(vader.special_cases))
 
 
 def with_sentiment(frame: DataFrame, text: Column, vader: Vader | None = None,

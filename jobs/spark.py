@@ -145,6 +145,20 @@ def jvm_class(session: Any, name: str) -> Any | None:
     return found if isinstance(found, JavaClass) else None
 
 
+def jvm_udf(session: Any, class_name: str, returns: str, *args: str) -> str | None:
+    """The name under which ``complaints.jvm.<class_name>(*args)`` is registered in the session
+    as a UDF returning ``returns`` (a DDL type); named by class and arguments, so the same data
+    registers once. None when the session's driver does not have the class (``jvm_class``)."""
+    udf_class = jvm_class(session, class_name)
+    if udf_class is None:
+        return None
+    digest = hashlib.sha256("\0".join(args).encode()).hexdigest()[:16]
+    name = f"complaints_{class_name.lower()}_{digest}"
+    return_type = session._jvm.org.apache.spark.sql.types.DataType.fromDDL(returns)
+    session._jsparkSession.udf().register(name, udf_class(*args), return_type)
+    return name
+
+
 def session_conf(master: str, conf: Mapping[str, str] | None = None) -> dict[str, str]:
     """Everything the session is built with: SPARK_CONF, CLUSTER_CONF off local mode, ``conf``;
     in local mode also the project's JVM classes (``jvm_jar``) and with them the local file system

@@ -543,7 +543,7 @@ def test_java_classifies_as_the_expressions_do(spark: Any, rules_file: Path) -> 
     frame = spark.createDataFrame(list(enumerate(texts)), "i int, text string")
     text = F.coalesce(F.col("text"), F.lit(""))
     java = with_classification(frame, text, rules, jvm=True)
-    assert "complaints_rules_" in java._jdf.queryExecution().analyzed().toString()
+    assert "complaints_ruleclassifier_" in java._jdf.queryExecution().analyzed().toString()
     expressions = with_classification(frame, text, rules, jvm=False)
     rows = {jvm: sorted(tuple(r) for r in result.collect())
             for jvm, result in ((True, java), (False, expressions))}
