@@ -332,6 +332,7 @@ _DIGITS = frozenset("0123456789")
 _SPACES = frozenset(" \t\n\r\f\v")
 _WIDEST_RANGE = 64
 _REPEATS = (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT)
+_BACK_REFERENCES = (sre.GROUPREF, sre.GROUPREF_EXISTS)
 
 
 def _class_first(items: Iterable[tuple[Any, Any]]) -> set[str] | None:
@@ -449,6 +450,37 @@ _WORD_START = "(?i)(?<![a-z])"  # no cue starts right after a letter
 
 def _guarded(alternatives: list[str]) -> str:
     return _WORD_START + "(" + NEGATION + ")?(" + dispatched(alternatives) + ")(?![a-z])"
+
+
+def cue_at(alternatives: list[str]) -> list[tuple[str, str]]:
+    """The cue regex as it is at a position whose character is one of ``chars``, for each
+    ``dispatch`` group: only that group's alternatives (its lookahead holds there, every other
+    fails). A character a negation can start with is left out of every group (the negation may
+    lead to a cue starting with anything): there, and at any character not listed, the whole cue
+    regex applies. Same matches as the whole regex at the same position, with a fraction of its
+    groups (which a Java matcher resets at every position it tries)."""
+    negation_starts = first_chars(NEGATION)
+    if negation_starts is None or any(_refers_back(a) for a in alternatives):
+        return []  # a back-reference counts groups of the whole regex: it keeps the whole
+    return [(kept, _WORD_START + "(?:" + "|".join(f"(?:{alternatives[i]})" for i in indexes)
+             + ")(?![a-z])")
+            for chars, indexes in dispatch(alternatives).groups
+            if (kept := "".join(c for c in chars if c not in negation_starts))]
+
+
+def _refers_back(regex: str) -> bool:
+    """Whether ``regex`` has a back-reference (or Python cannot tell)."""
+    def within(node: Any) -> bool:
+        if isinstance(node, sre_parse.SubPattern):
+            return any(within(item) for item in node.data)
+        if isinstance(node, tuple) and node and any(node[0] is op for op in _BACK_REFERENCES):
+            return True
+        return isinstance(node, (tuple, list)) and any(within(item) for item in node)
+
+    try:
+        return within(_parsed(regex))
+    except (re.error, Warning, RecursionError, TypeError, ValueError, OverflowError):
+        return True
 
 
 def cue_regex(rules: Rules) -> str:
@@ -887,6 +919,7 @@ def jvm_plan(rules: Rules) -> str:
         "cue": cue,
         "negation_start": "(?i)^" + NEGATION,
         "anchored": "^" + cue + "$",
+        "cue_at": [list(group) for group in cue_at(alternatives)],
         "alternatives": [f"(?i)(?:{a})" for a in alternatives],
         "groups": [[chars, list(indexes)] for chars, indexes in plan.groups],
         "anywhere": list(plan.anywhere),

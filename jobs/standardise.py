@@ -136,6 +136,15 @@ CONTROL_CHARS = "".join(
     chr(c) for c in (*range(0x00, 0x09), *range(0x0E, 0x20), *range(0x7F, 0xA0))
     if chr(c) not in LINE_BREAKS)
 WHITESPACE = "\t\n\u000b\f\r"
+# Any character of WHITESPACE (but the space), LINE_BREAKS or CONTROL_CHARS, as a regex.
+UNPRINTABLE = "[\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029]"
+
+
+def _translated(raw: Column, matching: str, replace: str) -> Column:
+    """``translate(raw, matching, replace)`` (``matching`` within UNPRINTABLE) only where ``raw``
+    holds an UNPRINTABLE character: translate looks every character up in a map of strings, a
+    string made per character, and most texts hold none (a regex finds that in one pass)."""
+    return F.when(raw.rlike(UNPRINTABLE), F.translate(raw, matching, replace)).otherwise(raw)
 
 
 def _whitespace_to_spaces(raw: Column) -> Column:
@@ -144,7 +153,7 @@ def _whitespace_to_spaces(raw: Column) -> Column:
     ``regexp_replace(raw, "\\s+", " ")`` without a regex pass over most texts: one ``translate``
     maps whitespace to spaces and deletes the control characters (they have no counterpart in
     its replacement), and the regex runs only where two spaces meet."""
-    spaced = F.translate(raw, WHITESPACE + LINE_BREAKS + CONTROL_CHARS,
+    spaced = _translated(raw, WHITESPACE + LINE_BREAKS + CONTROL_CHARS,
                          " " * (len(WHITESPACE) + len(LINE_BREAKS)))
     return F.when(spaced.contains("  "), F.regexp_replace(spaced, " +", " ")).otherwise(spaced)
 
@@ -157,7 +166,7 @@ def normalise_text(raw: Column) -> Column:
 
 def strip_control(raw: Column) -> Column:
     """An id or code without CONTROL_CHARS and LINE_BREAKS (removed; other characters kept)."""
-    return F.translate(raw, LINE_BREAKS + CONTROL_CHARS, "")
+    return _translated(raw, LINE_BREAKS + CONTROL_CHARS, "")
 
 
 def _has_digits(text: Column, count: int) -> Column:

@@ -3,6 +3,7 @@ package complaints.jvm;
 import java.math.BigDecimal;
 import java.math.RoundingMode;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.BitSet;
 import java.util.HashMap;
 import java.util.List;
@@ -79,6 +80,11 @@ public final class RuleClassifier implements UDF1<String, Row> {
 
   private static final class Plan {
     final Pattern cue;
+    // The cue regex as it is at a position whose character is listed (``cue_at``): a fraction of
+    // its groups, which Matcher.region resets at each position tried. The last one: ``cue``.
+    final Pattern[] cueAt;
+    final int[] cueAtAscii = new int[128];
+    final Map<Character, Integer> cueAtOther = new HashMap<>();
     final Pattern negationStart;
     final Pattern anchored;
     final Pattern[] alternatives;
@@ -113,6 +119,26 @@ public final class RuleClassifier implements UDF1<String, Row> {
       cue = Pattern.compile(p.get("cue").asText());
       negationStart = Pattern.compile(p.get("negation_start").asText());
       anchored = Pattern.compile(p.get("anchored").asText());
+      JsonNode at = p.get("cue_at");
+      cueAt = new Pattern[at.size() + 1];
+      Arrays.fill(cueAtAscii, at.size());
+      for (int i = 0; i < at.size(); i++) {
+        cueAt[i] = Pattern.compile(at.get(i).get(1).asText());
+        for (int c : at.get(i).get(0).asText().codePoints().toArray()) {
+          if (!Character.isBmpCodePoint(c) || Character.isSurrogate((char) c)) {
+            continue;  // a character of two chars: the whole regex there
+          }
+          // The groups' lookaheads are case-insensitive for ASCII letters only, as (?i) is.
+          for (char variant : new char[] {(char) c, asciiUpper((char) c)}) {
+            if (variant < 128) {
+              cueAtAscii[variant] = i;
+            } else {
+              cueAtOther.put(variant, i);
+            }
+          }
+        }
+      }
+      cueAt[at.size()] = cue;
       JsonNode alts = p.get("alternatives");
       alternatives = new Pattern[alts.size()];
       for (int i = 0; i < alts.size(); i++) {
@@ -191,6 +217,19 @@ public final class RuleClassifier implements UDF1<String, Row> {
       return c == '_' ? 36 : 37;
     }
 
+    private static char asciiUpper(char c) {
+      return c >= 'a' && c <= 'z' ? (char) (c - ('a' - 'A')) : c;
+    }
+
+    /** Which of ``cueAt`` matches as the cue regex at ``at``. */
+    private int cueAtIndex(String text, int at) {
+      if (at >= text.length()) {
+        return cueAt.length - 1;
+      }
+      char c = text.charAt(at);
+      return c < 128 ? cueAtAscii[c] : cueAtOther.getOrDefault(c, cueAt.length - 1);
+    }
+
     private static boolean isAsciiLetter(char c) {
       return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
     }
@@ -217,13 +256,19 @@ public final class RuleClassifier implements UDF1<String, Row> {
     /** Every match of the main regex, as Matcher.find finds them. */
     List<String> matches(String text) {
       List<String> found = new ArrayList<>();
-      Matcher m = cue.matcher(text).useTransparentBounds(true).useAnchoringBounds(false);
+      Matcher[] matchers = new Matcher[cueAt.length];
       int at = 0;
       int n = text.length();
       while (at <= n) {
         boolean lowSurrogate = at > 0 && at < n && Character.isLowSurrogate(text.charAt(at))
             && Character.isHighSurrogate(text.charAt(at - 1));
         if (!lowSurrogate && mayStart(text, at)) {
+          int k = cueAtIndex(text, at);
+          Matcher m = matchers[k];
+          if (m == null) {
+            m = cueAt[k].matcher(text).useTransparentBounds(true).useAnchoringBounds(false);
+            matchers[k] = m;
+          }
           m.region(at, n);
           if (m.lookingAt()) {
             found.add(m.group());

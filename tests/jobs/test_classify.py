@@ -25,6 +25,7 @@ from jobs.classify import (
     _table_of,
     classify_complaints,
     coarse_char,
+    cue_at,
     cue_starts,
     cue_table,
     dispatched,
@@ -550,6 +551,31 @@ def test_java_classifies_as_the_expressions_do(spark: Any, rules_file: Path) -> 
     assert len(rows[True]) == len(texts)
     assert rows[True] == rows[False]
     assert {r[2] for r in rows[True]} >= {c.name for c in rules.categories}  # each one seen
+
+
+def test_the_cue_regex_by_first_character_leaves_negations_and_back_references_whole(
+        spark: Any) -> None:
+    rules = _tiny_rules(categories=[
+        {"name": "billing", "subcategories": [{"name": "fees", "patterns": ["fee", "bill"]}]},
+        {"name": "network", "subcategories": [{"name": "slow", "patterns": ["no signal"]}]},
+        {"name": "service", "subcategories": [{"name": "x", "patterns": ["[ab]x"]}]}])
+    alternatives = [r.regex for r in rules_of(rules)]
+    by_char = dict(cue_at(alternatives))
+    # "n" (no signal) and "a" ([ab]x) may start a negation ("not", "aren't"): the whole regex
+    assert sorted(by_char) == ["b", "f"]
+    assert "fe(?:e" in by_char["f"] and "bill" not in by_char["f"] and "not" not in by_char["f"]
+    assert cue_at([*alternatives, "(f)\\1ee"]) == []
+    _jvm_classes(spark)
+    frame = spark.createDataFrame(
+        [(i, t) for i, t in enumerate(["not a fee", "a bill, no signal", "aren't fees",
+                                       "bx, AX and FEE", "nothing", "isn't bx"])],
+        "i int, classify_text string")
+    java, expressions = [
+        [(r.category, r.subcategory, r.classification_score)
+         for r in classify_complaints(frame, rules, jvm=jvm).orderBy("i").collect()]
+        for jvm in (True, False)]
+    assert java == expressions
+    assert [c for c, _, _ in java] == ["other", "billing", "other", "service", "other", "other"]
 
 
 def test_the_starts_of_a_cue_and_when_they_cannot_be_told(spark: Any) -> None:

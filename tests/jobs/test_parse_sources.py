@@ -10,10 +10,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from common.settings import Settings
+from jobs import parse_sources
 from jobs.parse_sources import (
     MAX_RECORD_CHARS,
     STAGED_COLUMNS,
+    TRAILING_REASON,
     parse_call_center,
     parse_chat_feedback,
     parse_complaint_management,
@@ -108,7 +112,13 @@ def test_call_center_optional_parts(spark: Any) -> None:
     }
 
 
-def test_call_center_bad_records_get_the_exact_error(spark: Any) -> None:
+@pytest.mark.parametrize("java", [True, False], ids=["java", "expressions"])
+def test_call_center_bad_records_get_the_exact_error(spark: Any, java: bool,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    if java:
+        assert parse_sources.one_json_value_udf(spark) is not None  # the session has the jar
+    else:
+        monkeypatch.setattr(parse_sources, "one_json_value_udf", lambda session: None)
     good = call()
     oversized = call(notes="x" * MAX_RECORD_CHARS)  # valid JSON, just too long
     cases = [
@@ -124,6 +134,12 @@ def test_call_center_bad_records_get_the_exact_error(spark: Any) -> None:
         (call(started=...), "missing field: started"),
         (call(call_id=..., notes=...), "missing field: call_id"),  # first error wins
         (json.dumps([CALL]), "malformed JSON"),  # an array, not an object
+        (good + " x", TRAILING_REASON),
+        (good + good, TRAILING_REASON),
+        # Not one value: Java says so; the expressions parse "[" + it + "]", whose first value
+        # is "[" + good + "]" (one element), and take it as one value (``one_json_value``).
+        (good + "], [1", TRAILING_REASON if java else None),
+        (good.replace('{"call_id"', '{"notes": "x", "call_id"'), "malformed JSON"),  # key twice
         ("null", "malformed JSON"),
         (oversized, f"record too large (over {MAX_RECORD_CHARS} characters)"),
         ("{" * (MAX_RECORD_CHARS + 1), "record too large (over 100000 characters)"),

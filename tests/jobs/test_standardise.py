@@ -18,8 +18,10 @@ from pyspark.sql import functions as F
 from jobs.standardise import (
     AWARE_FORMATS,
     CARD,
+    CONTROL_CHARS,
     DATE_FORMATS,
     EMAIL,
+    LINE_BREAKS,
     NAIVE_FORMATS,
     PHONE,
     TWITTER_FORMAT,
@@ -32,6 +34,7 @@ from jobs.standardise import (
     parse_event_time,
     region_of,
     state_from_location,
+    strip_control,
 )
 
 
@@ -259,6 +262,25 @@ def test_mask_pii_runs_each_pattern_only_where_it_can_match(spark: Any) -> None:
     assert counts is not None
     assert (counts["differ"], counts["differ_text"]) == (0, 0)
     assert counts["masked"] > 300  # the corpus exercises the patterns
+
+
+def test_control_characters_are_translated_only_where_a_text_holds_one(spark: Any) -> None:
+    """UNPRINTABLE gates translate: every character as translate alone would treat it."""
+    texts = [f"a{chr(c)}b" for c in range(0x3000) if not 0xD800 <= c < 0xE000] + [None, ""]
+    frame = spark.createDataFrame([(t,) for t in texts], "t string").select(
+        strip_control(F.col("t")).alias("strip"),
+        F.translate(F.col("t"), LINE_BREAKS + CONTROL_CHARS, "").alias("strip_all"),
+        normalise_text(F.col("t")).alias("text"),
+        F.nullif(F.trim(F.regexp_replace(F.translate(F.col("t"), LINE_BREAKS + CONTROL_CHARS,
+                                                     " " * len(LINE_BREAKS)), r"\s+", " ")),
+                 F.lit("")).alias("text_all"))
+    counts = frame.agg(
+        F.count_if(~F.col("strip").eqNullSafe(F.col("strip_all"))).alias("strip"),
+        F.count_if(~F.col("text").eqNullSafe(F.col("text_all"))).alias("text"),
+        F.count_if(F.col("strip") != F.col("text")).alias("spaced"),
+    ).first()
+    assert counts is not None and (counts["strip"], counts["text"]) == (0, 0)
+    assert counts["spaced"] == 8  # tab, newline, vertical tab, form feed, CR and LINE_BREAKS
 
 
 # --- states and regions
