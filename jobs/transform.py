@@ -264,30 +264,8 @@ def collapse_copies(usable: DataFrame) -> DataFrame:
     landing) and ``content_key``. For the stream sources this makes Kinesis's at-least-once
     delivery exactly-once per event id (a producer retry or a shard replay lands the same event
     again)."""
-    once, copies = split_by_copies(usable)
-    kept = (rank_copies(copies).where(F.col("_copy") == 1)
+    return (rank_copies(usable).where(F.col("_copy") == 1)
             .drop("_copy", "_kept_content", "_latest_of_content", "_same", "_content"))
-    return once.select(
-        "*",
-        content_key(F.col("source"), F.col("text_raw"), F.col("sender"),
-                    F.col("event_time")).alias("content_key"),
-        F.col("ingest_time").alias("first_ingest_time"),
-        F.lit(1).alias("duplicate_count"),
-        F.lit(False).alias("conflicting"),
-    ).unionByName(kept)
-
-
-def split_by_copies(usable: DataFrame) -> tuple[DataFrame, DataFrame]:
-    """``usable`` with its complaint ids, as the records whose id comes once and the copies of
-    the ids that come more than once. Most complaints come once, and ranking copies takes a
-    window (a shuffle and a sort of whole rows): only the second part is ranked; the ids that
-    come again are found on the ids alone (and broadcast: a few percent of the run's records)."""
-    with_id = usable.withColumn("complaint_id",
-                                complaint_id(F.col("source"), F.col("source_record_id")))
-    repeated = F.broadcast(with_id.groupBy("complaint_id").count()
-                           .where(F.col("count") > 1).select("complaint_id"))
-    return (with_id.join(repeated, "complaint_id", "left_anti"),
-            with_id.join(repeated, "complaint_id", "left_semi"))
 
 
 def conflicting_copies(usable: DataFrame, run_id: str) -> DataFrame:
@@ -299,8 +277,7 @@ def conflicting_copies(usable: DataFrame, run_id: str) -> DataFrame:
 
 def losing_copies(usable: DataFrame) -> DataFrame:
     """The copies ``conflicting_copies`` quarantines, as usable rows with their complaint id."""
-    _, copies = split_by_copies(usable)
-    return rank_copies(copies).where(~F.col("_same") & F.col("_latest_of_content"))
+    return rank_copies(usable).where(~F.col("_same") & F.col("_latest_of_content"))
 
 
 def conflict_entries(losers: DataFrame, run_id: str) -> DataFrame:

@@ -187,7 +187,7 @@ def test_dedupe_keeps_the_latest_copy_and_counts_the_copies(spark: Any) -> None:
          False),
     ]
     assert len({row[2] for row in got}) == 4
-    # the earliest landing of any copy; a complaint that came once is not ranked, and gets its own
+    # the earliest landing of any copy (CALL-7 is kept from day 2, first landed on day 1)
     assert sorted((r.source, r.source_record_id, as_utc(r.first_ingest_time))
                   for r in out.collect()) == [
         ("call_center", "CALL-7", t1), ("call_center", "CALL-8", t1),
