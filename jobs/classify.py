@@ -429,19 +429,20 @@ def dispatch(alternatives: list[str]) -> Dispatch:
                     tuple(i for i, f in enumerate(firsts) if f is None))
 
 
+def _alternation(alternatives: list[str], indexes: tuple[int, ...]) -> str:
+    """The alternatives at ``indexes``, in that order, as one group (the first that matches)."""
+    return "(?:" + "|".join(f"(?:{alternatives[i]})" for i in indexes) + ")"
+
+
 def dispatched(alternatives: list[str]) -> str:
     """The alternation of ``alternatives`` (first match wins) as one regex, each group of
     ``dispatch`` entered through a one-character lookahead."""
     plan = dispatch(alternatives)
-
-    def alternation(indexes: tuple[int, ...]) -> str:
-        return "(?:" + "|".join(f"(?:{alternatives[i]})" for i in indexes) + ")"
-
-    branches = [f"(?={_char_class(chars)})" + alternation(indexes)
+    branches = [f"(?={_char_class(chars)})" + _alternation(alternatives, indexes)
                 for chars, indexes in plan.groups]
     if plan.anywhere:
         branches.append((f"(?!{_char_class(plan.known)})" if plan.known else "")
-                        + alternation(plan.anywhere))
+                        + _alternation(alternatives, plan.anywhere))
     return "(?:" + "|".join(branches) + ")"
 
 
@@ -453,17 +454,16 @@ def _guarded(alternatives: list[str]) -> str:
 
 
 def cue_at(alternatives: list[str]) -> list[tuple[str, str]]:
-    """The cue regex as it is at a position whose character is one of ``chars``, for each
-    ``dispatch`` group: only that group's alternatives (its lookahead holds there, every other
-    fails). A character a negation can start with is left out of every group (the negation may
+    """(characters, regex) for each ``dispatch`` group: the cue regex as it is at a position
+    holding one of the characters, which is only that group's alternatives (its lookahead holds
+    there, every other fails). A character a negation can start with is left out of every group (the negation may
     lead to a cue starting with anything): there, and at any character not listed, the whole cue
     regex applies. Same matches as the whole regex at the same position, with a fraction of its
     groups (which a Java matcher resets at every position it tries)."""
     negation_starts = first_chars(NEGATION)
     if negation_starts is None or any(_refers_back(a) for a in alternatives):
         return []  # a back-reference counts groups of the whole regex: it keeps the whole
-    return [(kept, _WORD_START + "(?:" + "|".join(f"(?:{alternatives[i]})" for i in indexes)
-             + ")(?![a-z])")
+    return [(kept, _WORD_START + _alternation(alternatives, indexes) + "(?![a-z])")
             for chars, indexes in dispatch(alternatives).groups
             if (kept := "".join(c for c in chars if c not in negation_starts))]
 

@@ -23,7 +23,7 @@ from typing import Any
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from jobs.spark import jvm_udf
+from jobs.spark import built_once, jvm_udf
 from jobs.standardise import state_from_location
 from schemas.sources import (
     CALL_CENTER_FIELDS,
@@ -96,9 +96,10 @@ def one_json_value_udf(session: Any) -> str | None:
     and Unicode, then a check that nothing follows the value); None when the session's driver does
     not have it (``jvm_udf``: a cluster, no javac, Spark Connect)."""
     conf = session.conf  # the session's values, defaults included
-    return jvm_udf(session, "OneJsonValue", "boolean",
-                   conf.get("spark.sql.variant.allowDuplicateKeys"),
-                   conf.get("spark.sql.variant.validateUnicodeInJsonParsing"))
+    settings = (conf.get("spark.sql.variant.allowDuplicateKeys"),
+                conf.get("spark.sql.variant.validateUnicodeInJsonParsing"))
+    return built_once(session, settings,  # registered once per session and settings
+                      lambda s: jvm_udf(session, "OneJsonValue", "boolean", *s))
 
 
 def _malformed_json(trimmed: Column, one_value: Column) -> Column:

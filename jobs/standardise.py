@@ -137,7 +137,8 @@ CONTROL_CHARS = "".join(
     if chr(c) not in LINE_BREAKS)
 WHITESPACE = "\t\n\u000b\f\r"
 # Any character of WHITESPACE (but the space), LINE_BREAKS or CONTROL_CHARS, as a regex.
-UNPRINTABLE = "[\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029]"
+UNPRINTABLE = "[" + "".join(f"\\u{ord(c):04x}"
+                            for c in sorted(set(WHITESPACE + LINE_BREAKS + CONTROL_CHARS))) + "]"
 
 
 def _translated(raw: Column, matching: str, replace: str) -> Column:
