@@ -456,10 +456,10 @@ def _guarded(alternatives: list[str]) -> str:
 def cue_at(alternatives: list[str]) -> list[tuple[str, str]]:
     """(characters, regex) for each ``dispatch`` group: the cue regex as it is at a position
     holding one of the characters, which is only that group's alternatives (its lookahead holds
-    there, every other fails). A character a negation can start with is left out of every group (the negation may
-    lead to a cue starting with anything): there, and at any character not listed, the whole cue
-    regex applies. Same matches as the whole regex at the same position, with a fraction of its
-    groups (which a Java matcher resets at every position it tries)."""
+    there, every other fails). A character a negation can start with is left out of every group
+    (the negation may lead to a cue starting with anything): there, and at any character not
+    listed, the whole cue regex applies. Same matches as the whole regex at the same position,
+    with a fraction of its groups (which a Java matcher resets at every position it tries)."""
     negation_starts = first_chars(NEGATION)
     if negation_starts is None or any(_refers_back(a) for a in alternatives):
         return []  # a back-reference counts groups of the whole regex: it keeps the whole
