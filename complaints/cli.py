@@ -34,7 +34,10 @@ from complaints.arguments import (
     known_dag,
     landable_source,
     non_negative_float,
+    non_negative_int,
+    positive_float,
     positive_int,
+    share,
 )
 from complaints.errors import USAGE, CliError, exit_code, explain
 from complaints.progress import timed
@@ -185,8 +188,10 @@ def cmd_transform(settings: Settings, args: argparse.Namespace) -> int:
     require_writable(zones.clean, zones.quarantine, zones.runs)
     present = {source: n for source, n in files.items() if n}
     dates = _event_dates(args)
-    how = "full recompute" if args.full else (
-        f"event dates {dates[0]}..{dates[1]}" if dates else "new raw files only")
+    how = (f"backfill of event dates {dates[0]}..{dates[1]} from the files processed so far"
+           if dates else "full recompute" if args.full else "new raw files only")
+    if args.retry_quarantined and not (dates or args.full):
+        how += ", and the files quarantined as unreadable again"
     with timed("transform", f"{len(present)} sources, {sum(present.values())} raw files in the "
                f"lake ({', '.join(present)}); {how}") as step:
         result = run_transform(settings, sources=sources, full=args.full, event_dates=dates,
@@ -197,12 +202,25 @@ def cmd_transform(settings: Settings, args: argparse.Namespace) -> int:
                         f"{sum(c.clean for c in counts)} clean, "
                         f"{sum(c.quarantined for c in counts)} quarantined, "
                         f"{sum(c.duplicates for c in counts)} duplicates")
+    _print_file_notes(result.file_notes)
     print(json.dumps(result.to_dict(), indent=2))
     return 0
 
 
+FILE_NOTES_SHOWN = 20
+
+
+def _print_file_notes(notes: Sequence[tuple[str, str]]) -> None:
+    """What inspecting the files noticed (schema drift, ...), a line each on stderr."""
+    for raw_file, note in notes[:FILE_NOTES_SHOWN]:
+        print(f"transform: note: {raw_file}: {note}", file=sys.stderr)
+    if len(notes) > FILE_NOTES_SHOWN:
+        print(f"transform: note: and {len(notes) - FILE_NOTES_SHOWN} more (the run_files view, "
+              "column notes)", file=sys.stderr)
+
+
 def _event_dates(args: argparse.Namespace) -> tuple[date, date] | None:
-    """``--from``/``--to`` as an inclusive range (one alone means that single day onwards/up to)."""
+    """``--from``/``--to`` as an inclusive range (one alone: that single day)."""
     if args.date_from is None and args.date_to is None:
         return None
     first = args.date_from or args.date_to
@@ -628,10 +646,11 @@ def _add_batch_commands(sub: argparse._SubParsersAction[Parser]) -> None:
     p.add_argument("--full", action="store_true",
                    help="recompute the sources from all their raw files (default: off)")
     p.add_argument("--from", dest="date_from", type=iso_day, metavar="YYYY-MM-DD",
-                   help="recompute only the partitions of these event dates, from all raw files "
-                        "(the backfill after a change; with --to; default: none)")
+                   help="recompute only the partitions of these event dates, from the raw files "
+                        "processed so far (the backfill after a change; with --to; default: none)")
     p.add_argument("--to", dest="date_to", type=iso_day, metavar="YYYY-MM-DD",
-                   help="last event date of the backfill (default: the --from date)")
+                   help="last event date of the backfill (default: the --from date; alone: "
+                        "that one day)")
     p.add_argument("--retry-quarantined", action="store_true",
                    help="read again raw files quarantined as unreadable (default: off)")
 
@@ -739,15 +758,16 @@ def _add_streaming_commands(sub: argparse._SubParsersAction[Parser]) -> None:
     p = _command(sub, "produce", "send SMS or social events to their Kinesis stream",
                  cmd_produce, "Creates the stream when it is missing.")
     p.add_argument("--source", choices=streamed, required=True, help="which stream")
-    p.add_argument("--rate", type=float, default=200.0, help="events per second")
-    p.add_argument("--duration", type=float,
+    p.add_argument("--rate", type=positive_float, default=200.0, help="events per second")
+    p.add_argument("--duration", type=non_negative_float,
                    help="seconds of events to send (default: --count decides)")
-    p.add_argument("--count", type=int,
+    p.add_argument("--count", type=non_negative_int,
                    help="number of (valid) events to send (default: --duration decides)")
     p.add_argument("--replay", action="store_true",
                    help="replay the real sample in ../shared/data instead of synthetic events")
     p.add_argument("--surge", action="store_true", help="network surge in the South, mid-run")
-    p.add_argument("--bad-fraction", type=float, default=0.0, help="share of bad events added")
+    p.add_argument("--bad-fraction", type=share, default=0.0,
+                   help="share of bad events added (0 to 1)")
     p.add_argument("--seed", type=int, default=7, help="random seed of the synthetic events")
     p.add_argument("--ids-file", type=Path,
                    help="write the sent event ids here, one a line (default: not written)")
@@ -760,8 +780,9 @@ def _add_streaming_commands(sub: argparse._SubParsersAction[Parser]) -> None:
     p.add_argument("--source", choices=streamed, required=True, help="which stream")
     p.add_argument("--worker-id", default=f"{socket.gethostname()}-{os.getpid()}",
                    help="this worker's name in the lease table (default: host-pid)")
-    p.add_argument("--max-seconds", type=float, help="stop after this long (default: never)")
-    p.add_argument("--idle-exit-seconds", type=float,
+    p.add_argument("--max-seconds", type=non_negative_float,
+                   help="stop after this long (default: never)")
+    p.add_argument("--idle-exit-seconds", type=non_negative_float,
                    help="stop once nothing was landed for this long (default: never)")
     p.add_argument("--batch-limit", type=positive_int, default=500,
                    help="records per get_records")
@@ -772,7 +793,7 @@ def _add_streaming_commands(sub: argparse._SubParsersAction[Parser]) -> None:
     p.add_argument("--max-leases", type=positive_int,
                    help="hold at most this many shards (default: a fair share of them)")
     p.add_argument("--lease-table", help="default: complaints-consumer-leases-<source>")
-    p.add_argument("--lease-seconds", type=float, default=10.0,
+    p.add_argument("--lease-seconds", type=positive_float, default=10.0,
                    help="seconds a shard's lease lasts without renewal")
     p.add_argument("--stream", help="default: the source's stream (COMPLAINTS_STREAM_<SOURCE>)")
 

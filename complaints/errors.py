@@ -92,7 +92,8 @@ def _aws_refused(exc: BaseException, settings: Settings) -> str:
     line = (f"AWS answered {code} to {getattr(exc, 'operation_name', 'a call')}: "
             f"{error.get('Message', '')}".rstrip(": "))
     if code in ("ResourceNotFoundException", "NoSuchBucket"):
-        line += ("; create the sample tables with `complaints generate`, or check the "
+        line += ("; create the sample tables with `complaints generate` (a stream: "
+                 "`complaints produce --source SOURCE`), or check the "
                  "COMPLAINTS_TABLE_* / COMPLAINTS_STREAM_* names")
     return line
 
@@ -163,6 +164,7 @@ KNOWN: tuple[_Known, ...] = (
     _Known("jobs.classify_eval", "LabelsError", _as_is),
     _Known("jobs.landing", "ExportVerificationError", _export),
     _Known("jobs.landing", "ExportFailedError", _export),
+    _Known("streaming.leases", "LeaseTableOfAnotherStream", _as_is),
     _Known("builtins", "OSError", _unwritable),
     _Known("pyspark.errors.exceptions.base", "PySparkRuntimeError", _no_java),
     _Known("builtins", "KeyboardInterrupt", _interrupted),

@@ -67,10 +67,13 @@ class SourcePlan:
     full: bool
     why_full: str | None = None  # set when an incremental run had to become a full one
     known: int = 0  # files already in the ledger (processed or quarantined)
+    backfill: bool = False  # recomputes some event dates from the files processed so far
 
     @property
     def has_work(self) -> bool:
-        return bool(self.files) or self.full
+        """Files to read; or, for a full run that is not a backfill, none left: the source is
+        emptied (its raw files are gone). A backfill with no files changes nothing."""
+        return bool(self.files) or (self.full and not self.backfill)
 
 
 @dataclass(frozen=True)
@@ -143,10 +146,20 @@ def pending_intent(lake: Lake, source: str) -> str | None:
 
 
 def plan_source(settings: Settings, source: str, *, full: bool = False,
-                retry_quarantined: bool = False) -> SourcePlan:
-    """The raw files a run of ``source`` must read: the new ones, or all when it must be full."""
+                retry_quarantined: bool = False, backfill: bool = False) -> SourcePlan:
+    """The raw files a run of ``source`` must read: the new ones, or all when it must be full.
+    A ``backfill`` (some event dates recomputed) reads the files earlier runs processed, and only
+    those: a file landed since is the next run's increment (read now, it would be read again
+    then, since a backfill does not add to the ledger)."""
     lake = settings.zones
     files = raw_files_of(settings, source)
+    if backfill:
+        ledger = read_ledger(lake, source)
+        processed = [f for f in files if (e := ledger.get(lake.relative(f))) is not None
+                     and e.status == PROCESSED]
+        return SourcePlan(source, tuple(processed), full=True, backfill=True,
+                          why_full="backfill of event dates (the files processed so far)",
+                          known=len(ledger))
     if full:
         return SourcePlan(source, tuple(files), full=True, why_full="asked for (--full)")
     ledger = read_ledger(lake, source)
@@ -170,16 +183,9 @@ def plan_source(settings: Settings, source: str, *, full: bool = False,
 
 
 def plan_increment(settings: Settings, sources: Sequence[str], *, full: bool = False,
-                   retry_quarantined: bool = False) -> IncrementPlan:
+                   retry_quarantined: bool = False, backfill: bool = False) -> IncrementPlan:
     return IncrementPlan(tuple(plan_source(settings, s, full=full,
-                                           retry_quarantined=retry_quarantined)
+                                           retry_quarantined=retry_quarantined,
+                                           backfill=backfill)
                                for s in sources))
 
-
-def files_overlapping(lake: Lake, source: str, first: date, last: date) -> set[str]:
-    """Processed files whose usable records' event dates overlap ``[first, last]`` (and files
-    whose dates are unknown), for a backfill of a date range."""
-    return {p for p, e in read_ledger(lake, source).items()
-            if e.status == PROCESSED and (e.first_event_date is None or e.last_event_date is None
-                                          or (e.first_event_date <= last
-                                              and e.last_event_date >= first))}

@@ -47,6 +47,9 @@ class TransformResult:
     counts: tuple[SourceCounts, ...]
     # (event_date, source) partitions of the clean complaints this run rewrote (ISO dates)
     partitions: tuple[tuple[str, str], ...] = ()
+    # (raw file, note) of each readable file whose inspection noticed something: schema drift
+    # (extra columns ignored, optional ones missing), columns in another order, ...
+    file_notes: tuple[tuple[str, str], ...] = ()
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -55,6 +58,7 @@ class TransformResult:
             "started_at": self.started_at.isoformat(),
             "counts": [asdict(c) for c in self.counts],
             "partitions": [list(p) for p in self.partitions],
+            "file_notes": [{"raw_file": f, "note": n} for f, n in self.file_notes],
         }
 
 
@@ -87,6 +91,7 @@ class FileRead:
     status: str
     reason: str | None
     records: int
+    notes: str | None = None  # what the inspection noticed (schema drift, ...), '; '-separated
 
 
 def write_run_files(settings: Settings, run_id: str, files: list[FileRead]) -> Path | None:

@@ -28,7 +28,8 @@ order, leaves one more ``conflicting_duplicate`` entry (and a ``duplicate_count`
 incremental runs than after one full run: an earlier run's quarantine entries are not revisited.
 Counts stay conserved either way. ``full=True``
 recomputes sources from all their raw files; ``event_dates`` recomputes only the partitions in that
-range of event dates (the backfill after a change of parsing or standardisation).
+range of event dates, from the files earlier runs processed (the backfill after a change of parsing
+or standardisation; files landed since are left to the next run).
 
 By default a run takes the batch sources; the stream DAG runs ``STREAM_COMPLAINT_SOURCES`` (``sms``,
 ``social``), so the two never write the same partitions. Reads and writes sit in
@@ -456,6 +457,11 @@ class _Run:
     def unreadable(self) -> list[FileVerdict]:
         return [v for vs in self.verdicts.values() for v in vs if not v.readable]
 
+    def file_notes(self) -> tuple[tuple[str, str], ...]:
+        """(raw file, note) of what inspecting the readable files noticed (schema drift, ...)."""
+        return tuple((self.lake.relative(v.path), note) for vs in self.verdicts.values()
+                     for v in vs if v.readable for note in v.notes)
+
     @property
     def lake(self) -> Lake:
         return self.settings.zones
@@ -577,9 +583,40 @@ def _quarantine_staged(run: _Run, quarantined: DataFrame) -> dict[str, int]:
             replace_folder(live, staged / f"source={source}" if files else None)
             continue
         live.mkdir(parents=True, exist_ok=True)
+        _drop_file_entries(live, _retried(run, source))
         for f in files:
             f.rename(live / f"{run.run_id}-{f.name}")
     return conflicts
+
+
+def _retried(run: _Run, source: str) -> set[str]:
+    """Files (relative to the lake) this run reads again although the ledger has them as
+    quarantined whole (``--retry-quarantined``)."""
+    ledger = read_ledger(run.lake, source)
+    read = {run.lake.relative(f) for f in run.plans[source].files}
+    return {p for p in read if p in ledger and ledger[p].status == QUARANTINED}
+
+
+def _drop_file_entries(live: Path, raw_files: set[str]) -> None:
+    """Remove the file-level entries (``raw_line`` 0) of ``raw_files`` from a quarantine
+    partition: a retried file gets its entry from the retry (again, or none when it now reads),
+    one per file, as a full run leaves it."""
+    if not raw_files:
+        return
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from common.lake import atomic_target
+
+    wanted = pa.array(sorted(raw_files), pa.string())
+    for path in parquet_files(live):
+        table = pq.read_table(path)
+        stale = pc.and_(pc.equal(table["raw_line"], 0), pc.is_in(table["raw_file"], wanted))
+        if not pc.any(stale).as_py():
+            continue
+        with atomic_target(path) as tmp:
+            pq.write_table(table.filter(pc.invert(stale)), tmp)
 
 
 def _unreadable_files(spark: SparkSession, run: _Run) -> DataFrame:
@@ -623,22 +660,37 @@ def _commit_ledger(run: _Run, tallies: Mapping[str, FileTally]) -> None:
                                             verdict.reason, run.run_id, tally.records,
                                             tally.first, tally.last)
             run.files_read.append(FileRead(source, relative, status, verdict.reason,
-                                           tally.records))
+                                           tally.records, "; ".join(verdict.notes) or None))
         if run.event_dates is None or not plan.files:
             write_ledger(run.lake, source, entries.values())
         clear_intent(run.lake, source)
 
 
+def _copies_in_range(increment: DataFrame) -> Counter[str]:
+    """Per source, the copies (not quarantined) of a backfill's complaints."""
+    rows = increment.groupBy("source").agg(F.sum("duplicate_count").alias("copies")).collect()
+    return Counter({r["source"]: int(r["copies"] or 0) for r in rows})
+
+
 def _counts(run: _Run, tallies: Iterable[FileTally], before: dict[str, int],
-            touched: set[Partition], conflicts: dict[str, int]) -> list[SourceCounts]:
+            touched: set[Partition], conflicts: dict[str, int],
+            backfilled: Counter[str] | None = None) -> list[SourceCounts]:
     """Per source: records read, clean rows added, records quarantined (unusable ones and the
     copies that lost a conflict, which may be rows an earlier run had kept: their place in the
-    clean zone goes to this run's copy) and duplicates (the rest)."""
+    clean zone goes to this run's copy) and duplicates (the rest).
+
+    A backfill (``backfilled``: its complaints' copies per source) counts the copies of the
+    complaints of its dates only, not every record of the files it read (the records of other
+    dates are not this run's), and as quarantined only their copies that lost a conflict (a
+    backfill leaves the quarantine as it is: the unusable records are entries already)."""
     records: Counter[str] = Counter()
     quarantined: Counter[str] = Counter(conflicts)
-    for tally in tallies:
-        records[tally.source] += tally.records
-        quarantined[tally.source] += tally.quarantined
+    if backfilled is not None:
+        records = backfilled + quarantined
+    else:
+        for tally in tallies:
+            records[tally.source] += tally.records
+            quarantined[tally.source] += tally.quarantined
     counts = []
     for source, plan in run.plans.items():
         mine = [p for p in touched if p[1] == source]
@@ -693,7 +745,8 @@ def _transform(run: _Run, spark: SparkSession, rules: Rules) -> tuple[list[Sourc
         if stream:
             swap_partitions(run.staging / "stream_by_id", lake.stream_by_id,
                             {p for p in touched if p[1] in stream})
-        counts = _counts(run, tallies.values(), before, touched, conflicts)
+        backfilled = None if run.event_dates is None else _copies_in_range(increment)
+        counts = _counts(run, tallies.values(), before, touched, conflicts, backfilled)
         _commit_ledger(run, tallies)
     finally:
         for frame in (increment, standardised):
@@ -713,16 +766,16 @@ def run_transform(
     retry_quarantined: bool = False,
 ) -> TransformResult:
     """Transform the raw files of ``sources`` that no run has processed yet (all of them with
-    ``full``; only partitions of ``event_dates`` when given, from all files). With nothing new
-    it starts no Spark session and records the sources as skipped."""
+    ``full``; only partitions of ``event_dates`` when given, from the files processed so far).
+    With nothing new it starts no Spark session and records the sources as skipped."""
     unknown = [s for s in sources if s not in COMPLAINT_SOURCES]
     if unknown:
         raise ValueError(f"unknown sources {unknown}; known: {COMPLAINT_SOURCES}")
     started_at = datetime.now(UTC)
     run_id = run_id or new_run_id(started_at)
     rules = load_rules(settings.rules)
-    plan = plan_increment(settings, sources, full=full or event_dates is not None,
-                          retry_quarantined=retry_quarantined)
+    plan = plan_increment(settings, sources, full=full, retry_quarantined=retry_quarantined,
+                          backfill=event_dates is not None)
     working = {p.source: p for p in plan.sources if p.has_work}
     run = _Run(settings, run_id, working, event_dates)
     counts: list[SourceCounts] = [SourceCounts(p.source, 0, 0, 0, 0, 0, mode="skipped")
@@ -742,7 +795,8 @@ def run_transform(
     order = {s: i for i, s in enumerate(sources)}
     result = TransformResult(run_id, rules.version, started_at,
                              tuple(sorted(counts, key=lambda c: order[c.source])),
-                             tuple(sorted(touched)))
+                             tuple(sorted(touched)),
+                             run.file_notes())
     write_run_record(settings, result, "complaints")
     write_run_files(settings, run_id, run.files_read)
     raise_unless_conserved(result)

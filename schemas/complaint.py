@@ -199,5 +199,10 @@ RUN_FILE = RecordSchema(
         Column("status", "string", False, "processed, or quarantined (unreadable as a whole)"),
         Column("reason", "string", True, "why a quarantined file could not be read"),
         Column("records", "long", False, "records read from the file"),
+        Column("notes", "string", True,
+               "what the file's inspection noticed but read anyway, '; '-separated: schema "
+               "drift (extra columns ignored, with their count and names; optional columns "
+               "missing, read as null; columns in another order), a byte-order mark, a last "
+               "record cut off"),
     ),
 )

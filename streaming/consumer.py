@@ -622,8 +622,10 @@ def consume(settings: Settings, source: Source, *, worker_id: str,
     options = options or ConsumerOptions()
     stop = stop or threading.Event()
     kinesis = kinesis or Kinesis(settings)
-    leases = LeaseTable(DynamoDB(settings), options.lease_table or default_lease_table(source))
+    leases = LeaseTable(DynamoDB(settings), options.lease_table or default_lease_table(source),
+                        options.stream or settings.stream_of(source))
     leases.ensure_exists()
+    leases.check_stream()
     worker = Worker(settings, source, worker_id, kinesis, leases, options, stop=stop,
                     on_event=on_event)
     max_seconds, idle_exit_s = options.max_seconds, options.idle_exit_s

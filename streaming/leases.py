@@ -121,12 +121,32 @@ def _lease(item: dict[str, Any]) -> Lease:
     )
 
 
-class LeaseTable:
-    """The lease table of one stream's consumers (one method per lease operation)."""
+class LeaseTableOfAnotherStream(ValueError):
+    """The lease table holds another stream's leases: its checkpoints are sequence numbers of
+    that stream, and the shard ids would match (every stream's are shardId-000000000000, ...)."""
 
-    def __init__(self, dynamodb: DynamoDB, name: str) -> None:
+
+class LeaseTable:
+    """The lease table of one stream's consumers (one method per lease operation). Each lease
+    names its stream (``stream``), so a consumer of another stream pointed at the table refuses
+    to start instead of skipping records below that stream's checkpoints."""
+
+    def __init__(self, dynamodb: DynamoDB, name: str, stream: str | None = None) -> None:
         self._db = dynamodb
         self.name = name
+        self.stream = stream
+
+    def check_stream(self) -> None:
+        """Raise ``LeaseTableOfAnotherStream`` when a lease names another stream than ours
+        (leases written before they named one are taken as ours)."""
+        if self.stream is None:
+            return
+        others = sorted({str(item["stream"]) for item in self._db.scan(self.name)
+                         if item.get("stream") not in (None, self.stream)})
+        if others:
+            raise LeaseTableOfAnotherStream(
+                f"lease table {self.name} holds the leases of stream {others[0]}, not of "
+                f"{self.stream}: give this stream's consumers their own table (--lease-table)")
 
     def ensure_exists(self) -> None:
         if self.name not in self._db.table_names():
@@ -141,7 +161,8 @@ class LeaseTable:
         self._db.put_item(
             self.name,
             {"shard_id": shard_id, "owner": NO_OWNER, "lease_expires": 0,
-             "checkpoint": NO_CHECKPOINT, "counter": 0},
+             "checkpoint": NO_CHECKPOINT, "counter": 0,
+             **({"stream": self.stream} if self.stream is not None else {})},
             condition="attribute_not_exists(shard_id)",
         )
 

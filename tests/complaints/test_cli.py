@@ -633,3 +633,19 @@ def test_check_release_serves_a_held_partition_again(clean_lake: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert read_held(Lake(clean_lake)) == {}
     assert (clean_lake / "warehouse.duckdb").is_file()
+
+
+@pytest.mark.parametrize("arguments", [
+    ("produce", "--source", "sms", "--rate", "0"),
+    ("produce", "--source", "sms", "--count", "-5"),
+    ("produce", "--source", "sms", "--duration", "-1"),
+    ("produce", "--source", "sms", "--bad-fraction", "2"),
+    ("consume", "--source", "sms", "--lease-seconds", "0"),
+    ("consume", "--source", "sms", "--max-seconds", "-1"),
+], ids=lambda a: f"{a[0]} {a[3]} {a[4]}")
+def test_streaming_numbers_out_of_range_are_one_line_usage_errors(
+        tmp_path: Path, arguments: tuple[str, ...]) -> None:
+    done = run_cli(tmp_path / "lake", *arguments)
+    line = one_line_error(done, exit_code=2)
+    assert len(done.stderr.splitlines()) == 1
+    assert f"argument {arguments[3]}: '{arguments[4]}'" in line

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 
 from common.settings import Settings
 from jobs.landing import land_files
@@ -207,10 +208,20 @@ def test_event_date_backfill_rewrites_only_its_partitions(spark: Any, tmp_path: 
     for step in range(3):
         stream_steps(settings, step)
     run_transform(settings, ("sms",), run_id="base", spark=spark)
+    # Landed after the last run: the next run's increment, not the backfill's (read by both, it
+    # would count twice: a backfill does not add to the ledger).
+    stream_file(settings, "sms", LANDED + timedelta(days=3), 400, [
+        sms("s-3", "internet down again!", "2026-11-04T09:00:00Z"),  # a copy of the kept one
+        sms("s-7", "bill doubled this month", "2026-11-04T10:00:00Z")])
     before = {p: p.stat().st_mtime_ns for p in settings.zones.clean_complaints.rglob("*.parquet")}
     result = run_transform(settings, ("sms",), run_id="backfill", spark=spark,
                            event_dates=(date(2026, 11, 4), date(2026, 11, 4)))
     assert result.partitions == (("2026-11-04", "sms"),)
+    # Its counts are the copies of the complaints of 2026-11-04 (s-3: the kept copy and the one
+    # that lost the conflict, an entry since the base run), not every record of the files read.
+    (sms_counts,) = result.counts
+    assert (sms_counts.raw_files, sms_counts.records_in, sms_counts.clean,
+            sms_counts.quarantined, sms_counts.duplicates) == (3, 2, 1, 1, 0)
     after = {p: p.stat().st_mtime_ns for p in settings.zones.clean_complaints.rglob("*.parquet")}
     unchanged = [p for p in before if p in after and before[p] == after[p]]
     assert all("event_date=2026-11-04" not in str(p) for p in unchanged)
@@ -218,6 +229,14 @@ def test_event_date_backfill_rewrites_only_its_partitions(spark: Any, tmp_path: 
     rows = table(settings.zones.clean_complaints, COMPLAINT.names, drop=())
     assert {r["run_id"] for r in rows if r["event_date"] == "2026-11-04"} == {"backfill"}
     assert {r["run_id"] for r in rows if r["event_date"] != "2026-11-04"} == {"base"}
+    assert "s-7" not in {r["source_record_id"] for r in rows}
+    latest = run_transform(settings, ("sms",), run_id="latest", spark=spark)
+    assert [(c.raw_files, c.records_in) for c in latest.counts] == [(1, 2)]
+    full = Settings(lake=tmp_path / "full")
+    shutil.copytree(settings.zones.raw, full.zones.raw)
+    run_transform(full, ("sms",), run_id="all", spark=spark)
+    assert table(settings.zones.clean_complaints, COMPLAINT.names) == table(
+        full.zones.clean_complaints, COMPLAINT.names)
 
 
 def test_a_poison_file_is_one_quarantine_entry_and_not_retried(spark: Any, tmp_path: Path
@@ -234,6 +253,14 @@ def test_a_poison_file_is_one_quarantine_entry_and_not_retried(spark: Any, tmp_p
     first = run_transform(settings, sources, run_id="one", spark=spark)
     web = next(c for c in first.counts if c.source == "web_form")
     assert (web.raw_files, web.files_quarantined, web.records_in, web.clean) == (1, 2, 1, 1)
+    # The readable file's drift is reported: in the result, and in run_files with its record.
+    notes = {n for f, n in first.file_notes if f.endswith("/reordered.csv")}
+    assert any(n.startswith("schema drift: 15 optional columns missing (read as null)")
+               for n in notes), notes
+    listed = {r["raw_file"].rsplit("/", 1)[1]: r for r in pq.read_table(
+        settings.zones.run_files / "one.parquet").to_pylist()}
+    assert set(listed["reordered.csv"]["notes"].split("; ")) == notes
+    assert listed["bad-header.csv"]["status"] == "quarantined"
     entries = {r["raw_file"].rsplit("/", 1)[1]: r for r in table(
         settings.zones.quarantine_records, QUARANTINE.names) if r["raw_line"] == 0}
     assert set(entries) == {"bad-header.csv", "truncated.csv.gz"}
@@ -248,3 +275,12 @@ def test_a_poison_file_is_one_quarantine_entry_and_not_retried(spark: Any, tmp_p
     retried = run_transform(settings, ("web_form",), run_id="three", spark=spark,
                             retry_quarantined=True)
     assert [(c.raw_files, c.files_quarantined) for c in retried.counts] == [(0, 2)]
+    # Still one entry per poison file (the retry's), as a full run leaves them.
+    file_entries = [r for r in table(settings.zones.quarantine_records, QUARANTINE.names,
+                                     drop=()) if r["raw_line"] == 0]
+    assert sorted((r["raw_file"].rsplit("/", 1)[1], r["run_id"]) for r in file_entries) == [
+        ("bad-header.csv", "three"), ("truncated.csv.gz", "three")]
+    full = run_transform(settings, ("web_form",), run_id="four", spark=spark, full=True)
+    assert [(c.raw_files, c.files_quarantined) for c in full.counts] == [(1, 2)]
+    assert len([r for r in table(settings.zones.quarantine_records, QUARANTINE.names)
+                if r["raw_line"] == 0]) == 2

@@ -139,6 +139,30 @@ def test_web_forms_read_by_header_name_and_checked(tmp_path: Path) -> None:
     }
 
 
+def test_web_form_rows_that_do_not_fit_the_header_are_warnings_not_errors(tmp_path: Path
+                                                                         ) -> None:
+    # A row with too many fields, one with too few, a narrative over two lines, and a last record
+    # cut off inside its quoted narrative: the transform quarantines the bad ones (record level);
+    # the check must say so, not fail (pandas' reader raises on both).
+    header = list(WEB_FORM_COLUMNS)
+    good = [CFPB_ROW[c] if c in CFPB_ROW else "" for c in header]
+    lines = [",".join(header), *[",".join(good)] * 30]  # 3 bad of 33: under the critical share
+    lines.append(",".join([*good, "surplus", "fields"]))
+    lines.append(",".join(good[:3]))
+    narrative = header.index("Consumer complaint narrative")
+    spanning = ['"line one\nline two"' if i == narrative else v for i, v in enumerate(good)]
+    lines.append(",".join(spanning))
+    cut = ['"cut off' if i == narrative else v for i, v in enumerate(good)][: narrative + 1]
+    path = tmp_path / "forms.csv"
+    path.write_text("\n".join(lines) + "\n" + ",".join(cut) + "\n", encoding="utf-8")
+    frame = load_raw_records("web_form", [path])
+    assert frame["fits_header"].tolist() == [True] * 30 + [False, False, True, False]
+    assert frame["Consumer complaint narrative"].tolist()[32] == "line one\nline two"
+    report = check_raw_source("web_form", [path]).report
+    assert not report.critical
+    assert ("expect_column_values_to_be_in_set", "fits_header", "warning") in failed(report)
+
+
 def test_web_forms_without_their_required_columns_are_critical(tmp_path: Path) -> None:
     header = [c for c in WEB_FORM_COLUMNS
               if c not in ("Complaint ID", "Issue", "Consumer complaint narrative")]

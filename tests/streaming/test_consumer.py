@@ -31,7 +31,13 @@ from common.settings import REPO_ROOT, Settings
 from complaints.emulator import moto_server
 from schemas.streaming import RAW_STREAM_RECORD_FIELDS, raw_file_name
 from streaming.consumer import ConsumerEvent, ConsumerOptions, consume
-from streaming.leases import SHARD_END, Lease, LeaseTable, plan_takes
+from streaming.leases import (
+    SHARD_END,
+    Lease,
+    LeaseTable,
+    LeaseTableOfAnotherStream,
+    plan_takes,
+)
 
 STREAM = "test-sms"
 LEASES = "test-leases"
@@ -271,6 +277,20 @@ def test_lands_every_record_once_then_checkpoints_and_replays_identically(aws: S
     assert rewritten.keys() == files.keys()
     assert all(rewritten[p][0] == files[p][0] for p in files)  # identical bytes
     assert all(rewritten[p][1] != files[p][1] for p in files)  # really written again
+
+
+def test_a_lease_table_of_another_stream_is_refused_not_read_past(aws: Settings) -> None:
+    # Shard ids are the same in every stream: another stream's checkpoints (its sequence
+    # numbers) would make this consumer skip records. The table says whose leases it holds.
+    kinesis = Kinesis(aws)
+    kinesis.create_stream(STREAM, 1)
+    kinesis.create_stream("other-sms", 1)
+    produce(kinesis, 0, 50)
+    assert run(aws).records_landed == 50
+    with pytest.raises(LeaseTableOfAnotherStream, match=f"holds the leases of stream {STREAM}"):
+        consume(aws, "sms", worker_id="w2", options=ConsumerOptions(
+            stream="other-sms", lease_table=LEASES, idle_exit_s=1.5, max_seconds=60))
+    assert {lease.get("stream") for lease in DynamoDB(aws).scan(LEASES)} == {STREAM}
 
 
 def test_buffers_each_shard_up_to_a_size_then_lands_one_file(aws: Settings) -> None:
