@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import math
 import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime
@@ -92,58 +93,42 @@ def iso_moment(text: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def positive_int(text: str) -> int:
+def _number(text: str, parse: Callable[[str], float], ok: Callable[[float], bool],
+            what: str) -> float:
+    """``text`` parsed, if it is a finite number for which ``ok`` holds; else a usage error
+    that says it is not ``what``."""
     try:
-        value = int(text)
+        value = parse(text)
     except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+        value = math.nan
+    if not (math.isfinite(value) and ok(value)):
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
     return value
+
+
+def positive_int(text: str) -> int:
+    """A whole number of at least 1 (a batch size, a number of leases)."""
+    return int(_number(text, int, lambda v: v >= 1, "a whole number of at least 1"))
 
 
 def non_negative_int(text: str) -> int:
     """A whole number of at least 0 (a count)."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 0")
-    return value
+    return int(_number(text, int, lambda v: v >= 0, "a whole number of at least 0"))
 
 
 def positive_float(text: str) -> float:
-    """A finite number above 0 (a rate, a lease's length)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number above 0")
-    return value
+    """A number above 0 (a rate, a lease's length)."""
+    return _number(text, float, lambda v: v > 0, "a number above 0")
 
 
 def share(text: str) -> float:
     """A number from 0 to 1 (a share of events)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a share from 0 to 1")
-    return value
+    return _number(text, float, lambda v: 0 <= v <= 1, "a share from 0 to 1")
 
 
 def non_negative_float(text: str) -> float:
     """A number of at least 0 (seconds, MiB)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of at least 0")
-    return value
+    return _number(text, float, lambda v: v >= 0, "a number of at least 0")
 
 
 def landable_source(file_sources: tuple[str, ...], tables: tuple[str, ...],
