@@ -99,9 +99,10 @@ def _number(text: str, parse: Callable[[str], float], ok: Callable[[float], bool
     that says it is not ``what``."""
     try:
         value = parse(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and ok(value)):
+        usable = math.isfinite(value) and ok(value)
+    except (ValueError, OverflowError):  # not a number; a whole number too large for a float
+        usable = False
+    if not usable:
         raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
     return value
 

@@ -41,7 +41,7 @@ COUNTS_BY_SOURCE = """
 WITH worked AS (
     SELECT *, max(CASE WHEN coalesce(mode, 'full') = 'full' THEN started_at END)
                   OVER (PARTITION BY source) AS last_full
-    FROM runs WHERE coalesce(mode, 'full') NOT IN ('skipped', 'reclassify')
+    FROM runs WHERE coalesce(mode, 'full') NOT IN ('skipped', 'reclassify', 'backfill')
 )
 SELECT source, count(*) AS runs, sum(records_in) AS records_in, sum(clean) AS clean,
        sum(quarantined) AS quarantined, sum(duplicates) AS duplicates,

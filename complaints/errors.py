@@ -165,6 +165,7 @@ KNOWN: tuple[_Known, ...] = (
     _Known("jobs.landing", "ExportVerificationError", _export),
     _Known("jobs.landing", "ExportFailedError", _export),
     _Known("streaming.leases", "LeaseTableOfAnotherStream", _as_is),
+    _Known("jobs.ledger", "BackfillBlocked", _as_is),
     _Known("builtins", "OSError", _unwritable),
     _Known("pyspark.errors.exceptions.base", "PySparkRuntimeError", _no_java),
     _Known("builtins", "KeyboardInterrupt", _interrupted),

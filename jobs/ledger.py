@@ -46,6 +46,11 @@ LEDGER_COLUMNS = ("path", "size", "status", "reason", "run_id", "records", "firs
                   "last_event_date")
 
 
+class BackfillBlocked(RuntimeError):
+    """A backfill cannot start: a run of the source died before committing its ledger (its
+    intent is the only record of what it wrote, and the next run must redo it in full)."""
+
+
 @dataclass(frozen=True)
 class LedgerEntry:
     path: str
@@ -154,6 +159,10 @@ def plan_source(settings: Settings, source: str, *, full: bool = False,
     lake = settings.zones
     files = raw_files_of(settings, source)
     if backfill:
+        if (stale := pending_intent(lake, source)) is not None:
+            raise BackfillBlocked(
+                f"{source}: run {stale} did not commit; run `complaints transform` first (it "
+                "recomputes the source), then the backfill")
         ledger = read_ledger(lake, source)
         processed = [f for f in files if (e := ledger.get(lake.relative(f))) is not None
                      and e.status == PROCESSED]

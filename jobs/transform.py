@@ -700,7 +700,7 @@ def _counts(run: _Run, tallies: Iterable[FileTally], before: dict[str, int],
         counts.append(SourceCounts(
             source, len(plan.files) - poison, records[source], clean, quarantined[source],
             records[source] - quarantined[source] - clean,
-            mode="full" if plan.full else "incremental",
+            mode="backfill" if plan.backfill else "full" if plan.full else "incremental",
             files_quarantined=poison, partitions_written=len(mine)))
     return counts
 

@@ -184,11 +184,17 @@ def _web_form_file(path: Path, max_rows: int) -> pandas.DataFrame:
     """One web-form file's records, read as the transform reads them (quoted fields may span
     lines) but never failing on a bad row: a record whose width is not the header's (too many or
     too few fields, or cut off by the end of the file inside a quoted field) has ``fits_header``
-    False, and the fields it has. Blank lines are skipped."""
+    False, and the fields it has; a quote left open mid-file (a field over the csv module's
+    limit) ends the file with one such record. Blank lines are skipped."""
+    header: list[str] = []
+    records: list[list[str] | None] = []  # None: the rest of a file the reader gave up on
     with _open(path) as handle:
-        reader = csv.reader(handle)
-        header = next((row for row in reader if row), [])
-        records = list(itertools.islice((row for row in reader if row), max_rows))
+        reader = (row for row in csv.reader(handle) if row)
+        try:
+            header = next(reader, [])
+            records.extend(itertools.islice(reader, max_rows))
+        except csv.Error:  # a field over the csv module's size limit (a quote left open)
+            records.append(None)
     known = {_header_key(c): c for c in WEB_FORM_COLUMNS}
     names = [known.get(_header_key(c), c) for c in header]
     positions: dict[str, int] = {}
@@ -198,8 +204,9 @@ def _web_form_file(path: Path, max_rows: int) -> pandas.DataFrame:
     extra = ", ".join(sorted({n for n in names if n not in WEB_FORM_COLUMNS})) or None
     rows = [
         {ID_COLUMN: f"{path.name}#{number}",
-         **{c: (record[i] or None) if i < len(record) else None for c, i in positions.items()},
-         "fits_header": len(record) == len(header),
+         **{c: (record[i] or None) if record is not None and i < len(record) else None
+            for c, i in positions.items()},
+         "fits_header": record is not None and len(record) == len(header),
          "unexpected_columns": extra}
         for number, record in enumerate(records, start=1)
     ]

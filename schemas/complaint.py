@@ -172,8 +172,10 @@ RUN = RecordSchema(
         Column("started_at", "timestamp", False, "run start, UTC"),
         Column("taxonomy_version", "string", False, "rules version used"),
         Column("mode", "string", True,
-               "incremental (new raw files only), full (every raw file), skipped (nothing "
-               "new) or reclassify (rows classified again: records_in = clean = rows rewritten)"),
+               "incremental (new raw files only), full (every raw file), backfill (some event "
+               "dates again, from the files processed so far: records_in = the copies of "
+               "their complaints), skipped (nothing new) or reclassify (rows classified "
+               "again: records_in = clean = rows rewritten)"),
         Column("raw_files", "long", False, "raw files read by this run"),
         Column("files_quarantined", "long", True,
                "raw files that could not be read as a whole (one quarantine entry each)"),

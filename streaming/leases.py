@@ -28,6 +28,7 @@ needs more than one (so 4 shards on 3 workers settle at 2/1/1).
 
 from __future__ import annotations
 
+import logging
 import math
 import random
 import time
@@ -37,6 +38,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from common.aws import DynamoDB
+
+log = logging.getLogger(__name__)
 
 SHARD_END = "SHARD_END"
 NO_CHECKPOINT = ""
@@ -136,13 +139,23 @@ class LeaseTable:
         self.name = name
         self.stream = stream
 
+    def _stamp(self) -> dict[str, str]:
+        return {"stream": self.stream} if self.stream is not None else {}
+
     def check_stream(self) -> None:
-        """Raise ``LeaseTableOfAnotherStream`` when a lease names another stream than ours
-        (leases written before they named one are taken as ours)."""
+        """Raise ``LeaseTableOfAnotherStream`` when a lease names another stream than ours. A
+        table with leases written before leases named their stream cannot be checked: it is
+        left as it is (not checked, and no new lease of it names a stream, which would lock
+        its own stream's consumers out if a consumer of another stream came first)."""
         if self.stream is None:
             return
-        others = sorted({str(item["stream"]) for item in self._db.scan(self.name)
-                         if item.get("stream") not in (None, self.stream)})
+        items = self._db.scan(self.name)
+        if any("stream" not in item for item in items):
+            log.warning("lease table %s predates stream names in leases: not checked against "
+                        "stream %s", self.name, self.stream)
+            self.stream = None
+            return
+        others = sorted({str(item["stream"]) for item in items if item["stream"] != self.stream})
         if others:
             raise LeaseTableOfAnotherStream(
                 f"lease table {self.name} holds the leases of stream {others[0]}, not of "
@@ -161,8 +174,7 @@ class LeaseTable:
         self._db.put_item(
             self.name,
             {"shard_id": shard_id, "owner": NO_OWNER, "lease_expires": 0,
-             "checkpoint": NO_CHECKPOINT, "counter": 0,
-             **({"stream": self.stream} if self.stream is not None else {})},
+             "checkpoint": NO_CHECKPOINT, "counter": 0, **self._stamp()},
             condition="attribute_not_exists(shard_id)",
         )
 
@@ -237,10 +249,12 @@ class LeaseTable:
 
     def reset_checkpoints(self) -> None:
         """Forget every checkpoint and owner (a replay from the oldest record); for operators."""
-        for lease in self.all().values():
+        for item in self._db.scan(self.name):
+            lease = _lease(item)
             self._db.put_item(
                 self.name,
                 {"shard_id": lease.shard_id, "owner": NO_OWNER,
                  "lease_expires": 0, "checkpoint": NO_CHECKPOINT,
-                 "counter": lease.counter + 1},
+                 "counter": lease.counter + 1,
+                 **({"stream": item["stream"]} if "stream" in item else {})},
             )

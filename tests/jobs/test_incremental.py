@@ -14,10 +14,11 @@ from typing import Any
 
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
+import pytest
 
 from common.settings import Settings
 from jobs.landing import land_files
-from jobs.ledger import read_ledger
+from jobs.ledger import BackfillBlocked, clear_intent, read_ledger, write_intent
 from jobs.transform import run_transform
 from samples.generate import generate
 from schemas.complaint import COMPLAINT, QUARANTINE
@@ -190,7 +191,6 @@ def test_a_run_that_did_not_commit_is_redone_in_full(spark: Any, tmp_path: Path)
     run_transform(settings, ("sms",), run_id="two", spark=spark)
     ledger = settings.zones.ledger / "sms.parquet"
     shutil.copy(ledger, tmp_path / "ledger-after-two")
-    from jobs.ledger import write_intent
 
     write_intent(settings.zones, "sms", "two", [])
     shutil.copy(tmp_path / "ledger-after-two", ledger)
@@ -220,8 +220,8 @@ def test_event_date_backfill_rewrites_only_its_partitions(spark: Any, tmp_path: 
     # Its counts are the copies of the complaints of 2026-11-04 (s-3: the kept copy and the one
     # that lost the conflict, an entry since the base run), not every record of the files read.
     (sms_counts,) = result.counts
-    assert (sms_counts.raw_files, sms_counts.records_in, sms_counts.clean,
-            sms_counts.quarantined, sms_counts.duplicates) == (3, 2, 1, 1, 0)
+    assert (sms_counts.mode, sms_counts.raw_files, sms_counts.records_in, sms_counts.clean,
+            sms_counts.quarantined, sms_counts.duplicates) == ("backfill", 3, 2, 1, 1, 0)
     after = {p: p.stat().st_mtime_ns for p in settings.zones.clean_complaints.rglob("*.parquet")}
     unchanged = [p for p in before if p in after and before[p] == after[p]]
     assert all("event_date=2026-11-04" not in str(p) for p in unchanged)
@@ -230,6 +230,10 @@ def test_event_date_backfill_rewrites_only_its_partitions(spark: Any, tmp_path: 
     assert {r["run_id"] for r in rows if r["event_date"] == "2026-11-04"} == {"backfill"}
     assert {r["run_id"] for r in rows if r["event_date"] != "2026-11-04"} == {"base"}
     assert "s-7" not in {r["source_record_id"] for r in rows}
+    write_intent(settings.zones, "sms", "died", [])  # a run that did not commit: redo it first
+    with pytest.raises(BackfillBlocked, match="run died did not commit"):
+        run_transform(settings, ("sms",), spark=spark, event_dates=(date(2026, 11, 4),) * 2)
+    clear_intent(settings.zones, "sms")
     latest = run_transform(settings, ("sms",), run_id="latest", spark=spark)
     assert [(c.raw_files, c.records_in) for c in latest.counts] == [(1, 2)]
     full = Settings(lake=tmp_path / "full")

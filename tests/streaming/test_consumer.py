@@ -291,6 +291,16 @@ def test_a_lease_table_of_another_stream_is_refused_not_read_past(aws: Settings)
         consume(aws, "sms", worker_id="w2", options=ConsumerOptions(
             stream="other-sms", lease_table=LEASES, idle_exit_s=1.5, max_seconds=60))
     assert {lease.get("stream") for lease in DynamoDB(aws).scan(LEASES)} == {STREAM}
+    LeaseTable(DynamoDB(aws), LEASES).reset_checkpoints()  # an operator's replay keeps the name
+    assert {lease.get("stream") for lease in DynamoDB(aws).scan(LEASES)} == {STREAM}
+    # A table from before leases named their stream is not checked (nor stamped).
+    legacy = LeaseTable(DynamoDB(aws), "legacy-leases")
+    legacy.ensure_exists()
+    legacy.ensure_shard("shardId-000000000000")
+    assert consume(aws, "sms", worker_id="w3", options=ConsumerOptions(
+        stream=STREAM, lease_table="legacy-leases", idle_exit_s=1.5, max_seconds=60,
+        buffer_seconds=0)).records_landed == 50
+    assert [lease.get("stream") for lease in DynamoDB(aws).scan("legacy-leases")] == [None]
 
 
 def test_buffers_each_shard_up_to_a_size_then_lands_one_file(aws: Settings) -> None:
