@@ -5,10 +5,15 @@ Two kinds of arrivals:
 * **Files** dropped into ``inbox/<source>/`` (``schemas.sources.FILE_SOURCES``). Each regular file
   is copied byte for byte to::
 
-      raw/<source>/ingest_date=YYYY-MM-DD/hour=HH/<sha256[:16]>__<safe name>
+      raw/<source>/ingest_date=YYYY-MM-DD/hour=HH/<landed>-<n>__<sha256[:16]>__<safe name>
 
-  written atomically (temporary file in the same folder, then ``os.replace``). A file whose content
-  is already anywhere under ``raw/<source>/`` is skipped, so landing is idempotent.
+  written atomically (temporary file in the same folder, then ``os.replace``). ``<landed>`` is the
+  landing moment (``YYYYMMDDTHHMMSS.ffffffZ``) and ``<n>`` the file's place in that landing (inbox
+  names sorted), so within an hour's folder the names sort in landing order: the transform keeps
+  the most recently landed copy of a complaint by this order (its ``raw_file``). Files landed
+  before the moment was in the name (``<sha256[:16]>__<safe name>``) keep their names. A file
+  whose content is already anywhere under ``raw/<source>/`` is skipped, so landing is
+  idempotent.
 
 * **DynamoDB tables**, exported with "Export to S3" (point-in-time export) and copied to::
 
@@ -70,7 +75,16 @@ from schemas.sources import FILE_SOURCES
 HASH_PREFIX_LEN = 16
 MANIFEST_SUMMARY = "manifest-summary.json"
 _CHUNK = 1 << 20
-_LANDED_NAME = re.compile(rf"^([0-9a-f]{{{HASH_PREFIX_LEN}}})__")
+# ``<landed>-<n>__<hash>__<name>``; before the landing moment was in the name: ``<hash>__<name>``
+_LANDED_NAME = re.compile(r"^(?:\d{8}T\d{6}\.\d{6}Z-\d{4,}__)?"
+                          rf"([0-9a-f]{{{HASH_PREFIX_LEN}}})__")
+
+
+def landed_file_name(landed_at: datetime, place: int, sha256: str, name: str) -> str:
+    """The raw name of an inbox file: landing moment and place first, so names sort in landing
+    order within an hour's folder; then the content hash (landing is idempotent by it)."""
+    return (f"{landed_at:%Y%m%dT%H%M%S.%fZ}-{place:04d}__{sha256[:HASH_PREFIX_LEN]}__"
+            f"{safe_name(name)}")
 
 
 class ExportVerificationError(RuntimeError):
@@ -159,13 +173,13 @@ def land_files(settings: Settings, source: str, landed_at: datetime | None = Non
             (e for e in entries if not e.name.startswith(".") and e.is_file(follow_symlinks=False)),
             key=lambda e: e.name,
         )
-    for entry in candidates:
+    for place, entry in enumerate(candidates, start=1):
         path = Path(entry.path)
         sha256 = _sha256_of(path)
         if sha256[:HASH_PREFIX_LEN] in known:
             skipped.append(entry.name)
             continue
-        target = folder / f"{sha256[:HASH_PREFIX_LEN]}__{safe_name(entry.name)}"
+        target = folder / landed_file_name(moment, place, sha256, entry.name)
         size = _copy_atomically(path, target, sha256)
         known.add(sha256[:HASH_PREFIX_LEN])
         landed.append(LandedInboxFile(source, entry.name, target, sha256, size))

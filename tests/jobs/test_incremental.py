@@ -6,6 +6,7 @@ id and by content, and quarantined records are all in the steps."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import shutil
 from datetime import UTC, date, datetime, timedelta
@@ -288,3 +289,33 @@ def test_a_poison_file_is_one_quarantine_entry_and_not_retried(spark: Any, tmp_p
     assert [(c.raw_files, c.files_quarantined) for c in full.counts] == [(1, 2)]
     assert len([r for r in table(settings.zones.quarantine_records, QUARANTINE.names)
                 if r["raw_line"] == 0]) == 2
+
+
+def test_a_correction_landed_later_in_the_same_hour_is_kept(spark: Any, tmp_path: Path) -> None:
+    # Copies rank by (landing hour, raw file name, line): the landing moment leads the file name,
+    # so a correction landed minutes after the original wins even when its content hash sorts
+    # before the original's.
+    settings = Settings(lake=tmp_path / "lake")
+    inbox = settings.zones.inbox / "call_center"
+    inbox.mkdir(parents=True)
+
+    def call(notes: str) -> bytes:
+        return json.dumps({
+            "call_id": "CALL-1", "started": "2026-11-03T14:22:05-05:00", "tz": None,
+            "agent": "a1", "queue": "billing", "duration_s": 120,
+            "caller": {"customer_id": "cust-1", "name": "N", "phone": "555"},
+            "location": {"city": "Austin", "state": "TX", "zip": "73301"},
+            "notes": notes}).encode() + b"\n"
+
+    original = call("my bill is wrong")
+    correction = next(c for c in (call(f"my bill is wrong by {n} dollars") for n in range(100))
+                      if hashlib.sha256(c).hexdigest() < hashlib.sha256(original).hexdigest())
+    for minute, content in ((10, original), (20, correction)):
+        (inbox / f"calls-{minute}.jsonl").write_bytes(content)
+        land_files(settings, "call_center", landed_at=LANDED + timedelta(minutes=minute))
+        run_transform(settings, ("call_center",), spark=spark)
+    (row,) = table(settings.zones.clean_complaints, COMPLAINT.names)
+    assert row["text"] == json.loads(correction)["notes"]
+    assert "conflicting_duplicate" in row["quality_flags"]
+    (entry,) = table(settings.zones.quarantine_records, QUARANTINE.names)
+    assert json.loads(entry["raw_record"])["text"] == "my bill is wrong"

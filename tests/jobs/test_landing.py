@@ -75,10 +75,12 @@ def test_land_files_partition_names_and_bytes(inbox_settings: Settings) -> None:
         assert result.skipped == ()
         assert [f.original for f in result.landed] == [p.name for p in originals]
         folder = settings.zones.raw / source / "ingest_date=2026-11-06" / "hour=14"
-        for landed, original in zip(result.landed, originals, strict=True):
+        for place, (landed, original) in enumerate(zip(result.landed, originals, strict=True),
+                                                   start=1):
             content = original.read_bytes()
             sha = hashlib.sha256(content).hexdigest()
-            assert landed.raw_path == folder / f"{sha[:16]}__{original.name}"
+            assert landed.raw_path == folder / (
+                f"20261106T143512.000000Z-{place:04d}__{sha[:16]}__{original.name}")
             assert landed.raw_path.read_bytes() == content
             assert landed.sha256 == sha
             assert landed.bytes == len(content)
@@ -141,10 +143,12 @@ def test_land_files_hostile_names_stay_inside(tmp_path: Path) -> None:
     assert [f.original for f in result.landed] == sorted([hostile, shell])
     folder = (settings.zones.raw / "web_form" / "ingest_date=2026-11-06" / "hour=14").resolve()
     names = {f.original: f.raw_path.name for f in result.landed}
-    assert {original: name[18:] for original, name in names.items()} == {
+    prefix = len("20261106T143512.000000Z-0001__") + 18
+    assert {original: name[prefix:] for original, name in names.items()} == {
         hostile: "a_.._.._etc_passwd___rm_-rf____.csv", shell: "___reboot__.csv",
     }
-    assert all(names[f.original][:18] == f"{f.sha256[:16]}__" for f in result.landed)
+    assert all(names[f.original][prefix - 18:prefix] == f"{f.sha256[:16]}__"
+               for f in result.landed)
     for landed in result.landed:
         assert landed.raw_path.resolve().parent == folder
     assert tree_paths(tmp_path / "lake" / "raw") == sorted(
@@ -175,6 +179,32 @@ def test_land_files_unknown_source_and_missing_inbox(tmp_path: Path) -> None:
     empty = land_files(settings, "call_center", LANDED_AT)
     assert empty.landed == () and empty.skipped == ()
     assert not settings.zones.raw.exists()
+
+
+def test_land_files_names_sort_in_landing_order_within_an_hour(tmp_path: Path) -> None:
+    # The transform keeps the most recently landed copy of a complaint, by (hour, raw file name,
+    # line): within an hour's folder the names must sort as the files landed, whatever their
+    # content hashes (a correction landed after the original must win).
+    settings = Settings(lake=tmp_path / "lake")
+    inbox = settings.zones.inbox / "call_center"
+    inbox.mkdir(parents=True)
+    landed = []
+    for minute, (name, content) in enumerate([("b.jsonl", b'{"n": 1}\n'),
+                                              ("a.jsonl", b'{"n": 2}\n'),
+                                              ("c.jsonl", b'{"n": 3}\n')]):
+        (inbox / name).write_bytes(content)
+        result = land_files(settings, "call_center", LANDED_AT + timedelta(minutes=minute))
+        landed.append(result.landed[0].raw_path)
+    (inbox / "z.jsonl").write_bytes(b'{"n": 4}\n')
+    (inbox / "y.jsonl").write_bytes(b'{"n": 5}\n')
+    together = land_files(settings, "call_center", LANDED_AT + timedelta(minutes=9))
+    landed += [f.raw_path for f in together.landed]  # one landing: inbox names sorted
+    assert [p.parent for p in landed] == [landed[0].parent] * 5
+    assert sorted(landed) == landed
+    assert [p.name.rsplit("__", 1)[1] for p in landed] == [
+        "b.jsonl", "a.jsonl", "c.jsonl", "y.jsonl", "z.jsonl"]
+    assert sorted(p.name.split("__")[1] for p in landed) != [
+        p.name.split("__")[1] for p in landed]  # the hashes alone would not sort them so
 
 
 def test_land_files_normalises_landed_at_to_utc(tmp_path: Path) -> None:
