@@ -60,13 +60,16 @@ def _blank_to_null(col: Column) -> Column:
     return F.when(col.rlike(r"^\s*$"), F.lit(None)).otherwise(col)
 
 
-def _record_errors(raw: Column) -> Column:
-    """Errors any raw record can have, whatever its source."""
-    return (
-        F.when(F.length(raw) > MAX_RECORD_CHARS,
-               F.lit(f"record too large (over {MAX_RECORD_CHARS} characters)"))
-        .when(raw.contains("\ufffd"), F.lit("invalid UTF-8"))
-    )
+def _record_errors(raw: Column, file_utf8: Column | None = None) -> Column:
+    """Errors any raw record can have, whatever its source. ``file_utf8`` (JSON Lines): whether
+    the record's file is valid UTF-8; where it is not, a U+FFFD in the record is a byte that was
+    not UTF-8 (web forms need no such check: a file with one is quarantined whole)."""
+    too_large = F.when(F.length(raw) > MAX_RECORD_CHARS,
+                       F.lit(f"record too large (over {MAX_RECORD_CHARS} characters)"))
+    if file_utf8 is None:
+        return too_large
+    return too_large.when(raw.contains("\ufffd") & ~F.coalesce(file_utf8, F.lit(False)),
+                          F.lit("invalid UTF-8"))
 
 
 def _bracketed(text: Column) -> Column:
@@ -116,6 +119,8 @@ def _with_json_value(raw: DataFrame) -> DataFrame:
     call-centre lines, on 2 cores)."""
     trimmed = F.trim(F.col("raw_record"))
     udf = one_json_value_udf(raw.sparkSession)
+    if "file_utf8" not in raw.columns:  # not from read_json_lines: a U+FFFD is taken as a bad byte
+        raw = raw.withColumn("file_utf8", F.lit(False))
     return raw.withColumn("_one_value",
                           F.call_function(udf, trimmed) if udf else one_json_value(trimmed))
 
@@ -123,7 +128,7 @@ def _with_json_value(raw: DataFrame) -> DataFrame:
 def _json_errors() -> Column:
     """Why a ``_with_json_value`` row is not one JSON object of a sane size (null when it is)."""
     return F.coalesce(
-        _record_errors(F.col("raw_record")),
+        _record_errors(F.col("raw_record"), F.col("file_utf8")),
         _malformed_json(F.trim(F.col("raw_record")), F.col("_one_value")),
     )
 

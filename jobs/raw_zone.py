@@ -31,7 +31,10 @@ _LINEAGE_FIELDS = [
     T.StructField("raw_record", T.StringType()),
     T.StructField("ingest_time", T.TimestampType()),
 ]
-JSON_LINES_SCHEMA = T.StructType(_LINEAGE_FIELDS)
+# ``file_utf8``: the line's whole file is valid UTF-8. Splitting a file into lines decodes it
+# (an invalid byte becomes U+FFFD), so only the file, read whole, still shows what its bytes were:
+# a U+FFFD in a valid file is a real character, not a replaced byte.
+JSON_LINES_SCHEMA = T.StructType([*_LINEAGE_FIELDS, T.StructField("file_utf8", T.BooleanType())])
 WEB_FORM_READ_SCHEMA = T.StructType(
     [T.StructField(c, T.StringType()) for c in WEB_FORM_COLUMNS]
     + _LINEAGE_FIELDS + [T.StructField("parse_error", T.StringType())]
@@ -61,13 +64,15 @@ def _lineage(lake: Path) -> tuple[Column, Column]:
 
 
 def read_json_lines(spark: SparkSession, lake: Path, files: Sequence[Path]) -> DataFrame:
-    """One row per non-blank line, with its 1-based line number. Gzip files are decompressed."""
+    """One row per non-blank line, with its 1-based line number and whether its file is valid
+    UTF-8 (``file_utf8``). Gzip files are decompressed."""
     if not files:
         return spark.createDataFrame([], JSON_LINES_SCHEMA)
     raw_file, ingest_time = _lineage(lake)
     whole = spark.read.text([str(f) for f in files], wholetext=True)
     lines = whole.select(
-        raw_file, ingest_time, F.posexplode(F.split(F.col("value"), "\n")).alias("pos", "line")
+        raw_file, ingest_time, F.is_valid_utf8(F.col("value")).alias("file_utf8"),
+        F.posexplode(F.split(F.col("value"), "\n")).alias("pos", "line")
     )
     # A UTF-8 byte-order mark is not part of the first record (it would make it malformed JSON).
     line = F.when(F.col("pos") == 0, F.regexp_replace(F.col("line"), "^\ufeff", "")).otherwise(
@@ -77,6 +82,7 @@ def read_json_lines(spark: SparkSession, lake: Path, files: Sequence[Path]) -> D
         (F.col("pos") + 1).cast("long").alias("raw_line"),
         F.regexp_replace(line, "\r$", "").alias("raw_record"),
         "ingest_time",
+        "file_utf8",
     )
 
 

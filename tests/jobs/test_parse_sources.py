@@ -29,13 +29,14 @@ from jobs.raw_zone import read_web_forms
 from schemas.sources import WEB_FORM_COLUMNS
 
 INGESTED = datetime(2026, 11, 3, 7, 0)  # naive = session zone (UTC)
-RAW_SCHEMA = "raw_file string, raw_line long, raw_record string, ingest_time timestamp"
+RAW_SCHEMA = ("raw_file string, raw_line long, raw_record string, ingest_time timestamp, "
+              "file_utf8 boolean")
 
 
 def raw_frame(spark: Any, records: list[str], raw_file: str = "raw/x/ingest_date=2026-11-03/"
-              "hour=07/part.jsonl") -> Any:
+              "hour=07/part.jsonl", file_utf8: bool = True) -> Any:
     """Raw lines as the JSON-lines reader gives them: line numbers 1, 2, 3..."""
-    rows = [(raw_file, i + 1, r, INGESTED) for i, r in enumerate(records)]
+    rows = [(raw_file, i + 1, r, INGESTED, file_utf8) for i, r in enumerate(records)]
     return spark.createDataFrame(rows, RAW_SCHEMA)
 
 
@@ -147,10 +148,14 @@ def test_call_center_bad_records_get_the_exact_error(spark: Any, java: bool,
         (good, None),
     ]
     assert len(oversized) > MAX_RECORD_CHARS
-    rows = by_line(parse_call_center(raw_frame(spark, [c[0] for c in cases])))
+    # (the file holds a byte that is not UTF-8: the reader made it U+FFFD)
+    rows = by_line(parse_call_center(raw_frame(spark, [c[0] for c in cases], file_utf8=False)))
     assert [rows[i + 1]["parse_error"] for i in range(len(cases))] == [c[1] for c in cases]
     # the record is kept as it came, for the quarantine
     assert [rows[i + 1]["raw_record"] for i in range(len(cases))] == [c[0] for c in cases]
+    # In a file of valid UTF-8, U+FFFD is a character someone wrote: the record is fine.
+    real = by_line(parse_call_center(raw_frame(spark, [good.replace("Jane", "Jos\ufffd")])))
+    assert real[1]["parse_error"] is None
 
 
 

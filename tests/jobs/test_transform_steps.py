@@ -425,9 +425,16 @@ def test_read_json_lines_lineage_gzip_and_blank_lines(spark: Any, settings: Sett
     folder.mkdir(parents=True)
     (folder / "calls_2026-11-03.jsonl").write_bytes(b'{"n": 1}\n\n{"n": 2}\r\n\n  \n{"n": 3}')
     (folder / "calls_2026-11-02.jsonl.gz").write_bytes(gzip.compress(b'{"n": 4}\n{"n": 5}\n'))
+    (folder / "calls_latin1.jsonl").write_bytes('{"n": "Jos\u00e9"}\n{"n": "\ufffd"}\n'
+                                                .encode("latin-1", "replace"))
+    latin = read_json_lines(spark, settings.lake, [folder / "calls_latin1.jsonl"])
+    assert [(r.raw_record, r.file_utf8) for r in latin.collect()] == [
+        ('{"n": "Jos\ufffd"}', False), ('{"n": "?"}', False)]
+    (folder / "calls_latin1.jsonl").unlink()
     files = sorted(folder.iterdir())
     out = read_json_lines(spark, settings.lake, files)
-    assert out.columns == ["raw_file", "raw_line", "raw_record", "ingest_time"]
+    assert out.columns == ["raw_file", "raw_line", "raw_record", "ingest_time", "file_utf8"]
+    assert {r.file_utf8 for r in out.collect()} == {True}
     got = sorted((r.raw_file, r.raw_line, r.raw_record, as_utc(r.ingest_time))
                  for r in out.collect())
     plain = "raw/call_center/ingest_date=2026-11-03/hour=07/calls_2026-11-03.jsonl"
