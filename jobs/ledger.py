@@ -73,6 +73,7 @@ class SourcePlan:
     why_full: str | None = None  # set when an incremental run had to become a full one
     known: int = 0  # files already in the ledger (processed or quarantined)
     backfill: bool = False  # recomputes some event dates from the files processed so far
+    retried: tuple[Path, ...] = ()  # of ``files``: those the ledger holds as quarantined
 
     @property
     def has_work(self) -> bool:
@@ -186,9 +187,10 @@ def plan_source(settings: Settings, source: str, *, full: bool = False,
             why = f"{len(changed)} raw file(s) changed since processed, e.g. {changed[0]}"
     if why is not None:
         return SourcePlan(source, tuple(files), full=True, why_full=why, known=len(ledger))
-    new = [f for p, f in present.items() if p not in ledger or (
-        retry_quarantined and ledger[p].status == QUARANTINED)]
-    return SourcePlan(source, tuple(sorted(new)), full=False, known=len(ledger))
+    retried = sorted(f for p, f in present.items() if retry_quarantined and p in ledger
+                     and ledger[p].status == QUARANTINED)
+    new = sorted([f for p, f in present.items() if p not in ledger] + retried)
+    return SourcePlan(source, tuple(new), full=False, known=len(ledger), retried=tuple(retried))
 
 
 def plan_increment(settings: Settings, sources: Sequence[str], *, full: bool = False,

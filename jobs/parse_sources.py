@@ -68,8 +68,7 @@ def _record_errors(raw: Column, file_utf8: Column | None = None) -> Column:
                        F.lit(f"record too large (over {MAX_RECORD_CHARS} characters)"))
     if file_utf8 is None:
         return too_large
-    return too_large.when(raw.contains("\ufffd") & ~F.coalesce(file_utf8, F.lit(False)),
-                          F.lit("invalid UTF-8"))
+    return too_large.when(raw.contains("\ufffd") & ~file_utf8, F.lit("invalid UTF-8"))
 
 
 def _bracketed(text: Column) -> Column:
@@ -119,8 +118,6 @@ def _with_json_value(raw: DataFrame) -> DataFrame:
     call-centre lines, on 2 cores)."""
     trimmed = F.trim(F.col("raw_record"))
     udf = one_json_value_udf(raw.sparkSession)
-    if "file_utf8" not in raw.columns:  # not from read_json_lines: a U+FFFD is taken as a bad byte
-        raw = raw.withColumn("file_utf8", F.lit(False))
     return raw.withColumn("_one_value",
                           F.call_function(udf, trimmed) if udf else one_json_value(trimmed))
 

@@ -583,18 +583,10 @@ def _quarantine_staged(run: _Run, quarantined: DataFrame) -> dict[str, int]:
             replace_folder(live, staged / f"source={source}" if files else None)
             continue
         live.mkdir(parents=True, exist_ok=True)
-        _drop_file_entries(live, _retried(run, source))
+        _drop_file_entries(live, {run.lake.relative(f) for f in plan.retried})
         for f in files:
             f.rename(live / f"{run.run_id}-{f.name}")
     return conflicts
-
-
-def _retried(run: _Run, source: str) -> set[str]:
-    """Files (relative to the lake) this run reads again although the ledger has them as
-    quarantined whole (``--retry-quarantined``)."""
-    ledger = read_ledger(run.lake, source)
-    read = {run.lake.relative(f) for f in run.plans[source].files}
-    return {p for p in read if p in ledger and ledger[p].status == QUARANTINED}
 
 
 def _drop_file_entries(live: Path, raw_files: set[str]) -> None:

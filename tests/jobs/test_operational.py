@@ -19,6 +19,7 @@ from jobs.operational import (
     decode_nested,
     run_operational_tables,
 )
+from jobs.raw_zone import JSON_LINES_SCHEMA
 from schemas.sources import DYNAMODB_TABLES, operational_schema
 
 EVERY_TYPE = {
@@ -60,10 +61,9 @@ def test_decode_nested_is_null_safe() -> None:
 
 
 def _raw(spark: Any, lines: list[str]) -> Any:
-    rows = [("raw/t/ingest_date=2026-11-06/hour=01/x/data/a.json.gz", i + 1, line, None)
+    rows = [("raw/t/ingest_date=2026-11-06/hour=01/x/data/a.json.gz", i + 1, line, None, True)
             for i, line in enumerate(lines)]
-    return spark.createDataFrame(
-        rows, "raw_file string, raw_line long, raw_record string, ingest_time timestamp")
+    return spark.createDataFrame(rows, JSON_LINES_SCHEMA)
 
 
 def test_decode_items_types_each_declared_attribute(spark: Any) -> None:
