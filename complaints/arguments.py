@@ -112,6 +112,13 @@ def positive_int(text: str) -> int:
     return int(_number(text, int, lambda v: v >= 1, "a whole number of at least 1"))
 
 
+def records_per_read(text: str) -> int:
+    """A whole number from 1 to 10,000: the records one Kinesis GetRecords call may return
+    (its ``Limit``; AWS refuses more)."""
+    return int(_number(text, int, lambda v: 1 <= v <= 10_000,
+                       "a whole number from 1 to 10000 (Kinesis's GetRecords limit)"))
+
+
 def non_negative_int(text: str) -> int:
     """A whole number of at least 0 (a count)."""
     return int(_number(text, int, lambda v: v >= 0, "a whole number of at least 0"))

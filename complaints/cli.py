@@ -37,6 +37,7 @@ from complaints.arguments import (
     non_negative_int,
     positive_float,
     positive_int,
+    records_per_read,
     share,
 )
 from complaints.errors import USAGE, CliError, exit_code, explain
@@ -256,21 +257,25 @@ def _release(settings: Settings, names: list[str]) -> int:
 
 
 def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
-    from quality.complaint_checks import check_clean_complaints, load_clean_complaints
+    from quality.clean_slices import check_clean_zone, clean_partitions, slice_partitions
     from quality.held_partitions import read_held
 
     if args.release:
         return _release(settings, args.release)
     require_lake(settings)
-    frame = load_clean_complaints(settings.zones.clean_complaints)
-    if frame.empty:
-        raise CliError(f"no clean complaints yet in {settings.zones.clean_complaints}: run "
+    root = settings.zones.clean_complaints
+    slices = slice_partitions(root, clean_partitions(root), args.slice_rows)
+    if not slices:
+        raise CliError(f"no clean complaints yet in {root}: run "
                        "`complaints transform` first (after `complaints land SOURCE`)")
     project = None if args.no_docs else settings.zones.gx_project
     if project is not None:
         require_writable(settings.zones.quality)
-    with timed("check", f"quality suite on {len(frame)} clean complaints") as step:
-        report = check_clean_complaints(frame, project_dir=project, run_name="complaints_check")
+    rows = sum(s.rows for s in slices)
+    in_slices = f" in {len(slices)} slices" if len(slices) > 1 else ""
+    with timed("check", f"quality suite on {rows} clean complaints{in_slices}") as step:
+        report = check_clean_zone(root, max_rows=args.slice_rows, project_dir=project,
+                                  run_name="complaints_check")
         step.outcome = "passed" if report.success else (
             "FAILED" if report.critical else "passed with warnings")
     print(report.summary())
@@ -620,6 +625,8 @@ def _generation_args(parser: Parser) -> None:
 
 
 def _add_batch_commands(sub: argparse._SubParsersAction[Parser]) -> None:
+    from quality.clean_slices import DEFAULT_SLICE_ROWS
+
     p = _command(sub, "generate", "write sample sources (inbox files, DynamoDB tables)",
                  cmd_generate, "The DynamoDB tables need the local emulator "
                  "(COMPLAINTS_AWS_ENDPOINT_URL); --no-dynamodb writes only the inbox files.")
@@ -675,6 +682,9 @@ def _add_batch_commands(sub: argparse._SubParsersAction[Parser]) -> None:
                  "expectation fails; warnings are printed and exit 0.")
     p.add_argument("--no-docs", action="store_true",
                    help="run in memory: keep no result, build no data docs")
+    p.add_argument("--slice-rows", type=positive_int, default=DEFAULT_SLICE_ROWS,
+                   help="check at most this many rows at a time (memory: about 3 KB a row); "
+                        "duplicates between slices are found too")
     p.add_argument("--release", action="append", metavar="EVENT_DATE/SOURCE",
                    help="serve a partition held by a critical failure again, as it is now "
                         "(repeatable); refreshes the warehouse, runs no suite (default: the suite "
@@ -784,9 +794,9 @@ def _add_streaming_commands(sub: argparse._SubParsersAction[Parser]) -> None:
                    help="stop after this long (default: never)")
     p.add_argument("--idle-exit-seconds", type=non_negative_float,
                    help="stop once nothing was landed for this long (default: never)")
-    p.add_argument("--batch-limit", type=positive_int, default=500,
+    p.add_argument("--batch-limit", type=records_per_read, default=500,
                    help="records per get_records")
-    p.add_argument("--buffer-mb", type=non_negative_float, default=5.0,
+    p.add_argument("--buffer-mb", type=positive_float, default=5.0,
                    help="land a shard's buffer once it holds this many MiB")
     p.add_argument("--buffer-seconds", type=non_negative_float, default=60.0,
                    help="... or once its first record has waited this long (0: a file per read)")

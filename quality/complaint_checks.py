@@ -60,6 +60,7 @@ __all__ = [
     "check_clean_complaints",
     "enforce",
     "load_clean_complaints",
+    "parquet_files_under",
     "validate_frame",
     "write_report",
 ]
@@ -159,8 +160,11 @@ class QualityGateFailed(Exception):
 # --- loading -------------------------------------------------------------------------------------
 
 
-def _parquet_files(root: Path) -> list[str]:
-    """Data files under ``root``, skipping Spark's ``_temporary``/``_SUCCESS`` and hidden files."""
+def parquet_files_under(root: Path) -> list[str]:
+    """Data files under ``root``, skipping Spark's ``_temporary``/``_SUCCESS`` and hidden files
+    (none when ``root`` is missing)."""
+    if not root.is_dir():
+        return []
     files = []
     for path in root.rglob("*.parquet"):
         parts = path.relative_to(root).parts
@@ -191,7 +195,7 @@ def load_clean_complaints(
     root = Path(clean_complaints_dir)
     folders = ([root / f"event_date={d}" / f"source={s}" for d, s in partitions]
                if partitions is not None else [root])
-    files = [f for folder in folders if folder.is_dir() for f in _parquet_files(folder)]
+    files = [f for folder in folders if folder.is_dir() for f in parquet_files_under(folder)]
     if not files:
         empty: pandas.DataFrame = arrow_schema.empty_table().to_pandas()
         return empty

@@ -29,11 +29,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from common.lake import Lake, unique_safe_name, write_atomically
+from quality.clean_slices import DEFAULT_SLICE_ROWS, check_clean_zone
 from quality.complaint_checks import (
     SUITE_NAME,
     QualityReport,
-    check_clean_complaints,
-    load_clean_complaints,
     validate_frame,
     write_report,
 )
@@ -55,10 +54,12 @@ _COUNTS = ("records_in", "clean", "quarantined", "duplicates")
 @dataclass(frozen=True)
 class GateOptions:
     """How the gate runs: with the GX project and data docs (the default) or in memory only,
-    and how many raw records per source it reads at most."""
+    how many raw records per source it reads at most, and how many clean rows it checks at a
+    time (``quality.clean_slices``)."""
 
     data_docs: bool = True
     max_raw_rows: int = DEFAULT_MAX_ROWS
+    slice_rows: int = DEFAULT_SLICE_ROWS
 
 
 @dataclass(frozen=True)
@@ -166,12 +167,13 @@ def _verdict(raw: Mapping[str, QualityReport], clean: Iterable[QualityReport],
 
 
 def _check_clean(lake: Lake, run_id: str, written: tuple[Partition, ...],
-                 project: Path | None) -> list[QualityReport]:
-    """The clean suite on the written partitions, and the counts suite on the run's record."""
+                 project: Path | None, slice_rows: int) -> list[QualityReport]:
+    """The clean suite on the written partitions (slice by slice: a full run writes them all),
+    and the counts suite on the run's record."""
     reports: list[QualityReport] = []
     if written:
-        frame = load_clean_complaints(lake.clean_complaints, partitions=written)
-        reports.append(check_clean_complaints(frame, project_dir=project, run_name=str(run_id)))
+        reports.append(check_clean_zone(lake.clean_complaints, written, max_rows=slice_rows,
+                                        project_dir=project, run_name=str(run_id)))
         write_report(reports[0], lake.alerts, run_id)
     else:  # the static report lists every run's gate, including runs with nothing to check
         write_report(QualityReport(True, SUITE_NAME, 0, 0, ()), lake.alerts, run_id)
@@ -192,7 +194,7 @@ def run_quality_gate(lake: Lake, run_id: str, partitions: Iterable[Partition],
     for source, files in sorted(run_files_of(lake, run_id).items()):
         raw[source] = check_raw_source(source, files, project_dir=project, run_name=str(run_id),
                                        max_rows=options.max_raw_rows).report
-    clean = _check_clean(lake, run_id, written, project)
+    clean = _check_clean(lake, run_id, written, project, options.slice_rows)
     reports = (*raw.values(), *clean)
     for report in reports:
         write_validation(lake, report, run_id)

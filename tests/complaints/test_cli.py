@@ -616,6 +616,10 @@ def test_check_runs_a_checkpoint_and_prints_the_data_docs(clean_lake: Path) -> N
     assert f"data docs: {docs}" in done.stdout.splitlines()
     assert "complaints" in docs.read_text(encoding="utf-8")
     assert re.match(r"complaints quality: (\d+)/\1 expectations passed on 3 rows", done.stdout)
+    sliced = run_cli(clean_lake, "check", "--no-docs", "--slice-rows", "1")
+    assert sliced.returncode == 0, sliced.stderr
+    assert re.search(r"quality suite on 3 clean complaints in [23] slices", sliced.stderr)
+    assert re.match(r"complaints quality: (\d+)/\1 expectations passed on 3 rows", sliced.stdout)
 
 
 def test_check_release_serves_a_held_partition_again(clean_lake: Path) -> None:
@@ -642,6 +646,8 @@ def test_check_release_serves_a_held_partition_again(clean_lake: Path) -> None:
     ("produce", "--source", "sms", "--bad-fraction", "2"),
     ("consume", "--source", "sms", "--lease-seconds", "0"),
     ("consume", "--source", "sms", "--max-seconds", "-1"),
+    ("consume", "--source", "sms", "--buffer-mb", "0"),
+    ("consume", "--source", "sms", "--batch-limit", "10001"),
 ], ids=lambda a: f"{a[0]} {a[3]} {a[4]}")
 def test_streaming_numbers_out_of_range_are_one_line_usage_errors(
         tmp_path: Path, arguments: tuple[str, ...]) -> None:

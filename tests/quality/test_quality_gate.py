@@ -79,9 +79,14 @@ def test_gate_runs_checkpoints_builds_docs_and_holds_a_bad_partition(tmp_path: P
     refresh_warehouse(settings)
     assert texts(settings) == ["first, v1", "no internet since monday, ticket 2"]
 
-    # run 2: the call-centre partition now holds a duplicated complaint id (critical)
-    second = run_quality_gate(lake, "run-2", write_partitions(lake, rows("v2", duplicated=True)))
+    # run 2: the call-centre partition now holds a duplicated complaint id (critical), checked
+    # a partition at a time (slices of at most 1 row: each partition is a slice of its own)
+    second = run_quality_gate(lake, "run-2", write_partitions(lake, rows("v2", duplicated=True)),
+                              GateOptions(slice_rows=1))
     assert second.critical and second.held == (BAD, ("2026-03-02", "web_form"))
+    clean = next(r for r in second.reports if r.suite == "complaints")
+    assert clean.rows == 3 and clean.failed[0].details.startswith("slice 1 of 2 (2026-03-01): ")
+    assert "run-2 slice 2 of 2 (2026-03-02)" in lake.data_docs.read_text(encoding="utf-8")
     assert set(read_held(lake)) == {BAD, ("2026-03-02", "web_form")}
     assert read_held(lake)[BAD].suites == ("complaints",)
     assert "HELD out of the warehouse" in second.summary()
