@@ -69,9 +69,12 @@ def read_json_lines(spark: SparkSession, lake: Path, files: Sequence[Path]) -> D
     if not files:
         return spark.createDataFrame([], JSON_LINES_SCHEMA)
     raw_file, ingest_time = _lineage(lake)
-    whole = spark.read.text([str(f) for f in files], wholetext=True)
-    lines = whole.select(
-        raw_file, ingest_time, F.is_valid_utf8(F.col("value")).alias("file_utf8"),
+    # Lineage and UTF-8 are worked out once per file, in a projection of its one row, before it is
+    # split: next to the split, Spark would work them out again for every line.
+    files_read = spark.read.text([str(f) for f in files], wholetext=True).select(
+        raw_file, ingest_time, F.is_valid_utf8(F.col("value")).alias("file_utf8"), "value")
+    lines = files_read.select(
+        "raw_file", "ingest_time", "file_utf8",
         F.posexplode(F.split(F.col("value"), "\n")).alias("pos", "line")
     )
     # A UTF-8 byte-order mark is not part of the first record (it would make it malformed JSON).
@@ -80,7 +83,10 @@ def read_json_lines(spark: SparkSession, lake: Path, files: Sequence[Path]) -> D
     return lines.where(~line.rlike(r"^\s*$")).select(
         "raw_file",
         (F.col("pos") + 1).cast("long").alias("raw_line"),
-        F.regexp_replace(line, "\r$", "").alias("raw_record"),
+        # The CR of a CRLF ending, and nothing else (a regex "\r$" also took a CR before a
+        # last U+2028, and scanned every line for it: 0.9 s of a 1M-record read).
+        F.when(line.endswith("\r"), F.substring(line, F.lit(1), F.length(line) - 1))
+        .otherwise(line).alias("raw_record"),
         "ingest_time",
         "file_utf8",
     )

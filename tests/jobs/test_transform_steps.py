@@ -464,9 +464,12 @@ def test_read_json_lines_outside_a_partition_has_no_ingest_time(
 def test_read_json_lines_skips_crlf_and_tab_blank_lines(spark: Any, settings: Settings) -> None:
     folder = settings.zones.raw / "call_center" / PARTITION
     folder.mkdir(parents=True)
-    (folder / "calls.jsonl").write_bytes(b'{"n": 1}\r\n\r\n\t\r\n{"n": 2}\r\n')
+    (folder / "calls.jsonl").write_bytes(b'{"n": 1}\r\n\r\n\t\r\n{"n": 2}\r\n'
+                                         + '{"n": 3}\r\r\n{"n": 4}\r\u2028\n'.encode())
     got = read_json_lines(spark, settings.lake, [folder / "calls.jsonl"]).collect()
-    assert sorted((r.raw_line, r.raw_record) for r in got) == [(1, '{"n": 1}'), (4, '{"n": 2}')]
+    # only the CR of a CRLF ending goes: the record is otherwise kept as it came
+    assert sorted((r.raw_line, r.raw_record) for r in got) == [
+        (1, '{"n": 1}'), (4, '{"n": 2}'), (5, '{"n": 3}\r'), (6, '{"n": 4}\r\u2028')]
 
 
 def test_read_json_lines_raw_file_relative_to_a_lake_with_a_space(
