@@ -9,8 +9,8 @@ reports into one. Its memory follows ``max_rows``, not the lake.
 
 Every expectation but the two uniqueness rules holds for a whole exactly when it holds for each
 slice; the per-slice suite also finds duplicates within a slice. Duplicates between slices
-(``complaint_id``, ``(source, source_record_id)``) are counted by DuckDB over those columns of
-every slice, which spills to disk rather than growing without bound.
+(``complaint_id``, ``(source, source_record_id)``) are counted by DuckDB over those columns only,
+in passes over a hash of them sized so that ids of no more than ten slices are held at once.
 
 With a GX project, each slice runs as a checkpoint of its own (named ``<run name> <slice label>``
 in the data docs); a single slice runs exactly as a frame did before, under ``run_name``.
@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from quality.complaint_checks import (
     SUITE_NAME,
@@ -33,7 +34,7 @@ from quality.complaint_checks import (
 from quality.gx_project import CRITICAL
 
 __all__ = ["DEFAULT_SLICE_ROWS", "CleanSlice", "check_clean_zone", "clean_partitions",
-           "slice_partitions"]
+           "duplicates_between", "slice_partitions"]
 
 Partition = tuple[str, str]  # (ISO event date, source)
 
@@ -41,6 +42,7 @@ Partition = tuple[str, str]  # (ISO event date, source)
 DEFAULT_SLICE_ROWS = 500_000
 _DETAILS_SHOWN = 3  # slices whose evidence a merged failure quotes
 _IDS_SHOWN = 10
+_IDS_PER_SLICE_ROW = 10  # ids held at once in the check between slices, per row of a slice
 _UNIQUE = (("expect_column_values_to_be_unique", "complaint_id", ("complaint_id",)),
            ("expect_compound_columns_to_be_unique", "source, source_record_id",
             ("source", "source_record_id")))
@@ -121,25 +123,38 @@ def check_clean_zone(root: Path, partitions: Iterable[Partition] | None = None, 
     return merge_slice_reports(labelled, duplicates_between(root, slices))
 
 
-def duplicates_between(root: Path, slices: Sequence[CleanSlice]) -> list[FailedExpectation]:
-    """The uniqueness rules between slices: ids with rows in more than one slice (duplicates
-    within a slice are the per-slice suite's), as critical failures of the same expectations."""
-    import duckdb
+def duplicates_between(root: Path, slices: Sequence[CleanSlice],
+                       buckets: int | None = None) -> list[FailedExpectation]:
+    """The uniqueness rules between slices: values with rows in more than one slice (duplicates
+    within a slice are the per-slice suite's), as critical failures of the same expectations.
 
-    union = " UNION ALL ".join(
-        f"SELECT complaint_id, source, source_record_id, {i} AS slice "
-        f"FROM read_parquet({_file_list(root, piece)}, hive_partitioning = true, "
-        "union_by_name = true, hive_types = {'event_date': DATE, 'source': VARCHAR})"
-        for i, piece in enumerate(slices))
+    DuckDB reads the id columns only, in ``buckets`` passes over a hash of the value (default
+    ``_id_buckets``: at most about ``_IDS_PER_SLICE_ROW`` x the largest slice's rows of ids at
+    a time)."""
+    import duckdb
+    import pyarrow as pa
+
+    files = [(f, i) for i, piece in enumerate(slices) for f in _files_of(root, piece)]
+    slice_of = pa.table({"file": [f for f, _ in files], "slice": [i for _, i in files]})
+    listed = "[" + ", ".join("'" + f.replace("'", "''") + "'" for f, _ in files) + "]"
+    buckets = buckets or _id_buckets(slices)
     failures = []
     with duckdb.connect() as conn:
+        conn.register("slice_of", slice_of)
         for expectation, column, keys in _UNIQUE:
             key = ", ".join(keys)
-            found = conn.execute(
-                f"SELECT {key}, count(*) AS copies FROM ({union}) GROUP BY {key} "
-                f"HAVING count(DISTINCT slice) > 1 ORDER BY {key}").fetchall()
+            found: list[tuple[Any, ...]] = []
+            for bucket in range(buckets):
+                found += conn.execute(
+                    f"SELECT {key}, count(*) AS copies FROM read_parquet({listed}, "
+                    "filename = true, hive_partitioning = true, union_by_name = true, "
+                    "hive_types = {'event_date': DATE, 'source': VARCHAR}) AS r "
+                    "JOIN slice_of AS s ON r.filename = s.file "
+                    f"WHERE hash({key}) % {buckets} = {bucket} GROUP BY {key} "
+                    "HAVING count(DISTINCT s.slice) > 1").fetchall()
             if not found:
                 continue
+            found.sort(key=lambda r: tuple(str(v) for v in r[:-1]))
             rows = sum(int(r[-1]) for r in found)
             shown = ", ".join(" / ".join(str(v) for v in r[:-1]) for r in found[:_IDS_SHOWN])
             more = " ..." if len(found) > _IDS_SHOWN else ""
@@ -150,10 +165,17 @@ def duplicates_between(root: Path, slices: Sequence[CleanSlice]) -> list[FailedE
     return failures
 
 
-def _file_list(root: Path, piece: CleanSlice) -> str:
-    files = [str(f) for d, s in piece.partitions
-             for f in parquet_files_under(Path(root) / f"event_date={d}" / f"source={s}")]
-    return "[" + ", ".join("'" + f.replace("'", "''") + "'" for f in files) + "]"
+def _id_buckets(slices: Sequence[CleanSlice]) -> int:
+    """Passes over the ids so that each holds at most ``_IDS_PER_SLICE_ROW`` x the largest
+    slice's rows (ids take about a thirtieth of a row's memory in pandas and GX)."""
+    total = sum(s.rows for s in slices)
+    largest = max((s.rows for s in slices), default=1)
+    return max(1, -(-total // (_IDS_PER_SLICE_ROW * largest)))
+
+
+def _files_of(root: Path, piece: CleanSlice) -> list[str]:
+    return [f for d, s in piece.partitions
+            for f in parquet_files_under(Path(root) / f"event_date={d}" / f"source={s}")]
 
 
 def merge_slice_reports(labelled: Sequence[tuple[str, QualityReport]],

@@ -9,7 +9,12 @@ from typing import Any
 
 import pytest
 
-from quality.clean_slices import check_clean_zone, clean_partitions, slice_partitions
+from quality.clean_slices import (
+    check_clean_zone,
+    clean_partitions,
+    duplicates_between,
+    slice_partitions,
+)
 from quality.complaint_checks import QualityReport, check_clean_complaints, load_clean_complaints
 from tests.quality.test_complaint_checks import complaint, write_lake
 
@@ -80,3 +85,18 @@ def test_sliced_check_of_good_rows_passes_and_of_no_rows_fails_the_row_count(
     empty = check_clean_zone(root, [("2020-01-01", "sms")], max_rows=2)
     assert empty.rows == 0 and expectations(empty) == {
         ("expect_table_row_count_to_be_between", None, "critical")}
+
+
+def test_duplicates_between_slices_are_the_same_in_any_number_of_passes(tmp_path: Path) -> None:
+    rows = bad_rows()
+    rows[9] = complaint(9, complaint_id=rows[2]["complaint_id"])  # a second duplicated id
+    root = write_lake(tmp_path / "complaints", rows)
+    slices = slice_partitions(root, clean_partitions(root), 2)
+    found = {b: duplicates_between(root, slices, buckets=b) for b in (1, 2, 7)}
+    assert found[1] == found[2] == found[7]
+    by_id = next(f for f in found[1] if f.column == "complaint_id")
+    assert by_id.details.startswith("2 values in more than one slice (4 rows): ")
+    assert {rows[0]["complaint_id"], rows[2]["complaint_id"]} <= set(
+        by_id.details.split(": ", 1)[1].split(", "))
+    pair = next(f for f in found[1] if f.column == "source, source_record_id")
+    assert pair.details.startswith("1 values in more than one slice (2 rows): ")
