@@ -257,7 +257,7 @@ def _release(settings: Settings, names: list[str]) -> int:
 
 
 def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
-    from quality.clean_slices import check_clean_zone, clean_partitions, slice_partitions
+    from quality.clean_slices import check_slices, clean_partitions, slice_partitions
     from quality.held_partitions import read_held
 
     if args.release:
@@ -274,8 +274,7 @@ def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
     rows = sum(s.rows for s in slices)
     in_slices = f" in {len(slices)} slices" if len(slices) > 1 else ""
     with timed("check", f"quality suite on {rows} clean complaints{in_slices}") as step:
-        report = check_clean_zone(root, max_rows=args.slice_rows, project_dir=project,
-                                  run_name="complaints_check")
+        report = check_slices(root, slices, project_dir=project, run_name="complaints_check")
         step.outcome = "passed" if report.success else (
             "FAILED" if report.critical else "passed with warnings")
     print(report.summary())

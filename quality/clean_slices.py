@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from common.lake import event_partition
 from quality.complaint_checks import (
     SUITE_NAME,
     FailedExpectation,
@@ -32,11 +33,10 @@ from quality.complaint_checks import (
     parquet_files_under,
 )
 from quality.gx_project import CRITICAL
+from quality.held_partitions import Partition
 
-__all__ = ["DEFAULT_SLICE_ROWS", "CleanSlice", "check_clean_zone", "clean_partitions",
-           "duplicates_between", "slice_partitions"]
-
-Partition = tuple[str, str]  # (ISO event date, source)
+__all__ = ["DEFAULT_SLICE_ROWS", "CleanSlice", "check_clean_zone", "check_slices",
+           "clean_partitions", "duplicates_between", "slice_partitions"]
 
 # Rows per slice: about 1.5 GiB of pandas and GX at the measured 3 KB a row.
 DEFAULT_SLICE_ROWS = 500_000
@@ -74,8 +74,8 @@ def clean_partitions(root: Path) -> list[Partition]:
 def _rows(root: Path, partition: Partition) -> int:
     import pyarrow.parquet as pq
 
-    folder = Path(root) / f"event_date={partition[0]}" / f"source={partition[1]}"
-    return sum(pq.ParquetFile(f).metadata.num_rows for f in parquet_files_under(folder))
+    return sum(pq.ParquetFile(f).metadata.num_rows
+               for f in parquet_files_under(event_partition(Path(root), *partition)))
 
 
 def slice_partitions(root: Path, partitions: Iterable[Partition],
@@ -107,7 +107,13 @@ def check_clean_zone(root: Path, partitions: Iterable[Partition] | None = None, 
     """The clean suite on ``partitions`` (default: every partition under ``root``), slice by
     slice, as one report. No partitions: the suite on an empty frame (it fails the row count)."""
     wanted = clean_partitions(root) if partitions is None else partitions
-    slices = slice_partitions(root, wanted, max_rows)
+    return check_slices(root, slice_partitions(root, wanted, max_rows), project_dir=project_dir,
+                        run_name=run_name)
+
+
+def check_slices(root: Path, slices: Sequence[CleanSlice], *, project_dir: Path | None = None,
+                 run_name: str | None = None) -> QualityReport:
+    """The clean suite on each of ``slices`` in turn (``slice_partitions``), as one report."""
     if len(slices) <= 1:
         chosen = slices[0].partitions if slices else ()
         frame = load_clean_complaints(root, partitions=chosen)
@@ -174,8 +180,8 @@ def _id_buckets(slices: Sequence[CleanSlice]) -> int:
 
 
 def _files_of(root: Path, piece: CleanSlice) -> list[str]:
-    return [f for d, s in piece.partitions
-            for f in parquet_files_under(Path(root) / f"event_date={d}" / f"source={s}")]
+    return [f for partition in piece.partitions
+            for f in parquet_files_under(event_partition(Path(root), *partition))]
 
 
 def merge_slice_reports(labelled: Sequence[tuple[str, QualityReport]],
